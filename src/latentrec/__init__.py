@@ -1,0 +1,40 @@
+"""latentrec: collaborative-filtering recommenders built on latent-factor models.
+
+The public API is re-exported here; submodules load on first use, so importing
+latentrec is cheap and touches no model, network or GPU.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from .__about__ import __version__
+
+_LAZY = {
+    # data
+    "Interactions": "latentrec.data", "Vocabulary": "latentrec.data",
+    "synthetic_ratings": "latentrec.data", "synthetic_implicit": "latentrec.data",
+    "load_movielens": "latentrec.data.movielens", "read_interactions": "latentrec.data.readers",
+    "kcore": "latentrec.data.filters",
+    # errors
+    "LatentrecError": "latentrec.errors", "DataError": "latentrec.errors", "ModelError": "latentrec.errors",
+    "DownloadError": "latentrec.errors", "ChecksumError": "latentrec.errors",
+    "UnknownIdError": "latentrec.errors", "PersistError": "latentrec.errors",
+    "MissingDependencyError": "latentrec.errors",
+    # workflow
+    "evaluate": "latentrec.evaluate", "load_model": "latentrec.persist", "save_model": "latentrec.persist",
+}
+_MODELS = "latentrec.models"
+
+__all__ = ["__version__", *_LAZY, "models", "split", "metrics"]
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    if name in ("models", "split", "metrics", "registry", "tuning", "data"):
+        return importlib.import_module(f"latentrec.{name}")
+    models = importlib.import_module(_MODELS)
+    if name in models._LAZY:
+        return getattr(models, name)
+    raise AttributeError(f"module 'latentrec' has no attribute {name!r}")

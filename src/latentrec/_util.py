@@ -1,0 +1,95 @@
+"""Small shared helpers: random state, thread control, progress bars, atomic writes."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+RandomState = "int | np.random.Generator | None"
+
+
+def check_random_state(random_state) -> np.random.Generator:
+    """Resolve ``random_state`` (int, Generator or None) into a Generator, never global state."""
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    if random_state is None or isinstance(random_state, (int, np.integer)):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.RandomState):
+        return np.random.default_rng(random_state.randint(0, 2**31 - 1))
+    raise TypeError(f"random_state must be an int, a numpy Generator or None, got {random_state!r}")
+
+
+def seed_from(rng: np.random.Generator) -> int:
+    """Draw one 31-bit seed for a numba kernel from a Generator."""
+    return int(rng.integers(0, 2**31 - 1))
+
+
+def resolve_threads(n_threads: int | None) -> int:
+    """``n_threads`` 0 or None means all cores numba may use."""
+    import numba
+
+    max_threads = numba.config.NUMBA_NUM_THREADS
+    if not n_threads:
+        return max_threads
+    return max(1, min(int(n_threads), max_threads))
+
+
+@contextlib.contextmanager
+def kernel_threads(n_threads: int | None) -> Iterator[int]:
+    """Run numba kernels on ``n_threads`` threads with BLAS held to one thread.
+
+    Parallel numba kernels and a multi-threaded BLAS would otherwise oversubscribe
+    the cores.
+    """
+    import numba
+    from threadpoolctl import threadpool_limits
+
+    n = resolve_threads(n_threads)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        with threadpool_limits(limits=1, user_api="blas"):
+            yield n
+    finally:
+        numba.set_num_threads(previous)
+
+
+def progress(iterable: Iterable, *, total: int | None = None, desc: str = "", enabled: bool | None = None):
+    """A tqdm progress bar that only shows on a terminal and when not silenced.
+
+    ``LATENTREC_QUIET=1`` in the environment silences every bar (the CLI's ``--quiet``).
+    """
+    if enabled is None:
+        enabled = sys.stderr.isatty() and not os.environ.get("LATENTREC_QUIET")
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, total=total, desc=desc, leave=False)
+
+
+def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))

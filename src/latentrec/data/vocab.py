@@ -1,0 +1,124 @@
+"""Vocabulary: the two-way map between a user's own ids and internal int32 codes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..errors import DataError, UnknownIdError
+
+
+def _check_uniform(values: np.ndarray, what: str) -> None:
+    """Ids must be all integers or all strings: a mix is ambiguous ("1" vs 1)."""
+    if values.dtype != object or len(values) == 0:
+        return
+    kinds = pd.Series(values).map(lambda v: "int" if isinstance(v, (int, np.integer)) else type(v).__name__)
+    uniq = kinds.unique()
+    if len(uniq) > 1:
+        first = {k: int(np.flatnonzero(kinds.to_numpy() == k)[0]) for k in uniq}
+        where = ", ".join(f"{k} at row {i}" for k, i in first.items())
+        raise DataError(
+            f"{what} ids are of mixed types ({where}); ids must be all integers or all strings"
+        )
+
+
+class Vocabulary:
+    """A sorted, immutable list of ids with vectorised lookup both ways.
+
+    ``vocab.ids[code]`` is the id of a code; ``vocab.codes(ids)`` the codes of ids
+    (``-1`` for an id not in the vocabulary when ``missing="ignore"``).
+    Ids are integers or strings (any hashable works in memory; only integers
+    and strings can be saved).
+    """
+
+    __slots__ = ("ids", "_index")
+
+    def __init__(self, ids):
+        ids = np.asarray(ids)
+        if ids.ndim != 1:
+            raise DataError(f"a vocabulary needs a 1-d array of ids, got shape {ids.shape}")
+        index = pd.Index(ids)
+        if not index.is_unique:
+            dup = index[index.duplicated()][0]
+            raise DataError(f"vocabulary ids must be unique; {dup!r} appears more than once")
+        self.ids = ids
+        self._index = index
+
+    @classmethod
+    def factorize(cls, values, what: str = "user") -> tuple["Vocabulary", np.ndarray]:
+        """Build the vocabulary of ``values`` (sorted) and return it with their int32 codes."""
+        values = np.asarray(values)
+        if values.dtype.kind == "f":
+            if not np.all(np.isfinite(values)):
+                bad = int(np.flatnonzero(~np.isfinite(values))[0])
+                raise DataError(f"{what} id at row {bad} is missing (NaN)")
+            if np.any(values != np.round(values)):
+                bad = int(np.flatnonzero(values != np.round(values))[0])
+                raise DataError(f"{what} id at row {bad} is {values[bad]!r}; ids must be integers or strings")
+            values = values.astype(np.int64)
+        _check_uniform(values, what)
+        if values.dtype == object and len(values) and pd.isna(values).any():
+            bad = int(np.flatnonzero(pd.isna(values))[0])
+            raise DataError(f"{what} id at row {bad} is missing")
+        try:
+            codes, uniques = pd.factorize(values, sort=True)
+        except TypeError as exc:
+            raise DataError(f"{what} ids cannot be ordered: {exc}") from exc
+        if len(uniques) >= 2**31 - 1:
+            raise DataError(f"more than 2**31-1 distinct {what} ids do not fit int32 codes")
+        return cls(np.asarray(uniques)), codes.astype(np.int32, copy=False)
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def __contains__(self, item) -> bool:
+        return item in self._index
+
+    def __iter__(self):
+        return iter(self.ids)
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Vocabulary) and len(self) == len(other) and bool(np.all(self.ids == other.ids))
+
+    __hash__ = None  # mutable-looking container semantics
+
+    def __repr__(self) -> str:
+        head = ", ".join(map(repr, self.ids[:3]))
+        return f"Vocabulary({len(self)} ids: {head}{', ...' if len(self) > 3 else ''})"
+
+    def code(self, id_) -> int:
+        """The code of one id; :class:`UnknownIdError` when absent."""
+        try:
+            loc = self._index.get_loc(id_)
+        except (KeyError, TypeError):
+            raise UnknownIdError(f"id {id_!r} is not known") from None
+        return int(loc)
+
+    def codes(self, ids, missing: str = "raise", what: str = "id") -> np.ndarray:
+        """Codes of many ids as int32; unknown ids raise or become -1 (``missing="ignore"``)."""
+        ids = np.asarray(ids)
+        if ids.ndim == 0:
+            ids = ids.reshape(1)
+        if len(ids) == 0:
+            return np.empty(0, dtype=np.int32)
+        if ids.dtype.kind == "f" and self.ids.dtype.kind in "iu":
+            ok = np.isfinite(ids) & (ids == np.round(ids))
+            ids = np.where(ok, ids, -(2**62)).astype(np.int64)
+        try:
+            codes = self._index.get_indexer(ids)
+        except TypeError:
+            codes = np.array([self._index.get_loc(i) if i in self._index else -1 for i in ids])
+        codes = codes.astype(np.int32, copy=False)
+        if missing == "raise" and np.any(codes < 0):
+            bad = ids[np.flatnonzero(codes < 0)[0]]
+            n_bad = int(np.sum(codes < 0))
+            raise UnknownIdError(f"{what} {bad!r} is not known to the model ({n_bad} unknown of {len(ids)})")
+        return codes
+
+    def take(self, codes) -> np.ndarray:
+        """Ids of codes."""
+        return self.ids[np.asarray(codes)]
+
+    def subset(self, codes) -> "Vocabulary":
+        """A new vocabulary holding the ids at ``codes`` (in that order)."""
+        return Vocabulary(self.ids[np.asarray(codes)])

@@ -1,0 +1,525 @@
+"""The model contract every latentrec model follows.
+
+A model is a scikit-learn estimator. Subclasses supply
+
+* ``_constraints`` — a table of allowed hyper-parameter ranges (checked at ``fit``);
+* ``_fit(data, eval_data)`` — learn from :class:`Interactions` in internal codes;
+* ``_predict_codes(u, i)`` — scores for known (user code, item code) pairs;
+* optionally ``_score_block(u)`` — dense scores of a block of users over all items
+  (factor models get it for free from ``user_factors_``/``item_factors_``);
+* optionally ``_item_similarity_block(i)`` — similarity rows for ``similar_items``.
+
+Everything in the public API speaks the user's own ids; codes are internal.
+Fallbacks for ids the model has never seen, documented once here:
+
+* ``predict``: a row whose user or item is unknown gets ``_fallback`` — the global
+  mean plus whichever learned bias is known (explicit models), or 0 (implicit);
+  ``unknown_counts_`` records how many rows fell back on the last call.
+* ``recommend``: ``unknown="raise"`` (default) raises :class:`UnknownIdError`;
+  ``unknown="popular"`` gives that user the most popular training items.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import time
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
+
+from .._util import progress
+from ..data.interactions import Interactions, as_interactions
+from ..data.vocab import Vocabulary
+from ..errors import DataError, ModelError, UnknownIdError
+
+# ---------------------------------------------------------------- parameter checks
+
+
+class Interval:
+    """An allowed numeric range for a hyper-parameter: ``Interval(int, 1, None)`` is an int >= 1."""
+
+    def __init__(self, kind, low=None, high=None, *, closed: str = "both", none_ok: bool = False):
+        self.kind, self.low, self.high, self.closed, self.none_ok = kind, low, high, closed, none_ok
+
+    def describe(self) -> str:
+        name = "an integer" if self.kind is int else "a number"
+        parts = []
+        if self.low is not None:
+            parts.append((">= " if self.closed in ("both", "left") else "> ") + f"{self.low:g}")
+        if self.high is not None:
+            parts.append(("<= " if self.closed in ("both", "right") else "< ") + f"{self.high:g}")
+        text = f"{name} {' and '.join(parts)}".strip()
+        return text + (" or None" if self.none_ok else "")
+
+    def check(self, value) -> bool:
+        if value is None:
+            return self.none_ok
+        if isinstance(value, bool):
+            return False
+        if self.kind is int:
+            if not isinstance(value, numbers.Integral):
+                return False
+        elif not isinstance(value, numbers.Real) or not math.isfinite(value):
+            return False
+        if self.low is not None:
+            if value < self.low or (value == self.low and self.closed in ("right", "neither")):
+                return False
+        if self.high is not None:
+            if value > self.high or (value == self.high and self.closed in ("left", "neither")):
+                return False
+        return True
+
+
+class Options:
+    """A hyper-parameter that takes one of a fixed set of values."""
+
+    def __init__(self, *values):
+        self.values = values
+
+    def describe(self) -> str:
+        return "one of " + ", ".join(map(repr, self.values))
+
+    def check(self, value) -> bool:
+        return any(value is v or (type(value) is type(v) and value == v) for v in self.values)
+
+
+# ---------------------------------------------------------------- the base class
+
+
+class Recommender(BaseEstimator):
+    """Base class of every latentrec model (see the module docstring for the contract)."""
+
+    #: "explicit" models predict ratings; "implicit" models rank items from feedback.
+    task: str = "explicit"
+    #: hyper-parameter name -> Interval / Options; checked at the start of fit.
+    _constraints: dict[str, Any] = {}
+    #: default block of users scored at once in recommend
+    _block_size: int = 512
+
+    # ---------------------------------------------------------------- fitting
+    def fit(self, X, y=None, *, eval_set=None, callbacks: list[Callable] | None = None):
+        """Learn from ``X`` (Interactions, or a DataFrame of user, item[, rating]).
+
+        Parameters
+        ----------
+        X : Interactions or DataFrame or array of shape (n, 2)
+        y : array-like, optional
+            Ratings (explicit) or weights (implicit) when ``X`` has only ids.
+        eval_set : Interactions or (X, y), optional
+            Held-out data evaluated after every epoch of iterative models; drives
+            early stopping where a model supports it. Ids unknown to the
+            training data are left out of it and counted in ``eval_unknown_``.
+        callbacks : list of callables ``(epoch, metrics) -> bool | None``
+            Called after every epoch; returning True stops training.
+        """
+        data = as_interactions(X, y, implicit=self.task == "implicit").compact()
+        if len(data) == 0:
+            raise DataError("cannot fit on an empty set of interactions")
+        self._validate_params()
+        self._forget()
+        self.users_: Vocabulary = data.users
+        self.items_: Vocabulary = data.items
+        self.global_mean_ = float(np.mean(data.values, dtype=np.float64))
+        self.rating_scale_ = data.rating_scale
+        self.item_popularity_ = np.bincount(data.item_codes, minlength=data.n_items).astype(np.int64)
+        self.seen_ = data.to_csr()
+        self.train_checksum_ = data.checksum()
+        self.item_metadata_ = data.item_metadata
+        self._callbacks = list(callbacks or [])
+        eval_data = None
+        if eval_set is not None:
+            if isinstance(eval_set, tuple):
+                eval_set = as_interactions(*eval_set, implicit=self.task == "implicit")
+            eval_data, known = as_interactions(eval_set).recode(self.users_, self.items_)
+            self.eval_unknown_ = int((~known).sum())
+        self.history_: list[dict] = []
+        self._fit(data, eval_data)
+        self._callbacks = []
+        return self
+
+    def _fit(self, data: Interactions, eval_data: Interactions | None) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def _forget(self) -> None:
+        """Drop every learned attribute so that ``fit`` starts afresh."""
+        for name in [k for k in vars(self) if k.endswith("_") and not k.startswith("__")]:
+            delattr(self, name)
+
+    def _validate_params(self) -> None:
+        params = self.get_params(deep=False)
+        for name, rule in self._constraints.items():
+            value = params.get(name)
+            if not rule.check(value):
+                raise ModelError(f"{type(self).__name__}: {name} must be {rule.describe()}, got {value!r}")
+
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "users_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit first.")
+
+    # ---------------------------------------------------------------- epoch loop
+    def _run_epochs(self, n_epochs: int, step: Callable[[int], dict], *,
+                    evaluate: Callable[[], dict] | None = None, monitor: str | None = None,
+                    mode: str = "min", patience: int | None = None,
+                    snapshot: Callable[[], Any] | None = None, restore: Callable[[Any], None] | None = None,
+                    desc: str | None = None, verbose: bool | None = None) -> None:
+        """The one epoch loop: step, evaluate, record ``history_``, callbacks, early stopping.
+
+        ``step(epoch)`` runs one epoch and returns its metrics (``train_loss`` at
+        least). A non-finite ``train_loss`` stops with :class:`ModelError` naming
+        the epoch. With ``patience`` and a ``monitor`` metric from ``evaluate``,
+        training stops after ``patience`` epochs without improvement and the best
+        epoch's state is restored through ``snapshot``/``restore``.
+        """
+        best, best_epoch, best_state = None, -1, None
+        bar = progress(range(n_epochs), total=n_epochs, desc=desc or type(self).__name__, enabled=verbose)
+        for epoch in bar:
+            t0 = time.perf_counter()
+            metrics = dict(step(epoch) or {})
+            metrics["epoch_s"] = time.perf_counter() - t0
+            loss = metrics.get("train_loss")
+            if loss is not None and not math.isfinite(loss):
+                raise ModelError(
+                    f"{type(self).__name__} diverged at epoch {epoch + 1}: the training loss is {loss}; "
+                    "try a lower learning_rate or a higher regularization"
+                )
+            if evaluate is not None:
+                metrics.update(evaluate())
+            self.history_.append({"epoch": epoch + 1, **metrics})
+            stop = False
+            for cb in self._callbacks:
+                stop = bool(cb(epoch + 1, metrics)) or stop
+            if monitor is not None and monitor in metrics and patience is not None:
+                value = metrics[monitor]
+                better = best is None or (value < best if mode == "min" else value > best)
+                if better:
+                    best, best_epoch = value, epoch
+                    best_state = snapshot() if snapshot else None
+                elif epoch - best_epoch >= patience:
+                    stop = True
+            if stop:
+                break
+        if best_state is not None and restore is not None and best_epoch != len(self.history_) - 1:
+            restore(best_state)
+        if best is not None:
+            self.best_epoch_ = best_epoch + 1
+
+    def _eval_metrics(self, eval_data: Interactions | None, k: int = 10) -> dict:
+        """Validation metrics on ``eval_data`` (already in model codes): RMSE or NDCG@k."""
+        if eval_data is None or len(eval_data) == 0:
+            return {}
+        from .. import metrics
+
+        if self.task == "explicit":
+            pred = self._clip(self._predict_codes(eval_data.user_codes, eval_data.item_codes))
+            return {"val_rmse": metrics.rmse(eval_data.values, pred)}
+        truth = eval_data.to_csr()
+        users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int32)
+        codes, _ = self._topn_codes(users, k, exclude_seen=True)
+        res = metrics.ranking_metrics(codes, truth[users], k=k)
+        return {f"val_{name}": value for name, value in res.items()}
+
+    # ---------------------------------------------------------------- prediction
+    def predict(self, X) -> np.ndarray:
+        """Predicted score of each (user, item) row of ``X``, in the order given.
+
+        Unknown users or items get the documented fallback (module docstring);
+        their count is stored in ``unknown_counts_``.
+        """
+        self._check_fitted()
+        users, items = _pairs(X)
+        u = self.users_.codes(users, missing="ignore")
+        i = self.items_.codes(items, missing="ignore")
+        known = (u >= 0) & (i >= 0)
+        out = np.empty(len(u), dtype=np.float32)
+        if known.any():
+            out[known] = self._predict_codes(u[known], i[known])
+        if not known.all():
+            out[~known] = self._fallback(u[~known], i[~known])
+        self.unknown_counts_ = {"users": int(np.sum(u < 0)), "items": int(np.sum(i < 0)),
+                                "rows": int(np.sum(~known))}
+        return self._clip(out)
+
+    def _predict_codes(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """Scores of known pairs; the default uses the latent factors."""
+        if not hasattr(self, "user_factors_"):  # pragma: no cover
+            raise NotImplementedError
+        s = np.einsum("ij,ij->i", self.user_factors_[u], self.item_factors_[i])
+        if getattr(self, "user_bias_", None) is not None:
+            s = s + self.user_bias_[u] + self.item_bias_[i] + np.float32(self.global_mean_)
+        return s.astype(np.float32)
+
+    def _fallback(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """Score for rows with an unknown user and/or item (codes are -1 when unknown)."""
+        if self.task == "implicit":
+            return np.zeros(len(u), dtype=np.float32)
+        out = np.full(len(u), self.global_mean_, dtype=np.float64)
+        ub, ib = getattr(self, "user_bias_", None), getattr(self, "item_bias_", None)
+        if ub is not None:
+            out[u >= 0] += ub[u[u >= 0]]
+        if ib is not None:
+            out[i >= 0] += ib[i[i >= 0]]
+        return out.astype(np.float32)
+
+    def _clip(self, pred: np.ndarray) -> np.ndarray:
+        scale = getattr(self, "rating_scale_", None)
+        if self.task == "explicit" and scale is not None:
+            return np.clip(pred, scale[0], scale[1])
+        return pred
+
+    def score(self, X, y=None) -> float:
+        """Explicit models: minus the RMSE on ``(X, y)``; implicit models: NDCG@10 on ``X``."""
+        from .. import metrics
+
+        if self.task == "explicit":
+            if y is None:
+                data = as_interactions(X)
+                y = data.values
+                X = data
+            return -metrics.rmse(np.asarray(y, dtype=np.float64), self.predict(X))
+        data, _ = as_interactions(X, y, implicit=True).recode(self.users_, self.items_)
+        return self._eval_metrics(data, k=10).get("val_ndcg", 0.0)
+
+    # ---------------------------------------------------------------- top-N
+    def _score_block(self, u: np.ndarray) -> np.ndarray:
+        """Dense scores (len(u), n_items) of a block of user codes; factor models by default."""
+        if not hasattr(self, "user_factors_"):  # pragma: no cover
+            raise NotImplementedError(f"{type(self).__name__} cannot score all items")
+        s = self.user_factors_[u] @ self.item_factors_.T
+        if getattr(self, "item_bias_", None) is not None:
+            s += self.item_bias_[None, :]
+            s += (self.user_bias_[u] + np.float32(self.global_mean_))[:, None]
+        return s
+
+    def _topn_codes(self, u: np.ndarray, n: int, *, exclude_seen: bool = True,
+                    item_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-n item codes and scores for user codes ``u``; padded with -1 / -inf."""
+        from .kernels.topn import topn_masked
+
+        n_items = len(self.items_)
+        k = int(min(n, n_items))
+        out_c = np.full((len(u), k), -1, dtype=np.int32)
+        out_s = np.full((len(u), k), -np.inf, dtype=np.float32)
+        seen = self.seen_ if exclude_seen else None
+        for start in range(0, len(u), self._block_size):
+            block = u[start:start + self._block_size]
+            scores = np.ascontiguousarray(self._score_block(block), dtype=np.float32)
+            c, s = topn_masked(scores, k, block, seen, item_mask)
+            out_c[start:start + len(block)] = c
+            out_s[start:start + len(block)] = s
+        return out_c, out_s
+
+    def recommend(self, users, n: int = 10, *, exclude_seen: bool = True, items=None,
+                  unknown: str = "raise"):
+        """Top-``n`` items for each user.
+
+        Parameters
+        ----------
+        users : id or sequence of ids
+        n : int
+            How many items; fewer are returned when fewer remain (padding below).
+        exclude_seen : bool
+            Leave out the items each user interacted with in training.
+        items : sequence of item ids, optional
+            Only recommend from these; unknown item ids raise :class:`UnknownIdError`.
+        unknown : {"raise", "popular"}
+            What to do with a user the model does not know.
+
+        Returns
+        -------
+        ids, scores
+            For one user: 1-d arrays (only real recommendations). For a sequence:
+            2-d arrays of shape (n_users, min(n, n_items)); when a row has fewer
+            items than that, its tail has score ``-inf`` and the ids array is a
+            ``numpy.ma.MaskedArray`` whose mask marks those slots.
+        """
+        self._check_fitted()
+        if unknown not in ("raise", "popular"):
+            raise ModelError(f"unknown must be 'raise' or 'popular', got {unknown!r}")
+        if not isinstance(n, numbers.Integral) or n < 1:
+            raise ModelError(f"n must be a positive integer, got {n!r}")
+        single = np.ndim(users) == 0
+        user_ids = np.atleast_1d(np.asarray(users, dtype=object if single and isinstance(users, str) else None))
+        codes = self.users_.codes(user_ids, missing="raise" if unknown == "raise" else "ignore", what="user")
+        mask = None
+        if items is not None:
+            allowed = self.items_.codes(np.asarray(items), missing="raise", what="item")
+            mask = np.zeros(len(self.items_), dtype=bool)
+            mask[allowed] = True
+        known = codes >= 0
+        k = int(min(n, len(self.items_)))
+        out_c = np.full((len(codes), k), -1, dtype=np.int32)
+        out_s = np.full((len(codes), k), -np.inf, dtype=np.float32)
+        if known.any():
+            out_c[known], out_s[known] = self._topn_codes(codes[known], n, exclude_seen=exclude_seen, item_mask=mask)
+        if not known.all():
+            pop = self.item_popularity_.astype(np.float32)
+            if mask is not None:
+                pop = np.where(mask, pop, -np.inf)
+            order = np.argsort(-pop, kind="stable")[:k]
+            out_c[~known] = np.where(np.isfinite(pop[order]), order, -1)
+            out_s[~known] = pop[order]
+        return self._to_ids(out_c, out_s, single)
+
+    def _to_ids(self, codes: np.ndarray, scores: np.ndarray, single: bool, vocab: Vocabulary | None = None):
+        vocab = vocab or self.items_
+        valid = codes >= 0
+        ids = vocab.ids[np.where(valid, codes, 0)]
+        if single:
+            return ids[0][valid[0]], scores[0][valid[0]]
+        if not valid.all():
+            ids = np.ma.masked_array(ids, mask=~valid)
+        return ids, scores
+
+    # ---------------------------------------------------------------- similarity
+    def _item_similarity_block(self, i: np.ndarray) -> np.ndarray:
+        """Cosine similarity of items ``i`` to every item: in the latent space when the
+        model has factors, else between the items' columns of the training matrix."""
+        if not hasattr(self, "item_factors_"):
+            return _cooccurrence_cosine(self.seen_.T.tocsr(), i)
+        v = self._normalized("item_factors_")
+        return v[i] @ v.T
+
+    def _user_similarity_block(self, u: np.ndarray) -> np.ndarray:
+        if not hasattr(self, "user_factors_"):
+            return _cooccurrence_cosine(self.seen_, u)
+        v = self._normalized("user_factors_")
+        return v[u] @ v.T
+
+    def _normalized(self, attr: str) -> np.ndarray:
+        cache = f"_{attr}normed"
+        if getattr(self, cache, None) is None or getattr(self, cache)[0] is not getattr(self, attr, None):
+            if not hasattr(self, attr):
+                raise ModelError(f"{type(self).__name__} has no latent factors to compare")
+            f = getattr(self, attr)
+            norms = np.linalg.norm(f, axis=1, keepdims=True)
+            setattr(self, cache, (f, (f / np.maximum(norms, 1e-12)).astype(np.float32)))
+        return getattr(self, cache)[1]
+
+    def _similar(self, ids, n: int, vocab: Vocabulary, block_fn, what: str):
+        self._check_fitted()
+        if not isinstance(n, numbers.Integral) or n < 1:
+            raise ModelError(f"n must be a positive integer, got {n!r}")
+        from .kernels.topn import topn_masked
+
+        single = np.ndim(ids) == 0
+        codes = vocab.codes(np.atleast_1d(np.asarray(ids, dtype=object if isinstance(ids, str) else None)),
+                            missing="raise", what=what)
+        k = int(min(n, len(vocab) - 1))
+        out_c = np.full((len(codes), max(k, 0)), -1, dtype=np.int32)
+        out_s = np.full((len(codes), max(k, 0)), -np.inf, dtype=np.float32)
+        if k > 0:
+            for start in range(0, len(codes), self._block_size):
+                block = codes[start:start + self._block_size]
+                sims = np.array(block_fn(block), dtype=np.float32, copy=True)
+                sims[np.arange(len(block)), block] = -np.inf  # never similar to itself
+                c, s = topn_masked(sims, k, None, None, None)
+                out_c[start:start + len(block)], out_s[start:start + len(block)] = c, s
+        return self._to_ids(out_c, out_s, single, vocab)
+
+    def similar_items(self, items, n: int = 10):
+        """The ``n`` items most similar to each of ``items`` (itself excluded); ids and scores."""
+        self._check_fitted()
+        return self._similar(items, n, self.items_, self._item_similarity_block, "item")
+
+    def similar_users(self, users, n: int = 10):
+        """The ``n`` users most similar to each of ``users``; ids and scores."""
+        self._check_fitted()
+        return self._similar(users, n, self.users_, self._user_similarity_block, "user")
+
+    # ---------------------------------------------------------------- fold-in
+    def recommend_for_interactions(self, item_ids, weights=None, n: int = 10, *, exclude_seen: bool = True):
+        """Top-``n`` for a visitor described by the items they interacted with (no refit).
+
+        Factor models solve the visitor's factors from the fitted item factors
+        (:meth:`_fold_in`); unknown item ids are ignored and counted in
+        ``unknown_counts_``.
+        """
+        self._check_fitted()
+        item_ids = np.atleast_1d(np.asarray(item_ids))
+        w = np.ones(len(item_ids), dtype=np.float32) if weights is None else np.asarray(weights, np.float32)
+        if len(w) != len(item_ids):
+            raise DataError(f"{len(w)} weights for {len(item_ids)} items")
+        if not np.all(np.isfinite(w)):
+            raise DataError("weights must be finite numbers")
+        codes = self.items_.codes(item_ids, missing="ignore")
+        self.unknown_counts_ = {"items": int(np.sum(codes < 0))}
+        w, codes = w[codes >= 0], codes[codes >= 0]
+        scores = self._fold_in_scores(codes, w).astype(np.float32)[None, :]
+        from .kernels.topn import topn_masked
+
+        seen = sp.csr_matrix((np.ones(len(codes), np.float32), codes, [0, len(codes)]),
+                             shape=(1, len(self.items_))) if exclude_seen and len(codes) else None
+        k = int(min(n, len(self.items_)))
+        c, s = topn_masked(scores, k, np.zeros(1, np.int32) if seen is not None else None, seen, None)
+        return self._to_ids(c, s, True)
+
+    def _fold_in_scores(self, item_codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Scores over all items for a new user; the default ranks by popularity."""
+        if hasattr(self, "item_factors_"):
+            return self._fold_in_factors(item_codes, weights) @ self.item_factors_.T + (
+                self.item_bias_ if getattr(self, "item_bias_", None) is not None else 0)
+        return self.item_popularity_.astype(np.float32)
+
+    def _fold_in_factors(self, item_codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Ridge solution of a new user's factors from the fitted item factors (explicit default)."""
+        v = self.item_factors_[item_codes].astype(np.float64)
+        target = weights.astype(np.float64)
+        if getattr(self, "item_bias_", None) is not None:
+            target = target - self.global_mean_ - self.item_bias_[item_codes]
+        reg = float(getattr(self, "regularization", 0.1) or 0.1) * max(len(item_codes), 1)
+        a = v.T @ v + reg * np.eye(v.shape[1])
+        return np.linalg.solve(a, v.T @ target).astype(np.float32)
+
+    # ---------------------------------------------------------------- persistence
+    def save(self, path) -> None:
+        """Save to a versioned directory of .npy arrays + JSON (atomic; no pickle)."""
+        from ..persist import save_model
+
+        save_model(self, path)
+
+    @classmethod
+    def load(cls, path) -> "Recommender":
+        """Load a model saved by :meth:`save` (never executes code from the directory)."""
+        from ..persist import load_model
+
+        model = load_model(path)
+        if not isinstance(model, cls):
+            raise ModelError(f"{path} holds a {type(model).__name__}, not a {cls.__name__}")
+        return model
+
+    def history_frame(self) -> pd.DataFrame:
+        """``history_`` as a DataFrame (one row per epoch)."""
+        self._check_fitted()
+        return pd.DataFrame(getattr(self, "history_", []))
+
+
+def _cooccurrence_cosine(rows: sp.csr_matrix, which: np.ndarray) -> np.ndarray:
+    """Cosine between rows ``which`` of a sparse matrix and all its rows (dense result)."""
+    norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
+    normed = sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ rows
+    return np.asarray((normed[which] @ normed.T).todense(), dtype=np.float32)
+
+
+def _pairs(X) -> tuple[np.ndarray, np.ndarray]:
+    """(user ids, item ids) of the rows of X, in order, without deduplication."""
+    if isinstance(X, Interactions):
+        return X.users.take(X.user_codes), X.items.take(X.item_codes)
+    if isinstance(X, pd.DataFrame):
+        cols = list(X.columns)
+        if "user" in cols and "item" in cols:
+            return X["user"].to_numpy(), X["item"].to_numpy()
+        if len(cols) < 2:
+            raise DataError(f"X needs user and item columns, got columns {cols}")
+        return X[cols[0]].to_numpy(), X[cols[1]].to_numpy()
+    arr = np.asarray(X)
+    if arr.ndim != 2 or arr.shape[1] < 2:
+        raise DataError(f"X must be Interactions, a DataFrame or an (n, 2) array; got shape {arr.shape}")
+    return arr[:, 0], arr[:, 1]
+
+
+__all__ = ["Recommender", "Interval", "Options", "UnknownIdError"]

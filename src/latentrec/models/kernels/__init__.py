@@ -1,0 +1,1 @@
+"""numba kernels, one module per family; arrays in, arrays out, no package imports."""

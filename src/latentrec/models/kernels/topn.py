@@ -1,0 +1,119 @@
+"""Top-n selection over dense score blocks, with seen-item and item-subset masks.
+
+One pass per row keeping a k-sized min-heap (no argpartition over the whole
+row), rows in parallel. Ties break towards the lower item code, so results are
+deterministic. Excluded items (seen, outside the allowed subset, or scored
+-inf/NaN) never appear; rows with fewer than k candidates are padded with
+code -1 and score -inf.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+# no fastmath here: the kernel relies on -inf and NaN comparisons
+
+
+@njit(inline="always")
+def _less(s_a, c_a, s_b, c_b):
+    # heap order: smaller score first; at equal score the larger code counts as smaller
+    return s_a < s_b or (s_a == s_b and c_a > c_b)
+
+
+@njit(inline="always")
+def _sift_down(hs, hc, size, pos):
+    while True:
+        left = 2 * pos + 1
+        if left >= size:
+            return
+        smallest = left
+        right = left + 1
+        if right < size and _less(hs[right], hc[right], hs[left], hc[left]):
+            smallest = right
+        if _less(hs[smallest], hc[smallest], hs[pos], hc[pos]):
+            hs[pos], hs[smallest] = hs[smallest], hs[pos]
+            hc[pos], hc[smallest] = hc[smallest], hc[pos]
+            pos = smallest
+        else:
+            return
+
+
+@njit(inline="always")
+def _sift_up(hs, hc, pos):
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if _less(hs[pos], hc[pos], hs[parent], hc[parent]):
+            hs[pos], hs[parent] = hs[parent], hs[pos]
+            hc[pos], hc[parent] = hc[parent], hc[pos]
+            pos = parent
+        else:
+            return
+
+
+@njit(parallel=True, cache=True)
+def _topn_kernel(scores, k, rows, indptr, indices, use_seen, mask, use_mask, out_c, out_s):
+    b, n = scores.shape
+    for r in prange(b):
+        s = scores[r]
+        if use_seen:
+            u = rows[r]
+            for p in range(indptr[u], indptr[u + 1]):
+                s[indices[p]] = -np.inf
+        hs = np.empty(k, dtype=np.float32)
+        hc = np.empty(k, dtype=np.int32)
+        size = 0
+        for j in range(n):
+            v = s[j]
+            if not (v > -np.inf):  # -inf (excluded) or NaN
+                continue
+            if use_mask and not mask[j]:
+                continue
+            if size < k:
+                hs[size] = v
+                hc[size] = j
+                _sift_up(hs, hc, size)
+                size += 1
+            elif _less(hs[0], hc[0], v, j):
+                hs[0] = v
+                hc[0] = j
+                _sift_down(hs, hc, size, 0)
+        # pop the heap: ascending order, written from the back
+        for pos in range(size - 1, -1, -1):
+            out_s[r, pos] = hs[0]
+            out_c[r, pos] = hc[0]
+            last = size - 1
+            hs[0] = hs[last]
+            hc[0] = hc[last]
+            size = last
+            _sift_down(hs, hc, size, 0)
+
+
+def topn_masked(scores, k, rows=None, seen=None, item_mask=None):
+    """Top-``k`` codes and scores of each row of ``scores`` (modified in place when masking).
+
+    Parameters
+    ----------
+    scores : float32 array (b, n_items), C-contiguous
+    k : int
+    rows : int32 array (b,), the row of ``seen`` for each score row (with ``seen``)
+    seen : CSR matrix (n_users, n_items) or None; its items are excluded per row
+    item_mask : bool array (n_items,) or None; only True items are candidates
+    """
+    scores = np.ascontiguousarray(scores, dtype=np.float32)
+    b = scores.shape[0]
+    out_c = np.full((b, k), -1, dtype=np.int32)
+    out_s = np.full((b, k), -np.inf, dtype=np.float32)
+    if k <= 0 or b == 0:
+        return out_c, out_s
+    empty_i = np.zeros(1, dtype=np.int32)
+    if seen is not None:
+        indptr = seen.indptr.astype(np.int64, copy=False)
+        indices = seen.indices.astype(np.int32, copy=False)
+        rows = np.asarray(rows, dtype=np.int64)
+    else:
+        indptr, indices, rows = np.zeros(1, np.int64), empty_i, np.zeros(1, np.int64)
+    mask = np.asarray(item_mask, dtype=np.bool_) if item_mask is not None else np.zeros(1, np.bool_)
+    _topn_kernel(scores, int(k), rows, indptr, indices, seen is not None, mask, item_mask is not None,
+                 out_c, out_s)
+    return out_c, out_s

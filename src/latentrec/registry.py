@@ -1,0 +1,125 @@
+"""Model registry: name -> model class, for the CLI, evaluate and the benchmarks.
+
+Entries name a module and a class, imported only when asked for, so listing
+models costs nothing and optional extras (torch, pyspark) are only imported for
+the models that need them. Loading a saved model instantiates only classes
+listed here: a saved directory can never name arbitrary code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+
+from .errors import ModelError
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    module: str
+    cls: str
+    task: str  # "explicit" or "implicit" (what it is evaluated on by default)
+    baseline: bool = False
+    extra: str | None = None  # the optional extra it needs
+    default_params: tuple = ()  # (("n_factors", 50), ...) used by compare's defaults
+
+
+_ENTRIES: dict[str, Entry] = {}
+
+
+def register(name, module, cls, task, *, baseline=False, extra=None, default_params=None) -> None:
+    """Add a model to the registry (name is lowercase, dash-separated)."""
+    _ENTRIES[name] = Entry(name, module, cls, task, baseline, extra, tuple((default_params or {}).items()))
+
+
+def entries(task: str | None = None) -> list[Entry]:
+    return [e for e in _ENTRIES.values() if task is None or e.task == task]
+
+
+def names(task: str | None = None) -> list[str]:
+    return [e.name for e in entries(task)]
+
+
+def get(name: str) -> Entry:
+    try:
+        return _ENTRIES[name.lower()]
+    except KeyError:
+        raise ModelError(f"unknown model {name!r}; known models: {', '.join(sorted(_ENTRIES))}") from None
+
+
+def model_class(name: str):
+    entry = get(name)
+    module = importlib.import_module(entry.module)
+    return getattr(module, entry.cls)
+
+
+def create(name: str, **params):
+    entry = get(name)
+    merged = {**dict(entry.default_params), **params}
+    return model_class(name)(**merged)
+
+
+def class_by_qualname(qualname: str):
+    """The registered class whose ``module.Class`` name is ``qualname`` (used by load)."""
+    for entry in _ENTRIES.values():
+        if f"{entry.module}.{entry.cls}" == qualname:
+            return model_class(entry.name)
+    raise ModelError(f"{qualname!r} is not a registered latentrec model")
+
+
+def expand(spec: str | list[str], task: str | None = None) -> list[str]:
+    """Expand model names and groups (``baselines``, ``all``, ``explicit``, ``implicit``)."""
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    out: list[str] = []
+    for raw in items:
+        name = raw.strip().lower()
+        if not name:
+            continue
+        if name in ("all", "explicit", "implicit"):
+            group = [e.name for e in entries(task if name == "all" else name) if e.extra != "spark"]
+        elif name == "baselines":
+            group = [e.name for e in entries(task) if e.baseline]
+        else:
+            group = [get(name).name]
+        out.extend(g for g in group if g not in out)
+    return out
+
+
+M = "latentrec.models."
+# baselines (Foundation)
+register("global-mean", M + "baselines", "GlobalMean", "explicit", baseline=True)
+register("user-mean", M + "baselines", "UserMean", "explicit", baseline=True)
+register("item-mean", M + "baselines", "ItemMean", "explicit", baseline=True)
+register("user-item-mean", M + "baselines", "UserItemMean", "explicit", baseline=True)
+register("biases", M + "baselines", "Biases", "explicit", baseline=True)
+register("popularity", M + "baselines", "Popularity", "implicit", baseline=True)
+# explicit models
+register("biased-mf", M + "mf", "BiasedMF", "explicit")
+register("als", M + "mf", "ALS", "explicit")
+register("svdpp", M + "mf", "SVDpp", "explicit")
+register("truncated-svd", M + "svd", "TruncatedSVD", "explicit")
+register("user-knn", M + "knn", "UserKNN", "explicit")
+register("item-knn", M + "knn", "ItemKNN", "explicit", baseline=True)
+# implicit models
+register("implicit-als", M + "ials", "ImplicitALS", "implicit")
+register("bpr", M + "ials", "BPR", "implicit")
+register("ease", M + "ials", "EASE", "implicit", baseline=True)
+register("implicit-item-knn", M + "knn", "ImplicitItemKNN", "implicit", baseline=True)
+# neural (extra [neural])
+register("dot-product", M + "neural", "DotProduct", "explicit", extra="neural")
+register("biased-dot-product", M + "neural", "BiasedDotProduct", "explicit", extra="neural")
+register("mlp", M + "neural", "MLP", "explicit", extra="neural")
+register("neumf", M + "neural", "NeuMF", "implicit", extra="neural")
+# spark (extra [spark])
+register("spark-als", "latentrec.spark", "SparkALS", "explicit", extra="spark")
+
+
+def available(name: str) -> bool:
+    """True when the model's module imports (its extra is installed and the module exists)."""
+    entry = get(name)
+    try:
+        importlib.import_module(entry.module)
+    except ImportError:
+        return False
+    return True
