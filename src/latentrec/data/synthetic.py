@@ -72,7 +72,7 @@ def synthetic_ratings(n_users: int = 500, n_items: int = 300, n_ratings: int = 2
 
 
 def synthetic_implicit(n_users: int = 500, n_items: int = 300, n_interactions: int = 20_000, *, rank: int = 5,
-                       popularity_exponent: float = 0.8, counts: bool = False, random_state=0,
+                       popularity_exponent: float = 0.5, counts: bool = False, random_state=0,
                        with_timestamps: bool = True) -> Interactions:
     """Implicit feedback: a user's items are drawn with probability rising with p_u·q_i.
 
@@ -86,7 +86,7 @@ def synthetic_implicit(n_users: int = 500, n_items: int = 300, n_interactions: i
     Q = rng.normal(0, 1.0 / np.sqrt(rank), (n_items, rank)).astype(np.float32)
 
     def affinity(u, i):
-        z = np.einsum("ij,ij->i", P[u], Q[i]) * 3.0
+        z = np.einsum("ij,ij->i", P[u], Q[i]) * 8.0
         return 1.0 / (1.0 + np.exp(-z))
 
     u, i = _sample_pairs(rng, n_users, n_items, n_interactions, popularity_exponent, affinity)

@@ -1,0 +1,342 @@
+"""Train ALS on Apache Spark MLlib and use the result like any latentrec model.
+
+When interactions outgrow one machine, :class:`SparkALS` hands training to
+Spark's distributed ALS and collects the user and item factors into the same
+arrays as latentrec's own models (``user_factors_``, ``item_factors_``,
+``user_bias_``, ``item_bias_``, ``global_mean_``), so ``predict``,
+``recommend``, ``similar_items``, ``save``/``load``, ``evaluate``, the report and
+the web service work unchanged on the result. Scoring all users of a catalogue
+too large to collect stays on Spark: :meth:`SparkALS.recommend_all_to_parquet`.
+
+Semantics to know when comparing with :class:`latentrec.models.ALS` /
+:class:`latentrec.models.ImplicitALS`:
+
+* Spark's ``regParam`` is scaled by each user's / item's number of ratings
+  (ALS-WR): the penalty on p_u is λ·|I_u|·‖p_u‖². latentrec's own ALS uses a
+  fixed λ. ``regularization`` here is passed to Spark as is.
+* Spark's implicit confidence is c_ui = 1 + α·|d_ui| (Hu–Koren–Volinsky), the
+  same as ``ImplicitALS(confidence="linear")``.
+* Spark's ALS has no biases. With ``biased=True`` (explicit only) SparkALS
+  first fits damped biases μ + b_u + b_i with Spark aggregations and trains ALS
+  on the residuals, so the model has latentrec ALS's form μ + b_u + b_i + p_u·q_i.
+* Spark's ALS needs int32 ids. Integer ids that fit int32 are used directly;
+  any other ids (strings, int64 beyond 2^31−1) are indexed to int32 codes first;
+  more than 2^31−1 distinct users or items cannot be trained and raise DataError.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+
+import numpy as np
+import pandas as pd
+
+from .data.interactions import Interactions
+from .data.vocab import Vocabulary
+from .errors import DataError, ModelError, require
+from .models.base import Interval, Options, Recommender
+
+_MASTER = re.compile(r"^(local(\[(\*|\d+)(,\s*\d+)?\])?|spark://[^\s/]+(:\d+)?(,[^\s/]+(:\d+)?)*|yarn|k8s://\S+|mesos://\S+)$")
+INT32_MAX = 2**31 - 1
+
+
+def _check_java() -> None:
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and os.path.exists(os.path.join(java_home, "bin", "java")):
+        return
+    if shutil.which("java") is None:
+        raise ModelError("SparkALS needs a Java runtime (Java 17 for Spark 4) and none was found: "
+                         "install one (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
+
+
+def get_spark(master: str = "local[*]", *, app_name: str = "latentrec", driver_memory: str = "4g",
+              config: dict | None = None):
+    """A SparkSession for latentrec (an existing active session is reused)."""
+    require("pyspark", "spark", "SparkALS")
+    if not isinstance(master, str) or not _MASTER.match(master.strip()):
+        raise ModelError(f"master must be a Spark master URL such as 'local[2]', 'local[*]', "
+                         f"'spark://host:7077', 'yarn' or 'k8s://...', got {master!r}")
+    _check_java()
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    builder = (SparkSession.builder.master(master).appName(app_name)
+               .config("spark.driver.memory", driver_memory)
+               .config("spark.ui.enabled", "false")
+               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+               .config("spark.sql.shuffle.partitions", "8")
+               .config("spark.driver.bindAddress", "127.0.0.1")
+               .config("spark.driver.host", "127.0.0.1"))
+    for key, value in (config or {}).items():
+        builder = builder.config(key, value)
+    try:
+        return builder.getOrCreate()
+    except Exception as exc:  # py4j / JVM start-up failures
+        raise ModelError(f"could not start Spark with master {master!r}: {exc}") from exc
+
+
+def _is_spark_frame(X) -> bool:
+    return type(X).__module__.startswith("pyspark.sql") and hasattr(X, "schema")
+
+
+class SparkALS(Recommender):
+    """Alternating least squares trained by Spark MLlib, collected into a latentrec model.
+
+    Parameters
+    ----------
+    n_factors : int, default 10
+        Rank k of the factorisation (Spark's ``rank``).
+    regularization : float, default 0.1
+        Spark's ``regParam`` (scaled by each row's count by Spark, see module docs).
+    n_epochs : int, default 10
+        ALS sweeps (Spark's ``maxIter``).
+    implicit : bool, default False
+        Train weighted ALS on implicit feedback (``implicitPrefs``).
+    alpha : float, default 1.0
+        Implicit confidence scaling, c_ui = 1 + α·d_ui.
+    nonnegative : bool, default False
+        Non-negative least squares for the factors.
+    biased : bool, default True
+        Explicit only: fit damped biases first and factorise the residuals.
+    bias_damping : float, default 10
+        Pseudo-count λ shrinking each bias towards zero (user and item alike).
+    master : str, default "local[*]"
+        Spark master URL, used to start a session when none is active (an active
+        SparkSession, e.g. one made by :func:`get_spark` or a cluster's notebook, is used as is).
+    checkpoint_dir : str, optional
+        Where Spark checkpoints long runs (every ``checkpoint_interval`` sweeps).
+    checkpoint_interval : int, default 10
+    n_blocks : int, optional
+        Spark's numUserBlocks/numItemBlocks (default: Spark's default parallelism).
+    random_state : int, default 0
+        Spark's ``seed``.
+    """
+
+    _constraints = {
+        "n_factors": Interval(int, 1, None),
+        "regularization": Interval(float, 0, None),
+        "n_epochs": Interval(int, 1, None),
+        "implicit": Options(True, False),
+        "alpha": Interval(float, 0, None),
+        "nonnegative": Options(True, False),
+        "biased": Options(True, False),
+        "bias_damping": Interval(float, 0, None),
+        "checkpoint_interval": Interval(int, 1, None),
+        "n_blocks": Interval(int, 1, None, none_ok=True),
+        "random_state": Interval(int, 0, None),
+    }
+
+    def __init__(self, *, n_factors: int = 10, regularization: float = 0.1, n_epochs: int = 10,
+                 implicit: bool = False, alpha: float = 1.0, nonnegative: bool = False, biased: bool = True,
+                 bias_damping: float = 10.0, master: str = "local[*]", checkpoint_dir: str | None = None,
+                 checkpoint_interval: int = 10, n_blocks: int | None = None, random_state: int = 0):
+        self.n_factors = n_factors
+        self.regularization = regularization
+        self.n_epochs = n_epochs
+        self.implicit = implicit
+        self.alpha = alpha
+        self.nonnegative = nonnegative
+        self.biased = biased
+        self.bias_damping = bias_damping
+        self.master = master
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_interval = checkpoint_interval
+        self.n_blocks = n_blocks
+        self.random_state = random_state
+
+    @property
+    def task(self) -> str:  # evaluated as a ranking model when trained on implicit feedback
+        return "implicit" if self.implicit else "explicit"
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, X, y=None, *, user: str = "user", item: str = "item", rating: str | None = "rating",
+            **kwargs):
+        """Fit on Interactions / a pandas DataFrame (collected locally, as every latentrec model),
+        or on a Spark DataFrame or a Parquet/CSV path readable by Spark (indexed and trained on Spark).
+        """
+        if isinstance(X, (str, os.PathLike)) or _is_spark_frame(X):
+            return self._fit_distributed(X, user=user, item=item, rating=rating)
+        return super().fit(X, y, **kwargs)
+
+    def _session(self):
+        return get_spark(self.master)
+
+    def _fit(self, data: Interactions, eval_data):
+        spark = self._session()
+        frame = pd.DataFrame({"user": data.user_codes, "item": data.item_codes,
+                              "rating": data.values.astype(np.float64)})
+        sdf = spark.createDataFrame(frame)
+        self._train(sdf, data.n_users, data.n_items)
+
+    def _fit_distributed(self, X, *, user, item, rating):
+        from pyspark.sql import functions as F
+
+        self._validate_params()
+        self._forget()
+        spark = self._session()
+        if isinstance(X, (str, os.PathLike)):
+            path = os.fspath(X)
+            reader = spark.read
+            sdf = reader.parquet(path) if path.endswith(".parquet") or os.path.isdir(path) else \
+                reader.option("header", "true").option("inferSchema", "true").csv(path)
+        else:
+            sdf = X
+        missing = [c for c in (user, item) + ((rating,) if rating else ()) if c not in sdf.columns]
+        if missing:
+            raise DataError(f"column(s) {missing} not found; columns are {sdf.columns}")
+        cols = [F.col(user).alias("uid"), F.col(item).alias("iid")]
+        cols.append(F.col(rating).cast("double").alias("rating") if rating else F.lit(1.0).alias("rating"))
+        sdf = sdf.select(*cols)
+        bad = sdf.filter(F.col("rating").isNull() | F.isnan("rating") | F.col("uid").isNull() | F.col("iid").isNull())
+        first_bad = bad.limit(1).collect()
+        if first_bad:
+            raise DataError(f"a row has a missing or non-numeric rating or id: {first_bad[0].asDict()}; "
+                            f"{bad.count()} such rows")
+        users, sdf = self._index(sdf, "uid", "user")
+        items, sdf = self._index(sdf, "iid", "item")
+        stats = sdf.agg(F.avg("rating").alias("mu"), F.min("rating").alias("lo"),
+                        F.max("rating").alias("hi")).collect()[0]
+        # the same bookkeeping Recommender.fit does for local data, computed on Spark
+        self.users_, self.items_ = users, items
+        self.global_mean_ = float(stats["mu"])
+        self.rating_scale_ = None if self.implicit else (float(stats["lo"]), float(stats["hi"]))
+        counts = sdf.groupBy("item").count().toPandas()
+        pop = np.zeros(len(items), dtype=np.int64)
+        pop[counts["item"].to_numpy()] = counts["count"].to_numpy()
+        self.item_popularity_ = pop
+        seen = sdf.select("user", "item", "rating").toPandas()
+        import scipy.sparse as sp
+
+        self.seen_ = sp.csr_matrix((seen["rating"].to_numpy(np.float32), (seen["user"], seen["item"])),
+                                   shape=(len(users), len(items)))
+        self.train_checksum_ = None
+        self.item_metadata_ = None
+        self.history_ = []
+        self._train(sdf.select("user", "item", "rating"), len(users), len(items))
+        return self
+
+    def _index(self, sdf, col: str, what: str):
+        """Map arbitrary ids to dense int32 codes; returns the Vocabulary and the coded frame.
+
+        The distinct ids are collected (a few million at most in practice) and joined
+        back as a broadcast table; Spark's ALS then sees only int32 codes.
+        """
+        from pyspark.sql import functions as F
+
+        distinct = sdf.select(col).distinct()
+        n = distinct.count()
+        if n > INT32_MAX:
+            raise DataError(f"{n} distinct {what} ids: Spark's ALS needs int32 ids, so at most "
+                            f"{INT32_MAX} distinct {what}s can be trained")
+        vocab, _ = Vocabulary.factorize(distinct.toPandas()[col].to_numpy(), what=what)
+        mapping = sdf.sparkSession.createDataFrame(
+            pd.DataFrame({col: vocab.ids, what: np.arange(n, dtype=np.int32)}))
+        return vocab, sdf.join(F.broadcast(mapping), on=col)
+
+    def _train(self, sdf, n_users: int, n_items: int) -> None:
+        from pyspark.ml.recommendation import ALS as SparkMLALS
+        from pyspark.sql import functions as F
+
+        spark = sdf.sparkSession
+        if self.checkpoint_dir:
+            spark.sparkContext.setCheckpointDir(self.checkpoint_dir)
+        user_bias = np.zeros(n_users, dtype=np.float32)
+        item_bias = np.zeros(n_items, dtype=np.float32)
+        train = sdf
+        use_bias = self.biased and not self.implicit
+        if use_bias:
+            mu = float(self.global_mean_)
+            lam = float(self.bias_damping)
+            ib = (sdf.groupBy("item").agg((F.sum(F.col("rating") - mu) / (F.count("*") + lam)).alias("bi")))
+            with_i = sdf.join(ib, on="item")
+            ub = (with_i.groupBy("user").agg((F.sum(F.col("rating") - mu - F.col("bi")) / (F.count("*") + lam))
+                                             .alias("bu")))
+            train = (with_i.join(ub, on="user")
+                     .select("user", "item", (F.col("rating") - mu - F.col("bi") - F.col("bu")).alias("rating")))
+            ibp, ubp = ib.toPandas(), ub.toPandas()
+            item_bias[ibp["item"].to_numpy()] = ibp["bi"].to_numpy()
+            user_bias[ubp["user"].to_numpy()] = ubp["bu"].to_numpy()
+        blocks = self.n_blocks or max(2, spark.sparkContext.defaultParallelism)
+        als = SparkMLALS(rank=self.n_factors, maxIter=self.n_epochs, regParam=float(self.regularization),
+                         implicitPrefs=self.implicit, alpha=float(self.alpha), nonnegative=self.nonnegative,
+                         userCol="user", itemCol="item", ratingCol="rating", seed=int(self.random_state),
+                         numUserBlocks=blocks, numItemBlocks=blocks,
+                         checkpointInterval=self.checkpoint_interval if self.checkpoint_dir else -1,
+                         coldStartStrategy="nan")
+        try:
+            fitted = als.fit(train)
+        except Exception as exc:
+            raise ModelError(f"Spark ALS training failed: {exc}") from exc
+        self.user_factors_ = self._collect(fitted.userFactors, n_users)
+        self.item_factors_ = self._collect(fitted.itemFactors, n_items)
+        if use_bias:
+            self.user_bias_, self.item_bias_ = user_bias, item_bias
+        self._spark_model = fitted
+        self.history_ = [{"epoch": self.n_epochs, "engine": "spark"}]
+
+    def _collect(self, factors, n: int) -> np.ndarray:
+        frame = factors.toPandas()
+        out = np.zeros((n, self.n_factors), dtype=np.float32)
+        if len(frame):
+            out[frame["id"].to_numpy()] = np.stack(frame["features"].to_numpy()).astype(np.float32)
+        return out
+
+    def _predict_codes(self, u, i):
+        s = np.einsum("ij,ij->i", self.user_factors_[u], self.item_factors_[i])
+        if getattr(self, "user_bias_", None) is not None:
+            s = s + self.user_bias_[u] + self.item_bias_[i] + np.float32(self.global_mean_)
+        return s.astype(np.float32)
+
+    # ------------------------------------------------------------------ batch scoring on Spark
+    def recommend_all_to_parquet(self, path: str, n: int = 10) -> str:
+        """Top-``n`` for every user, computed on Spark and written to Parquet (user, rank, item, score).
+
+        The item factors (and biases) are broadcast and each partition of user
+        factors is scored block by block with NumPy inside ``mapInPandas``, so
+        nothing of size users × items is ever collected. Scores are the model's
+        predictions (biases included); items seen in training are not excluded.
+        """
+        self._check_fitted()
+        if not isinstance(n, int) or n < 1:
+            raise ModelError(f"n must be a positive integer, got {n!r}")
+        spark = self._session()
+        model = getattr(self, "_spark_model", None)
+        if model is not None:
+            users = model.userFactors.withColumnRenamed("id", "user")
+        else:  # a model loaded from disk: ship its user factors
+            users = spark.createDataFrame(pd.DataFrame({
+                "user": np.arange(len(self.users_), dtype=np.int32),
+                "features": list(self.user_factors_.astype(np.float64))}))
+        k = int(min(n, len(self.items_)))
+        item_bias = getattr(self, "item_bias_", None)
+        user_bias = getattr(self, "user_bias_", None)
+        offset = np.zeros(len(self.users_), np.float32) if user_bias is None else \
+            user_bias + np.float32(self.global_mean_)
+        shipped = spark.sparkContext.broadcast((self.item_factors_, item_bias, offset, self.users_.ids,
+                                                self.items_.ids))
+
+        def score(batches):
+            V, b, off, user_ids, item_ids = shipped.value
+            for pdf in batches:
+                codes = pdf["user"].to_numpy()
+                U = np.stack(pdf["features"].to_numpy()).astype(np.float32)
+                S = U @ V.T + (0 if b is None else b[None, :]) + off[codes][:, None]
+                top = np.argpartition(-S, k - 1, axis=1)[:, :k]
+                top_s = np.take_along_axis(S, top, axis=1)
+                order = np.argsort(-top_s, axis=1, kind="stable")
+                top, top_s = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_s, order, axis=1)
+                yield pd.DataFrame({"user": np.repeat(user_ids[codes], k), "rank": np.tile(np.arange(1, k + 1), len(codes)),
+                                    "item": item_ids[top.ravel()], "score": top_s.ravel().astype(np.float64)})
+
+        def spark_type(ids):
+            return "string" if ids.dtype.kind in "OUS" else "long"
+
+        schema = (f"user {spark_type(self.users_.ids)}, rank int, item {spark_type(self.items_.ids)}, "
+                  "score double")
+        users.select("user", "features").mapInPandas(score, schema=schema).write.mode("overwrite").parquet(path)
+        shipped.unpersist()
+        return path

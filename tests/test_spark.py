@@ -1,0 +1,126 @@
+"""SparkALS on a local[2] Spark: one shared session for the whole module (JVM start-up is slow)."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import latentrec as lr
+from latentrec.split import random_split
+
+pyspark = pytest.importorskip("pyspark", reason="pyspark is not installed (extra [spark])")
+if shutil.which("java") is None:
+    pytest.skip("Spark needs a Java runtime and none is installed", allow_module_level=True)
+
+from latentrec.spark import SparkALS, get_spark  # noqa: E402
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::FutureWarning"),
+              pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+              pytest.mark.filterwarnings("ignore::UserWarning")]
+
+
+@pytest.fixture(scope="module")
+def spark():
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        session = get_spark("local[2]", driver_memory="1g")
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture(scope="module")
+def data():
+    return lr.synthetic_ratings(n_users=200, n_items=120, n_ratings=6000, random_state=1)
+
+
+@pytest.fixture(scope="module")
+def fitted(spark, data):
+    train, test = random_split(data, 0.2, random_state=0)
+    model = SparkALS(master="local[2]", n_factors=5, n_epochs=8, regularization=0.05).fit(train)
+    return model, train, test
+
+
+def test_fit_collects_factors_and_beats_biases(fitted):
+    model, train, test = fitted
+    assert model.user_factors_.shape == (len(model.users_), 5)
+    assert model.item_factors_.dtype == np.float32
+    rmse = lr.metrics.rmse(test.values, model.predict(test))
+    biases = lr.metrics.rmse(test.values, lr.models.Biases().fit(train).predict(test))
+    assert rmse < biases, (rmse, biases)
+
+
+def test_latentrec_api_works_on_the_result(fitted, tmp_path):
+    model, train, test = fitted
+    ids, scores = model.recommend(model.users_.ids[:3], n=5)
+    assert ids.shape == (3, 5) and np.all(np.diff(scores, axis=1) <= 1e-6)
+    sim, _ = model.similar_items(model.items_.ids[0], n=4)
+    assert len(sim) == 4
+    model.save(tmp_path / "spark-model")
+    loaded = lr.load_model(tmp_path / "spark-model")
+    np.testing.assert_allclose(loaded.predict(test), model.predict(test), rtol=1e-6)
+
+
+def test_spark_dataframe_with_string_ids_and_parquet_scoring(spark, data, tmp_path):
+    frame = data.to_frame()[["user", "item", "rating"]]
+    frame["user"] = "u" + frame["user"].astype(str)
+    sdf = spark.createDataFrame(frame)
+    model = SparkALS(master="local[2]", n_factors=4, n_epochs=5).fit(sdf)
+    assert "u1" in model.users_ and len(model.users_) == frame["user"].nunique()
+    out = model.recommend_all_to_parquet(str(tmp_path / "recs.parquet"), n=3)
+    recs = pd.read_parquet(out)
+    assert len(recs) == 3 * len(model.users_)
+    one = recs[recs.user == "u1"].sort_values("rank")
+    local_ids, local_scores = model.recommend("u1", n=3, exclude_seen=False)
+    np.testing.assert_array_equal(one["item"].to_numpy(), local_ids)
+    np.testing.assert_allclose(one["score"].to_numpy(), local_scores, rtol=1e-4)
+
+
+def test_implicit_mode(spark):
+    data = lr.synthetic_implicit(n_users=200, n_items=120, n_interactions=5000, random_state=2)
+    train, test = random_split(data, 0.2, random_state=0)
+    model = SparkALS(master="local[2]", implicit=True, alpha=1.0, n_factors=5, n_epochs=10).fit(train)
+    assert model.task == "implicit"
+    ndcg = model.score(test)
+    pop = lr.models.Popularity().fit(train).score(test)
+    assert ndcg > pop, (ndcg, pop)
+
+
+def test_nan_rating_in_spark_frame_is_a_clear_error(spark):
+    sdf = spark.createDataFrame(pd.DataFrame({"user": [1, 2], "item": [1, 1], "rating": [4.0, float("nan")]}))
+    with pytest.raises(lr.DataError, match="missing or non-numeric rating"):
+        SparkALS(master="local[2]").fit(sdf)
+
+
+def test_missing_column_is_a_clear_error(spark):
+    sdf = spark.createDataFrame(pd.DataFrame({"u": [1], "item": [1], "rating": [4.0]}))
+    with pytest.raises(lr.DataError, match="column"):
+        SparkALS(master="local[2]").fit(sdf)
+
+
+def test_bad_master_url_and_params():
+    with pytest.raises(lr.ModelError, match="master must be a Spark master URL"):
+        get_spark("not a url")
+    with pytest.raises(lr.ModelError, match="n_factors must be an integer >= 1"):
+        SparkALS(n_factors=0).fit(lr.synthetic_ratings(n_users=20, n_items=10, n_ratings=50))
+
+
+def test_missing_pyspark_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)  # makes `import pyspark` fail
+    with pytest.raises(lr.MissingDependencyError, match=r"latentrec\[spark\]"):
+        get_spark("local[1]")
+
+
+def test_missing_java_is_a_clear_error(monkeypatch):
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    from latentrec import spark as spark_module
+
+    with pytest.raises(lr.ModelError, match="Java runtime"):
+        spark_module._check_java()
