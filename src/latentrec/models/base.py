@@ -305,6 +305,9 @@ class Recommender(BaseEstimator):
         out_c = np.full((len(u), k), -1, dtype=np.int32)
         out_s = np.full((len(u), k), -np.inf, dtype=np.float32)
         seen = self.seen_ if exclude_seen else None
+        if self._fused_topn_ok():
+            self._topn_factors(u, k, seen, item_mask, out_c, out_s)
+            return out_c, out_s
         for start in range(0, len(u), self._block_size):
             block = u[start:start + self._block_size]
             scores = np.ascontiguousarray(self._score_block(block), dtype=np.float32)
@@ -312,6 +315,35 @@ class Recommender(BaseEstimator):
             out_c[start:start + len(block)] = c
             out_s[start:start + len(block)] = s
         return out_c, out_s
+
+    #: users gathered at once by the fused factor top-N (bounds the memory of the gathered vectors)
+    _fused_rows: int = 16384
+    #: users scored at once per thread by the fused factor top-N
+    _fused_block: int = 128
+
+    def _fused_topn_ok(self) -> bool:
+        """Factor models that keep the default scoring get the fused top-N kernel."""
+        return (type(self)._score_block is Recommender._score_block and hasattr(self, "user_factors_")
+                and hasattr(self, "item_factors_"))
+
+    def _topn_factors(self, u, k, seen, item_mask, out_c, out_s) -> None:
+        """Top-k by ``user_factors_ @ item_factors_.T`` (+ biases): each thread scores its own
+        block of users with BLAS and keeps a one-pass top-k, so memory stays bounded."""
+        from .._util import kernel_threads
+        from .kernels.topn import topn_factors
+
+        ib = getattr(self, "item_bias_", None)
+        ub = getattr(self, "user_bias_", None)
+        with kernel_threads(getattr(self, "n_threads", 0) or 0):
+            for start in range(0, len(u), self._fused_rows):
+                block = u[start:start + self._fused_rows]
+                row_add = None
+                if ib is not None and ub is not None:
+                    row_add = ub[block] + np.float32(self.global_mean_)
+                c, s = topn_factors(self.user_factors_[block], self.item_factors_, k, block, seen, item_mask,
+                                    item_add=ib, row_add=row_add, block=self._fused_block)
+                out_c[start:start + len(block)] = c
+                out_s[start:start + len(block)] = s
 
     def recommend(self, users, n: int = 10, *, exclude_seen: bool = True, items=None,
                   unknown: str = "raise"):

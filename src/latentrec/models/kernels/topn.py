@@ -51,6 +51,38 @@ def _sift_up(hs, hc, pos):
             return
 
 
+@njit(inline="always")
+def _row_topk(s, k, mask, use_mask, out_c, out_s):
+    """One pass over a score row keeping a k-sized min-heap; results written sorted."""
+    hs = np.empty(k, dtype=np.float32)
+    hc = np.empty(k, dtype=np.int32)
+    size = 0
+    for j in range(s.shape[0]):
+        v = s[j]
+        if not (v > -np.inf):  # -inf (excluded) or NaN
+            continue
+        if use_mask and not mask[j]:
+            continue
+        if size < k:
+            hs[size] = v
+            hc[size] = j
+            _sift_up(hs, hc, size)
+            size += 1
+        elif _less(hs[0], hc[0], v, j):
+            hs[0] = v
+            hc[0] = j
+            _sift_down(hs, hc, size, 0)
+    # pop the heap: ascending order, written from the back
+    for pos in range(size - 1, -1, -1):
+        out_s[pos] = hs[0]
+        out_c[pos] = hc[0]
+        last = size - 1
+        hs[0] = hs[last]
+        hc[0] = hc[last]
+        size = last
+        _sift_down(hs, hc, size, 0)
+
+
 @njit(parallel=True, cache=True)
 def _topn_kernel(scores, k, rows, indptr, indices, use_seen, mask, use_mask, out_c, out_s):
     b, n = scores.shape
@@ -60,33 +92,31 @@ def _topn_kernel(scores, k, rows, indptr, indices, use_seen, mask, use_mask, out
             u = rows[r]
             for p in range(indptr[u], indptr[u + 1]):
                 s[indices[p]] = -np.inf
-        hs = np.empty(k, dtype=np.float32)
-        hc = np.empty(k, dtype=np.int32)
-        size = 0
-        for j in range(n):
-            v = s[j]
-            if not (v > -np.inf):  # -inf (excluded) or NaN
-                continue
-            if use_mask and not mask[j]:
-                continue
-            if size < k:
-                hs[size] = v
-                hc[size] = j
-                _sift_up(hs, hc, size)
-                size += 1
-            elif _less(hs[0], hc[0], v, j):
-                hs[0] = v
-                hc[0] = j
-                _sift_down(hs, hc, size, 0)
-        # pop the heap: ascending order, written from the back
-        for pos in range(size - 1, -1, -1):
-            out_s[r, pos] = hs[0]
-            out_c[r, pos] = hc[0]
-            last = size - 1
-            hs[0] = hs[last]
-            hc[0] = hc[last]
-            size = last
-            _sift_down(hs, hc, size, 0)
+        _row_topk(s, k, mask, use_mask, out_c[r], out_s[r])
+
+
+@njit(parallel=True, cache=True)
+def _topn_factors_kernel(U, VT, item_add, use_item_add, row_add, use_row_add, k, rows, indptr, indices,
+                         use_seen, mask, use_mask, block, out_c, out_s):
+    b = U.shape[0]
+    n_blocks = (b + block - 1) // block
+    for blk in prange(n_blocks):
+        lo = blk * block
+        hi = min(b, lo + block)
+        S = np.dot(U[lo:hi], VT)  # this thread's block of scores (BLAS, one thread)
+        for r in range(hi - lo):
+            s = S[r]
+            if use_item_add:
+                for j in range(s.shape[0]):
+                    s[j] += item_add[j]
+            if use_seen:
+                u = rows[lo + r]
+                for p in range(indptr[u], indptr[u + 1]):
+                    s[indices[p]] = -np.inf
+            _row_topk(s, k, mask, use_mask, out_c[lo + r], out_s[lo + r])
+            if use_row_add:
+                for pos in range(k):
+                    out_s[lo + r, pos] += row_add[lo + r]
 
 
 def topn_masked(scores, k, rows=None, seen=None, item_mask=None):
@@ -116,4 +146,48 @@ def topn_masked(scores, k, rows=None, seen=None, item_mask=None):
     mask = np.asarray(item_mask, dtype=np.bool_) if item_mask is not None else np.zeros(1, np.bool_)
     _topn_kernel(scores, int(k), rows, indptr, indices, seen is not None, mask, item_mask is not None,
                  out_c, out_s)
+    return out_c, out_s
+
+
+def _seen_args(rows, seen):
+    if seen is not None:
+        return (np.asarray(rows, dtype=np.int64), seen.indptr.astype(np.int64, copy=False),
+                seen.indices.astype(np.int32, copy=False))
+    return np.zeros(1, np.int64), np.zeros(1, np.int64), np.zeros(1, dtype=np.int32)
+
+
+def topn_factors(user_vectors, item_vectors, k, rows=None, seen=None, item_mask=None, *, item_add=None,
+                 row_add=None, block=128):
+    """Top-``k`` of ``user_vectors @ item_vectors.T (+ item_add + row_add)`` without the full matrix.
+
+    Each thread scores its own block of ``block`` users with one BLAS product
+    (run it inside :func:`latentrec._util.kernel_threads` so BLAS uses one
+    thread) and keeps a one-pass top-k per row, so the extra memory is
+    ``n_threads * block * n_items`` floats whatever the number of users.
+
+    Parameters
+    ----------
+    user_vectors : float32 array (b, f)
+    item_vectors : float32 array (n_items, f)
+    k : int
+    rows, seen, item_mask : as in :func:`topn_masked`
+    item_add : float32 array (n_items,), optional; added to every row's scores
+    row_add : float32 array (b,), optional; added to a row's scores (does not change the order)
+    block : int
+        Users scored at once per thread.
+    """
+    U = np.ascontiguousarray(user_vectors, dtype=np.float32)
+    V = np.ascontiguousarray(item_vectors, dtype=np.float32)
+    b = U.shape[0]
+    out_c = np.full((b, k), -1, dtype=np.int32)
+    out_s = np.full((b, k), -np.inf, dtype=np.float32)
+    if k <= 0 or b == 0:
+        return out_c, out_s
+    rows, indptr, indices = _seen_args(rows, seen)
+    mask = np.asarray(item_mask, dtype=np.bool_) if item_mask is not None else np.zeros(1, np.bool_)
+    ia = np.ascontiguousarray(item_add, dtype=np.float32) if item_add is not None else np.zeros(1, np.float32)
+    ra = np.ascontiguousarray(row_add, dtype=np.float32) if row_add is not None else np.zeros(1, np.float32)
+    _topn_factors_kernel(U, V.T, ia, item_add is not None, ra, row_add is not None, int(k), rows, indptr,
+                         indices, seen is not None, mask, item_mask is not None, int(max(1, block)),
+                         out_c, out_s)
     return out_c, out_s

@@ -1,0 +1,97 @@
+"""EASE: embarrassingly shallow autoencoder (Steck 2019), a closed-form item-item model.
+
+B = argmin |X - X B|^2 + lambda |B|^2 subject to diag(B) = 0, solved by
+P = (X^T X + lambda I)^-1, B_ij = -P_ij / P_jj (i != j), B_jj = 0. A user's
+scores are x_u B. The dense n_items x n_items matrices limit it to catalogues of
+some tens of thousands of items; the memory is estimated before anything is built.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.linalg
+
+from ...errors import LatentrecWarning, ModelError
+from ..base import Interval, Recommender
+from ._common import check_weights, to_training
+
+#: bytes per n_items^2 cell while fitting: the float64 Gram/inverse (in place), the float64
+#: copy scipy's inverse may make, and the float32 result
+BYTES_PER_CELL = 8 + 8 + 4
+
+
+def ease_memory_gb(n_items: int) -> float:
+    """Peak memory (GiB) EASE needs to fit ``n_items`` items."""
+    return BYTES_PER_CELL * float(n_items) ** 2 / 2**30
+
+
+class EASE(Recommender):
+    """Closed-form item-item autoencoder for implicit feedback.
+
+    Parameters
+    ----------
+    regularization : float, default 500
+        lambda added to the diagonal of the item Gram matrix X^T X.
+    max_memory_gb : float, default 8
+        Refuse to fit (:class:`ModelError`) when the estimated peak memory
+        (:func:`ease_memory_gb`, about 20 n_items^2 bytes) exceeds this; warn
+        when it exceeds half of it.
+
+    Attributes
+    ----------
+    item_weights_ : float32 (n_items, n_items)
+        B, with a zero diagonal.
+    """
+
+    task = "implicit"
+    _constraints = {
+        "regularization": Interval(float, 0, None, closed="neither"),
+        "max_memory_gb": Interval(float, 0, None, closed="neither"),
+    }
+
+    def __init__(self, *, regularization: float = 500.0, max_memory_gb: float = 8.0):
+        self.regularization = regularization
+        self.max_memory_gb = max_memory_gb
+
+    def _fit(self, data, eval_data):
+        n = data.n_items
+        need = ease_memory_gb(n)
+        if need > self.max_memory_gb:
+            raise ModelError(
+                f"EASE would need about {need:.1f} GiB for {n:,} items (dense {n:,} x {n:,} matrices), more "
+                f"than max_memory_gb={self.max_memory_gb:g}; filter rare items (k-core) or use ImplicitALS")
+        if need > 0.5 * self.max_memory_gb:
+            warnings.warn(f"EASE will use about {need:.1f} GiB for {n:,} items "
+                          f"(max_memory_gb={self.max_memory_gb:g})", LatentrecWarning, stacklevel=3)
+        X = to_training(data)
+        gram = (X.T @ X).toarray().astype(np.float64, copy=False)
+        gram[np.diag_indices(n)] += float(self.regularization)
+        p = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
+        del gram
+        p /= -np.diag(p)[None, :]
+        p[np.diag_indices(n)] = 0.0
+        self.item_weights_ = p.astype(np.float32)
+
+    def _score_block(self, u):
+        return np.asarray(self.seen_[u] @ self.item_weights_, dtype=np.float32)
+
+    def _predict_codes(self, u, i):
+        out = np.empty(len(u), dtype=np.float32)
+        for s in range(0, len(u), 4096):
+            uu, ii = u[s:s + 4096], i[s:s + 4096]
+            rows = self.seen_[uu]
+            cols = self.item_weights_[:, ii].T  # (block, n_items)
+            out[s:s + 4096] = np.asarray(rows.multiply(cols).sum(axis=1)).ravel()
+        return out
+
+    def _fold_in_scores(self, item_codes, weights):
+        check_weights(weights, "recommend_for_interactions")
+        if len(item_codes) == 0:
+            return self.item_popularity_.astype(np.float32)
+        return weights.astype(np.float32) @ self.item_weights_[item_codes]
+
+    def _item_similarity_block(self, i):
+        # the learned weights themselves: B_ij is how much having i predicts j
+        return self.item_weights_[i]
