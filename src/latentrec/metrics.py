@@ -95,31 +95,30 @@ def _check_ranking(recommended, truth, k) -> tuple[np.ndarray, sp.csr_matrix]:
 def _hits(rec: np.ndarray, truth: sp.csr_matrix) -> np.ndarray:
     """Boolean (n_users, k): is rec[r, j] a stored non-zero of truth row r?
 
-    Sort-merge over one global key ``row * n_items + item``: CSR with sorted
-    indices is already sorted by that key, so membership is one searchsorted.
-    A repeated item in a list counts only at its first position.
+    All (row, item) queries are answered in one compiled call (scipy's CSR
+    element sampling: a binary search inside each row when indices are sorted),
+    no Python loop per user. A repeated item in a list counts only at its first
+    position (checked only when a list has a repeat, which is rare).
     """
-    if truth.nnz and not np.all(truth.data != 0):
-        truth = truth.copy()
-        truth.eliminate_zeros()
+    m, k = rec.shape
+    hits = np.zeros((m, k), dtype=bool)
+    if m == 0 or k == 0 or truth.nnz == 0:
+        return hits
     if not truth.has_sorted_indices:
         truth = truth.sorted_indices()
-    n_rows, n_items = truth.shape
-    m, k = rec.shape
-    if m == 0 or k == 0 or truth.nnz == 0:
-        return np.zeros((m, k), dtype=bool)
-    row_of_nnz = np.repeat(np.arange(n_rows, dtype=np.int64), np.diff(truth.indptr))
-    keys = row_of_nnz * n_items + truth.indices
-    query = np.arange(m, dtype=np.int64)[:, None] * n_items + rec
-    pos = np.searchsorted(keys, query.ravel())
-    pos = np.minimum(pos, len(keys) - 1)
-    hits = ((keys[pos] == query.ravel()) & (rec.ravel() >= 0)).reshape(m, k)
-    if k > 1:  # drop repeats: after a stable sort, equal neighbours mark the later position
-        order = np.argsort(rec, axis=1, kind="stable")
-        srt = np.take_along_axis(rec, order, axis=1)
-        dup = np.zeros((m, k), dtype=bool)
-        np.put_along_axis(dup, order[:, 1:], srt[:, 1:] == srt[:, :-1], axis=1)
-        hits &= ~dup
+    valid = rec >= 0
+    if not valid.any():
+        return hits
+    rows = np.broadcast_to(np.arange(m, dtype=np.int64)[:, None], (m, k))[valid]
+    hits[valid] = np.asarray(truth[rows, rec[valid]]).ravel() != 0
+    if k > 1:
+        srt = np.sort(rec, axis=1)
+        if np.any((srt[:, 1:] == srt[:, :-1]) & (srt[:, 1:] >= 0)):
+            order = np.argsort(rec, axis=1, kind="stable")
+            srt = np.take_along_axis(rec, order, axis=1)
+            dup = np.zeros((m, k), dtype=bool)
+            np.put_along_axis(dup, order[:, 1:], srt[:, 1:] == srt[:, :-1], axis=1)
+            hits &= ~dup
     return hits
 
 
