@@ -21,6 +21,7 @@ Fallbacks for ids the model has never seen, documented once here:
 
 from __future__ import annotations
 
+import contextlib
 import math
 import numbers
 import time
@@ -329,12 +330,11 @@ class Recommender(BaseEstimator):
     def _topn_factors(self, u, k, seen, item_mask, out_c, out_s) -> None:
         """Top-k by ``user_factors_ @ item_factors_.T`` (+ biases): each thread scores its own
         block of users with BLAS and keeps a one-pass top-k, so memory stays bounded."""
-        from .._util import kernel_threads
         from .kernels.topn import topn_factors
 
         ib = getattr(self, "item_bias_", None)
         ub = getattr(self, "user_bias_", None)
-        with kernel_threads(getattr(self, "n_threads", 0) or 0):
+        with fast_kernel_threads(getattr(self, "n_threads", 0) or 0):
             for start in range(0, len(u), self._fused_rows):
                 block = u[start:start + self._fused_rows]
                 row_add = None
@@ -528,6 +528,37 @@ class Recommender(BaseEstimator):
         """``history_`` as a DataFrame (one row per epoch)."""
         self._check_fitted()
         return pd.DataFrame(getattr(self, "history_", []))
+
+
+_CONTROLLER = None
+
+
+@contextlib.contextmanager
+def fast_kernel_threads(n_threads: int | None):
+    """:func:`latentrec._util.kernel_threads` with a cached threadpool controller.
+
+    ``threadpoolctl.threadpool_limits`` rescans the loaded libraries on every call
+    (3-30 ms here), which dominates a single-user ``recommend`` or a short epoch;
+    the controller is built once (after SciPy's BLAS is loaded) and reused.
+    """
+    global _CONTROLLER
+    import numba
+
+    from .._util import resolve_threads
+
+    if _CONTROLLER is None:
+        import scipy.linalg  # noqa: F401 - load SciPy's BLAS (numba's) before the scan
+        from threadpoolctl import ThreadpoolController
+
+        _CONTROLLER = ThreadpoolController()
+    n = resolve_threads(n_threads)
+    previous = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        with _CONTROLLER.limit(limits=1, user_api="blas"):
+            yield n
+    finally:
+        numba.set_num_threads(previous)
 
 
 def _cooccurrence_cosine(rows: sp.csr_matrix, which: np.ndarray) -> np.ndarray:

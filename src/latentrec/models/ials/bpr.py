@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._util import check_random_state, kernel_threads, resolve_threads
-from ..base import Interval, Options, Recommender
+from ..._util import check_random_state, resolve_threads
+from ..base import Interval, Options, Recommender, fast_kernel_threads
 from ..kernels import bpr as kern
 from ._common import check_weights, to_training
 
@@ -92,7 +92,7 @@ class BPR(Recommender):
             seeds = rng.integers(1, 2**62, size=n_threads, dtype=np.int64)
             stats = np.zeros((n_threads, 3), dtype=np.float64)
             if n_samples:
-                with kernel_threads(n_threads):
+                with fast_kernel_threads(n_threads):
                     kern.bpr_epoch(indptr, indices, row_of, self.user_factors_, self.item_factors_,
                                    float(self.learning_rate), float(self.regularization), n_samples, seeds,
                                    MAX_TRIES, stats)

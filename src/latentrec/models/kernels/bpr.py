@@ -32,7 +32,8 @@ def _next(state):
 def _below(state, n):
     """(new state, a uniform integer in [0, n))."""
     state, r = _next(state)
-    return state, np.int64((r >> np.uint64(11)) % np.uint64(n))
+    # Lemire's multiply-shift: the top 32 bits scaled to [0, n) without a division
+    return state, np.int64(((r >> np.uint64(32)) * np.uint64(n)) >> np.uint64(32))
 
 
 @njit(inline="always")
@@ -91,6 +92,9 @@ def bpr_epoch(indptr, indices, row_of, X, Y, learning_rate, regularization, n_sa
     for ch in prange(n_chunks):
         state = np.uint64(seeds[ch]) | np.uint64(1)
         m = n_samples // n_chunks + (1 if ch < n_samples % n_chunks else 0)
+        xu = np.empty(k, dtype=np.float32)
+        yi = np.empty(k, dtype=np.float32)
+        yj = np.empty(k, dtype=np.float32)
         loss = 0.0
         correct = 0
         skipped = 0
@@ -99,25 +103,30 @@ def bpr_epoch(indptr, indices, row_of, X, Y, learning_rate, regularization, n_sa
             if j < 0:
                 skipped += 1
                 continue
+            # copy the three rows to local buffers: the loops below then vectorise
             z = np.float32(0.0)
             for f in range(k):
-                z += X[u, f] * (Y[i, f] - Y[j, f])
+                xu[f] = X[u, f]
+                yi[f] = Y[i, f]
+                yj[f] = Y[j, f]
+            for f in range(k):
+                z += xu[f] * (yi[f] - yj[f])
             if z > np.float32(0.0):
                 correct += 1
             # d/dz of log sigmoid(z) = 1 - sigmoid(z) = 1 / (1 + exp(z))
-            g = np.float32(1.0) / (np.float32(1.0) + np.exp(z))
-            loss += np.log1p(np.exp(-np.float64(z))) if z > -30.0 else -np.float64(z)
+            ez = np.exp(-z) if z > np.float32(-30.0) else np.float32(1e13)
+            g = ez / (np.float32(1.0) + ez)
+            loss += np.log1p(ez)
             for f in range(k - 1):
-                xu = X[u, f]
-                yi = Y[i, f]
-                yj = Y[j, f]
-                X[u, f] = xu + lr * (g * (yi - yj) - reg * xu)
-                Y[i, f] = yi + lr * (g * xu - reg * yi)
-                Y[j, f] = yj + lr * (-g * xu - reg * yj)
+                X[u, f] = xu[f] + lr * (g * (yi[f] - yj[f]) - reg * xu[f])
+            for f in range(k - 1):
+                Y[i, f] = yi[f] + lr * (g * xu[f] - reg * yi[f])
+            for f in range(k - 1):
+                Y[j, f] = yj[f] + lr * (-g * xu[f] - reg * yj[f])
             # last column: item bias (user side fixed at 1)
             b = k - 1
-            Y[i, b] += lr * (g - reg * Y[i, b])
-            Y[j, b] += lr * (-g - reg * Y[j, b])
+            Y[i, b] = yi[b] + lr * (g - reg * yi[b])
+            Y[j, b] = yj[b] + lr * (-g - reg * yj[b])
         out_stats[ch, 0] = loss
         out_stats[ch, 1] = correct
         out_stats[ch, 2] = skipped
