@@ -340,3 +340,14 @@ def test_verify_files_skips_absent_files(tmp_path):
     (tmp_path / "empty").mkdir()
     assert ml.verify_files(tmp_path / "empty", "ml-1m") == {"ratings.dat": False, "movies.dat": False,
                                                            "users.dat": False}
+
+
+def test_docs_catalogue_table_agrees_with_code():
+    from pathlib import Path
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "data.md"
+    rows = {line.split("|")[1].strip(" `"): line for line in doc.read_text().splitlines() if line.startswith("| `ml-")}
+    assert set(rows) == set(ml.KNOWN_DATASETS)
+    for name, info in ml.KNOWN_DATASETS.items():
+        assert f"`{info.folder}`" in rows[name] and (info.md5 or "none") in rows[name]
+        assert f"| {info.format} |" in rows[name]
