@@ -351,3 +351,24 @@ def test_docs_catalogue_table_agrees_with_code():
     for name, info in ml.KNOWN_DATASETS.items():
         assert f"`{info.folder}`" in rows[name] and (info.md5 or "none") in rows[name]
         assert f"| {info.format} |" in rows[name]
+
+
+def test_malformed_ratings_file_names_the_file(tmp_path):
+    folder = write_100k(tmp_path / "ml-100k")
+    (folder / "u.data").write_text("1\t1\t5\t881250949\n1\tx\t3\t881250950\n")
+    with pytest.raises(DataError, match=r"u\.data: not a valid MovieLens file"):
+        ml.load_movielens(path=folder)
+
+
+def test_malformed_movies_dat_names_the_folder(tmp_path):
+    folder = write_dat(tmp_path / "x")
+    (folder / "movies.dat").write_text("1193 no separators here\n")
+    with pytest.raises(DataError, match=r"x: the 'dat'-format MovieLens files do not parse"):
+        ml.load_movielens(path=folder)
+
+
+def test_rating_outside_the_release_scale_is_reported(tmp_path):
+    folder = write_100k(tmp_path / "ml-100k")
+    (folder / "u.data").write_text("1\t1\t5\t881250949\n1\t2\t9\t881250950\n")
+    with pytest.raises(DataError, match=r"ml-100k: .*rating.* is 9, outside the declared rating scale \[1, 5\]"):
+        ml.load_movielens(path=folder)

@@ -296,3 +296,9 @@ def test_round_trip(tmp_path, rows, ext, string_ids):
     assert len(merged) == len(df)
     np.testing.assert_array_equal(merged["rating"].to_numpy(np.float32), merged["rating_read"].to_numpy())
     np.testing.assert_array_equal(merged["ts"].to_numpy(), merged["timestamp"].to_numpy())
+
+
+def test_id_type_str_by_position_without_header(tmp_path):
+    p = write(tmp_path, "r.tsv", "007\t0123\t4\n")
+    data = read_interactions(p, user=0, item=1, rating=2, header=False, id_type="str")
+    assert data.users.ids.tolist() == ["007"] and data.items.ids.tolist() == ["0123"]

@@ -304,6 +304,14 @@ def download_movielens(name: str, data_home: str | os.PathLike | None = None, *,
 
 
 # ---------------------------------------------------------------------------- parsers
+def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
+    """``pd.read_csv`` whose parse errors name the file."""
+    try:
+        return pd.read_csv(path, **kwargs)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: not a valid MovieLens file ({exc})") from None
+
+
 def _year(titles: pd.Series) -> pd.Series:
     return pd.to_numeric(titles.str.extract(_YEAR, expand=False), errors="coerce").astype("Int64")
 
@@ -322,16 +330,16 @@ def _read_text_lines(path: Path, encoding: str | None) -> pd.Series:
 
 
 def _parse_100k(folder: Path):
-    ratings = pd.read_csv(folder / "u.data", sep="\t", header=None, names=["user", "item", "rating", "timestamp"],
+    ratings = _read_csv(folder / "u.data", sep="\t", header=None, names=["user", "item", "rating", "timestamp"],
                           dtype={"user": np.int32, "item": np.int32, "rating": np.float32, "timestamp": np.int64},
                           engine="c")
     items = users = None
     if (folder / "u.item").is_file():
         genre_names = [f"genre_{j}" for j in range(19)]
         if (folder / "u.genre").is_file():
-            g = pd.read_csv(folder / "u.genre", sep="|", header=None, names=["name", "idx"], encoding="latin-1")
+            g = _read_csv(folder / "u.genre", sep="|", header=None, names=["name", "idx"], encoding="latin-1")
             genre_names = list(g.sort_values("idx")["name"])
-        raw = pd.read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1", quoting=3, engine="c",
+        raw = _read_csv(folder / "u.item", sep="|", header=None, encoding="latin-1", quoting=3, engine="c",
                           names=["item", "title", "release_date", "video_release_date", "imdb_url", *genre_names])
         flags = raw[genre_names].to_numpy(dtype=bool)
         genres = pd.Series("", index=raw.index, dtype=object)
@@ -343,14 +351,14 @@ def _parse_100k(folder: Path):
         items["year"] = _year(items["title"]).fillna(items["release_date"].dt.year.astype("Int64"))
         items.index = pd.Index(raw["item"].to_numpy(), name="item")
     if (folder / "u.user").is_file():
-        users = pd.read_csv(folder / "u.user", sep="|", header=None, names=["user", "age", "gender", "occupation", "zip"],
-                            dtype={"zip": str}, encoding="latin-1").set_index("user")
+        users = _read_csv(folder / "u.user", sep="|", header=None, dtype={"zip": str}, encoding="latin-1",
+                          names=["user", "age", "gender", "occupation", "zip"]).set_index("user")
     return ratings, items, users
 
 
 def _parse_dat(folder: Path, encoding: str | None):
     # "u::i::r::t" read with ':' as the separator: the empty fields between the colons are skipped.
-    ratings = pd.read_csv(folder / "ratings.dat", sep=":", header=None, usecols=[0, 2, 4, 6], engine="c",
+    ratings = _read_csv(folder / "ratings.dat", sep=":", header=None, usecols=[0, 2, 4, 6], engine="c",
                           names=["user", "_a", "item", "_b", "rating", "_c", "timestamp"],
                           dtype={"user": np.int32, "item": np.int32, "rating": np.float32, "timestamp": np.int64})
     items = users = None
@@ -377,19 +385,19 @@ def _parse_csv(folder: Path):
             engine = "pyarrow"
         except ImportError:
             pass
-    ratings = pd.read_csv(path, engine=engine, usecols=["userId", "movieId", "rating", "timestamp"],
+    ratings = _read_csv(path, engine=engine, usecols=["userId", "movieId", "rating", "timestamp"],
                           dtype={"userId": np.int32, "movieId": np.int32, "rating": np.float32, "timestamp": np.int64})
     ratings.columns = ["user", "item", "rating", "timestamp"]
     items = None
     if (folder / "movies.csv").is_file():
-        movies = pd.read_csv(folder / "movies.csv", dtype={"movieId": np.int64, "title": str, "genres": str},
+        movies = _read_csv(folder / "movies.csv", dtype={"movieId": np.int64, "title": str, "genres": str},
                              encoding="utf-8", keep_default_na=False)
         items = pd.DataFrame({"title": movies["title"].to_numpy(),
                               "genres": movies["genres"].replace("(no genres listed)", "").to_numpy()},
                              index=pd.Index(movies["movieId"].to_numpy(), name="item"))
         items["year"] = _year(items["title"])
         if (folder / "links.csv").is_file():
-            links = pd.read_csv(folder / "links.csv", dtype={"movieId": np.int64, "imdbId": str, "tmdbId": "Int64"})
+            links = _read_csv(folder / "links.csv", dtype={"movieId": np.int64, "imdbId": str, "tmdbId": "Int64"})
             links = links.set_index("movieId")
             items["imdb_id"] = ("tt" + links["imdbId"]).reindex(items.index)
             items["tmdb_id"] = links["tmdbId"].reindex(items.index)
@@ -476,7 +484,12 @@ def load_movielens(name: str | None = None, *, path: str | os.PathLike | None = 
         fmt, label = info.format, info.name
     if verify and info is not None:
         verify_files(folder, info.name)
-    ratings, items, users, scale = _parse_folder(folder, fmt, info)
+    try:
+        ratings, items, users, scale = _parse_folder(folder, fmt, info)
+    except DataError:
+        raise
+    except (ValueError, KeyError, IndexError) as exc:  # e.g. a movies.dat line without its '::' fields
+        raise DataError(f"{folder}: the {fmt!r}-format MovieLens files do not parse ({exc!r})") from None
     data = Interactions.from_frame(ratings, timestamp="timestamp", rating_scale=scale, duplicates="error",
                                    item_metadata=items, name=label)
     data.user_metadata = users

@@ -216,7 +216,7 @@ def read_interactions(path, *, user="user", item="item", rating="rating", timest
             raise DataError(f"{path} is empty; expected a header line and data rows")
         if sep is None:
             sep = SEPARATORS.get(path.suffix.lower()) or _sniff(path, encoding)
-        str_cols = [c for c in (user, item) if isinstance(c, str)] if id_type == "str" and header else []
+        str_cols = [c for c in (user, item) if c is not None] if id_type == "str" else []
         df = _read_frame(path, sep, header, quotechar, escapechar, encoding, dict.fromkeys(str_cols, str))
         if df.shape[1] == 1:
             head = str(df.columns[0]) if header else str(df.iloc[0, 0])
