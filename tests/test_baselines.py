@@ -56,4 +56,4 @@ def test_means_by_hand():
     assert UserMean().fit(data).predict(np.array([[1, "a"], [2, "b"]], dtype=object)).tolist() == [3.0, 5.0]
     assert ItemMean().fit(data).predict(np.array([[1, "a"], [2, "b"]], dtype=object)).tolist() == [4.5, 2.0]
     uim = UserItemMean().fit(data)
-    np.testing.assert_allclose(uim.predict(np.array([[1, "a"], [9, "b"], [9, "zz"]], dtype=object)), [3.75, 2.0, 11 / 3], rtol=1e-6)
+    np.testing.assert_allclose(uim.predict(np.array([[1, "a"], [9, "b"], [9, "zz"]], dtype=object)), [3.75, (11 / 3 + 2.0) / 2, 11 / 3], rtol=1e-6)

@@ -42,10 +42,10 @@ class _MeanBaseline(Recommender):
     def _fallback(self, u, i):
         out = np.full(len(u), self.global_mean_, dtype=np.float32)
         um, im = getattr(self, "user_mean_", None), getattr(self, "item_mean_", None)
-        if um is not None and im is not None:  # UserItemMean: average what is known
+        if um is not None and im is not None:  # UserItemMean: each side falls back to μ, then average
             ku, ki = u >= 0, i >= 0
-            out[ku & ~ki] = um[u[ku & ~ki]]
-            out[ki & ~ku] = im[i[ki & ~ku]]
+            out[ku & ~ki] = 0.5 * (um[u[ku & ~ki]] + self.global_mean_)
+            out[ki & ~ku] = 0.5 * (im[i[ki & ~ku]] + self.global_mean_)
         elif um is not None:
             out[u >= 0] = um[u[u >= 0]]
         elif im is not None:
@@ -98,7 +98,11 @@ class ItemMean(_MeanBaseline):
 
 
 class UserItemMean(_MeanBaseline):
-    """The average of the user's mean and the item's mean (known side only when one is unknown)."""
+    """The average of the UserMean and ItemMean predictions.
+
+    Each side falls back to μ when its id is unknown, so an unknown item gives
+    (user mean + μ) / 2 and an unknown user and item give μ.
+    """
 
     def __init__(self, *, damping: float = 0.0):
         self.damping = damping
