@@ -1,0 +1,414 @@
+"""The ``latentrec`` command line: a thin layer over the public Python API.
+
+Sub-commands: ``datasets``, ``info``, ``compare``, ``explore``, ``tune``, ``train``,
+``recommend``, ``similar``, ``evaluate``, ``serve`` (``latentrec COMMAND --help``).
+DATASET is a catalogue name (``ml-100k`` ...; loaded from the data home, downloaded
+once when absent), a MovieLens folder, or a CSV/TSV/PSV/Parquet file with
+``user,item[,rating][,timestamp]`` columns. Errors print one line on stderr and
+exit with status 1 (2 for bad usage); progress bars show only on a terminal and
+never with ``--quiet``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError, LatentrecError, ModelError
+
+
+# ---------------------------------------------------------------- data
+def _peek_columns(path: Path) -> list[str]:
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return []
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            first = fh.readline().strip()
+    except OSError:
+        return []
+    seps = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".psv": "|"}
+    sep = seps.get(path.suffix.lower()) or max([",", "\t", "|", ";"], key=first.count)
+    return [c.strip().strip('"').lower() for c in first.split(sep)]
+
+
+def load_dataset(spec: str, data_home=None):
+    """A catalogue name, a MovieLens folder or an interactions file -> Interactions."""
+    path = Path(spec).expanduser()
+    if path.exists():
+        if path.is_dir():
+            from .data.movielens import load_movielens
+
+            return load_movielens(path=path)
+        from .data.readers import read_interactions
+
+        cols = _peek_columns(path)
+        kwargs = {}
+        if cols and "rating" not in cols:
+            kwargs["rating"] = None
+        if "timestamp" in cols:
+            kwargs["timestamp"] = "timestamp"
+        return read_interactions(path, **kwargs)
+    if os.sep in spec or spec.endswith((".csv", ".tsv", ".psv", ".parquet")):
+        raise DataError(f"file not found: {spec}")
+    from .data.movielens import load_movielens
+
+    return load_movielens(spec, data_home=data_home)
+
+
+def _load_model(path):
+    from .persist import load_model
+
+    return load_model(path)
+
+
+def _parse_id(model_vocab, text: str):
+    """The id as the model stores it: an int when its ids are integers, else the string."""
+    if model_vocab.ids.dtype.kind in "iu":
+        try:
+            return int(text)
+        except ValueError:
+            raise DataError(f"{text!r} is not an id of this model (its ids are integers)") from None
+    return text
+
+
+def _titles(model, ids) -> list[str]:
+    meta = getattr(model, "item_metadata_", None)
+    if meta is None or "title" not in meta.columns:
+        return [""] * len(ids)
+    return [str(t) if isinstance(t, str) else "" for t in meta["title"].reindex(list(ids)).to_numpy()]
+
+
+def _print_items(model, ids, scores, header: str) -> None:
+    titles = _titles(model, ids)
+    print(header)
+    width = max([len(str(i)) for i in ids] + [4])
+    for rank, (i, s, t) in enumerate(zip(ids, scores, titles), 1):
+        print(f"{rank:>3}. {str(i):<{width}}  {s:8.4f}  {t}")
+
+
+# ---------------------------------------------------------------- commands
+def cmd_datasets(args) -> int:
+    from .data.movielens import KNOWN_DATASETS, dataset_status, get_data_home
+
+    print(f"data home: {get_data_home(args.data_home)}")
+    for name, present, folder in dataset_status(args.data_home):
+        info = KNOWN_DATASETS[name]
+        print(f"  {'[x]' if present else '[ ]'} {name:<16} {info.size:>7}  {info.description}")
+    print("[x] = present; others download on first use (latentrec info NAME)")
+    return 0
+
+
+def cmd_info(args) -> int:
+    data = load_dataset(args.dataset, args.data_home)
+    d = data.describe()
+    print(f"{d['name']}: {d['rows']:,} interactions, {d['users']:,} users, {d['items']:,} items "
+          f"({d['kind']}{', scale ' + str(d['rating_scale']) if d['rating_scale'] else ''})")
+    print(f"density {d['density']:.4%} (sparsity {1 - d['density']:.4%}); mean value {d['mean']:.3f}")
+    for what, counts in (("user", data.user_counts()), ("item", data.item_counts())):
+        print(f"interactions per {what}: min {counts.min()}, median {np.median(counts):g}, max {counts.max()}")
+    if "time_range" in d:
+        lo, hi = (np.datetime64(t, "s").astype("datetime64[D]") for t in d["time_range"])
+        print(f"time range: {lo} to {hi}")
+    hist = d.get("histogram")
+    if hist:
+        print("rating histogram:")
+        top = max(hist.values())
+        for value, count in hist.items():
+            bar = "#" * max(1, round(40 * count / top)) if count else ""
+            print(f"  {value:>4g} | {bar:<40} {count:>10,} ({count / d['rows']:.1%})")
+    return 0
+
+
+def _default_output(args) -> Path:
+    if args.report:
+        return Path(args.report) / "results.json"
+    stem = Path(args.dataset).name if Path(args.dataset).exists() else args.dataset
+    return Path(f"latentrec-compare-{stem}-{args.protocol}.json")
+
+
+def cmd_compare(args) -> int:
+    from .evaluate import evaluate, format_summary, summarize
+
+    data = load_dataset(args.dataset, args.data_home)
+    t0 = time.perf_counter()
+    results = evaluate(args.models, data, args.protocol, k=args.k, n_jobs=args.n_jobs, random_state=args.seed,
+                       data_home=args.data_home, verbose=None if not args.quiet else False)
+    elapsed = time.perf_counter() - t0
+    summary = summarize(results)
+    print(format_summary(summary))
+    print(f"\n{data.name}: {args.protocol}, seed {args.seed}, {elapsed:.1f} s")
+    out = Path(args.output) if args.output else _default_output(args)
+    doc = {**results.attrs["run"], "elapsed_s": elapsed,
+           "summary": json.loads(summary.to_json(orient="records")),
+           "results": json.loads(results.drop(columns=[], errors="ignore").to_json(orient="records"))}
+    from ._util import atomic_write_text
+
+    atomic_write_text(out, json.dumps(doc, indent=1, default=str))
+    print(f"results: {out}")
+    if args.report:
+        from .report import compare_report
+
+        path = compare_report(results, data, args.report)
+        print(f"report: {path}")
+    return 0
+
+
+def cmd_explore(args) -> int:
+    from .report import explore_report
+
+    data = load_dataset(args.dataset, args.data_home)
+    print(f"report: {explore_report(data, args.report)}")
+    return 0
+
+
+def cmd_tune(args) -> int:
+    from . import registry, split
+    from .evaluate import _ranking
+    from .tuning import grid_search, parse_grid, random_search
+
+    data = load_dataset(args.dataset, args.data_home)
+    model = registry.create(args.model)
+    task = model.task
+    if task == "implicit" and not data.is_implicit:
+        data = data.to_implicit()
+    train, test = (split.user_holdout(data, 0.2, 5, random_state=args.seed) if task == "implicit"
+                   else split.random_split(data, 0.2, random_state=args.seed))
+    grid = parse_grid(args.grid)
+    kw = dict(cv=args.cv, k=args.k, n_jobs=args.n_jobs, random_state=args.seed, metric=args.metric,
+              verbose=False if args.quiet else None)
+    t0 = time.perf_counter()
+    if args.random:
+        result = random_search(model, train, grid, n_iter=args.random, **kw)
+    else:
+        result = grid_search(model, train, grid, **kw)
+    elapsed = time.perf_counter() - t0
+    best = result.best_estimator
+    if result.metric in ("rmse", "mae", "mse", "r2"):
+        from . import metrics
+
+        test_score = float(getattr(metrics, result.metric)(test.values, best.predict(test)))
+    else:
+        base = result.metric.split("@")[0]
+        test_score = _ranking(best, test, args.k, [base])[result.metric]
+    cols = ["rank", *result.param_names, "mean_score", "std_score", "fit_s"]
+    print(result.results.sort_values(["rank", "setting"])[cols].to_string(index=False))
+    print(f"\nbest {result.best_params}: validation {result.metric} {result.best_score:.4f}; "
+          f"refitted on the training split, test {result.metric} {test_score:.4f}")
+    print(f"{len(result.results)} settings x {args.cv} fold(s) in {elapsed:.1f} s")
+    if args.report:
+        from .report import tune_report
+
+        print(f"report: {tune_report(result, args.report, test_score=test_score, title=f'Tuning {args.model} on {data.name}')}")
+    if args.output:
+        best.save(args.output)
+        print(f"best model (fitted on the training split): {args.output}")
+    return 0
+
+
+def _parse_params(items) -> dict:
+    from .tuning import parse_value
+
+    params = {}
+    for item in items or []:
+        for part in item.split():
+            name, sep, value = part.partition("=")
+            if not sep or not name:
+                raise DataError(f"--params entry {part!r} must look like name=value")
+            params[name] = parse_value(value)
+    return params
+
+
+def cmd_train(args) -> int:
+    from . import registry
+
+    data = load_dataset(args.dataset, args.data_home)
+    model = registry.create(args.model, **_parse_params(args.params))
+    if "random_state" in model.get_params() and model.get_params()["random_state"] is None:
+        model.set_params(random_state=args.seed)
+    if model.task == "implicit" and not data.is_implicit:
+        data = data.to_implicit()
+    t0 = time.perf_counter()
+    model.fit(data)
+    fit_s = time.perf_counter() - t0
+    model.save(args.output)
+    print(f"{args.model} fitted on {data.name} ({len(data):,} rows) in {fit_s:.2f} s; saved to {args.output}")
+    return 0
+
+
+def cmd_recommend(args) -> int:
+    model = _load_model(args.model)
+    user = _parse_id(model.users_, args.user)
+    ids, scores = model.recommend(user, n=args.n, exclude_seen=not args.include_seen)
+    _print_items(model, ids, scores, f"top {len(ids)} for user {user} ({type(model).__name__}):")
+    return 0
+
+
+def find_item(model, text: str):
+    """An item id from an id or from words of its title (the most popular match)."""
+    try:
+        item = _parse_id(model.items_, text)
+        if item in model.items_:
+            return item
+    except DataError:
+        pass
+    meta = getattr(model, "item_metadata_", None)
+    if meta is None or "title" not in meta.columns:
+        raise DataError(f"item {text!r} is not known to the model and it has no titles to search")
+    titles = meta["title"].reindex(model.items_.ids).fillna("").str.lower()
+    words = text.lower().split()
+    hit = np.ones(len(titles), dtype=bool)
+    for w in words:
+        hit &= titles.str.contains(w, regex=False).to_numpy()
+    if not hit.any():
+        raise DataError(f"no item id or title matches {text!r}")
+    codes = np.flatnonzero(hit)
+    best = codes[np.argmax(model.item_popularity_[codes])]
+    return model.items_.ids[best]
+
+
+def cmd_similar(args) -> int:
+    model = _load_model(args.model)
+    item = find_item(model, args.item)
+    ids, scores = model.similar_items(item, n=args.n)
+    title = _titles(model, [item])[0]
+    _print_items(model, ids, scores, f"items most similar to {item}{' ' + title if title else ''}:")
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from . import metrics
+    from .evaluate import _ranking
+
+    model = _load_model(args.model)
+    data = load_dataset(args.dataset, args.data_home)
+    if model.task == "implicit" and not data.is_implicit:
+        data = data.to_implicit()
+    if getattr(model, "train_checksum_", None) == data.compact().checksum():
+        print("note: this is the model's training data, so these are training figures, not test figures")
+    if model.task == "explicit":
+        pred = model.predict(data)
+        print(f"RMSE {metrics.rmse(data.values, pred):.4f}  MAE {metrics.mae(data.values, pred):.4f}  "
+              f"on {len(data):,} rows ({model.unknown_counts_['rows']:,} with an unknown user or item "
+              "got the fallback)")
+    else:
+        res = _ranking(model, data, args.k, ["precision", "recall", "ndcg", "map"])
+        print("  ".join(f"{m.upper()} {v:.4f}" for m, v in res.items()))
+    return 0
+
+
+def cmd_serve(args) -> int:
+    try:
+        from .serve import run
+    except ImportError as exc:
+        from .errors import MissingDependencyError
+
+        raise MissingDependencyError(f"serving needs latentrec.serve and its extra: "
+                                     f"pip install 'latentrec[serve]' ({exc})") from exc
+    run(args.model, host=args.host, port=args.port)
+    return 0
+
+
+# ---------------------------------------------------------------- parser
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    common.add_argument("--data-home", help="folder of the MovieLens releases (default $LATENTREC_DATA_HOME, "
+                                            "else ~/.cache/latentrec)")
+    common.add_argument("--seed", type=int, default=0, help="random seed of splits and models (default 0)")
+    parser = argparse.ArgumentParser(prog="latentrec", description=__doc__.split("\n")[0],
+                                     epilog="Options --quiet, --data-home and --seed go after the COMMAND.")
+    from .__about__ import __version__
+
+    parser.add_argument("--version", action="version", version=f"latentrec {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name, func, help_):
+        p = sub.add_parser(name, help=help_, description=help_, parents=[common])
+        p.set_defaults(func=func)
+        return p
+
+    add("datasets", cmd_datasets, "list the MovieLens catalogue and which releases are present")
+    p = add("info", cmd_info, "counts, density and a text rating histogram of a dataset")
+    p.add_argument("dataset", metavar="DATASET", help="catalogue name, MovieLens folder or interactions file")
+    p = add("compare", cmd_compare, "compare models on one protocol; print and save the table")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--protocol", default="5fold",
+                   help="5fold (default), Nfold, holdout, u1-u5, user-holdout, leave-last-out, temporal")
+    p.add_argument("--models", default=None,
+                   help="baselines | all | explicit | implicit | comma-separated names "
+                        "(default: baselines + the main explicit models)")
+    p.add_argument("--report", metavar="DIR", help="write report.html, PNGs, results.csv and run.json here")
+    p.add_argument("--output", "-o", metavar="FILE",
+                   help="JSON of the results (default DIR/results.json with --report, else "
+                        "./latentrec-compare-DATASET-PROTOCOL.json)")
+    p.add_argument("--n-jobs", type=int, default=1, help="processes over (model, fold) pairs")
+    p.add_argument("-k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
+    p = add("explore", cmd_explore, "exploratory plots of a dataset in an HTML report")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--report", metavar="DIR", required=True)
+    p = add("tune", cmd_tune, "grid or random search with learning curves on an 80/20 split's training part")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--grid", required=True, help="'n_factors=20,50,100 regularization=0.01,0.05'")
+    p.add_argument("--random", type=int, metavar="N", help="sample N settings from the grid instead of all")
+    p.add_argument("--cv", type=int, default=3, help="validation folds carved from the training part (1 = holdout)")
+    p.add_argument("--metric", help="rmse (explicit default) or ndcg / precision / recall / map (at k)")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--n-jobs", type=int, default=1, help="processes over settings")
+    p.add_argument("--report", metavar="DIR")
+    p.add_argument("--output", "-o", metavar="DIR", help="save the best model here")
+    p = add("train", cmd_train, "fit a model on a whole dataset and save it")
+    p.add_argument("model", metavar="MODEL")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("--output", "-o", metavar="DIR", required=True)
+    p.add_argument("--params", nargs="*", metavar="NAME=VALUE", help="hyper-parameters, e.g. n_factors=64")
+    p = add("recommend", cmd_recommend, "top-N items for a user from a saved model")
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("--user", required=True)
+    p.add_argument("-n", type=int, default=10)
+    p.add_argument("--include-seen", action="store_true", help="also recommend items the user already has")
+    p = add("similar", cmd_similar, "items similar to an item (id or title words) from a saved model")
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("--item", required=True, help="an item id or words of its title")
+    p.add_argument("-n", type=int, default=10)
+    p = add("evaluate", cmd_evaluate, "measure a saved model on a dataset (e.g. a held-out file)")
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("dataset", metavar="DATASET")
+    p.add_argument("-k", type=int, default=10)
+    p = add("serve", cmd_serve, "serve a saved model over HTTP (JSON API + web page)")
+    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``latentrec`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.quiet:
+        os.environ["LATENTREC_QUIET"] = "1"
+    try:
+        return int(args.func(args) or 0)
+    except (LatentrecError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
+        print(f"latentrec {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:  # output piped into head & co.
+        sys.stdout = open(os.devnull, "w")
+        return 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+__all__ = ["main", "build_parser", "load_dataset", "find_item"]
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

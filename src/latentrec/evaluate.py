@@ -1,0 +1,440 @@
+"""Run many models over one evaluation protocol and collect a tidy results table.
+
+:func:`evaluate` splits the data into folds (see :data:`PROTOCOLS`), fits a fresh
+clone of every model on the training part of every fold only, and measures it on
+the test part:
+
+* explicit models get rating metrics (``rmse``, ``mae``, ...) from ``predict``;
+* implicit models get ranking metrics at ``k`` (``precision@10``, ``recall@10``,
+  ``ndcg@10``, ``map@10``) from their top-k lists, seen training items excluded.
+  When the data are explicit ratings, ranking models are fitted and measured on
+  ``Interactions.to_implicit(implicit_threshold)`` of each fold: every rating (or
+  every rating >= the threshold) is one positive interaction.
+
+The test part of a fold never reaches ``fit``: each model is cloned per fold
+(:func:`sklearn.base.clone`) and fitted on the training Interactions alone.
+Convergence curves for the report are measured on the first fold by a read-only
+epoch callback that never stops or changes training.
+
+:func:`summarize` turns the tidy table into one row per model (mean ± std over
+folds), sorted by the main metric with baselines marked.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+
+from . import metrics as _metrics
+from . import registry
+from . import split as _split
+from ._util import atomic_write_text, progress
+from .data.interactions import Interactions
+from .errors import DataError, ModelError
+
+#: protocol name -> description (``Nfold`` works for any N >= 2)
+PROTOCOLS = {
+    "5fold": "5-fold cross-validation over random rows (split.kfold)",
+    "holdout": "one random 80/20 split of the rows (split.random_split)",
+    "u1-u5": "the five predefined ml-100k folds u1.base/u1.test ... u5 (ml-100k only)",
+    "user-holdout": "20% of each user's rows to test, users with >= 5 rows (split.user_holdout)",
+    "leave-last-out": "each user's latest interaction to test (split.leave_last_out)",
+    "temporal": "the latest 20% of rows by time to test (split.temporal_split)",
+}
+RATING_METRICS = ("rmse", "mae", "mse", "r2")
+RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr", "coverage")
+DEFAULT_METRICS = {"explicit": ("rmse", "mae"), "implicit": ("precision", "recall", "ndcg", "map")}
+#: explicit models run by default next to the baselines (when importable)
+MAIN_EXPLICIT = ("biased-mf", "als", "svdpp", "truncated-svd", "user-knn")
+MAIN_IMPLICIT = ("implicit-als", "bpr")
+
+
+# ---------------------------------------------------------------- folds
+def make_folds(data: Interactions, protocol="5fold", *, random_state=0, test_size: float = 0.2,
+               data_home=None) -> list[tuple[Interactions, Interactions]]:
+    """The (train, test) pairs of ``protocol`` (a name from :data:`PROTOCOLS` or a list of pairs)."""
+    if not isinstance(protocol, str):
+        folds = list(protocol)
+        if not folds or not all(isinstance(f, tuple) and len(f) == 2 for f in folds):
+            raise DataError("protocol must be a protocol name or a list of (train, test) Interactions pairs")
+        return folds
+    name = protocol.lower()
+    m = re.fullmatch(r"(\d+)-?folds?", name)
+    if m or name == "kfold":
+        n = int(m.group(1)) if m else 5
+        if n < 2:
+            raise DataError(f"a k-fold protocol needs at least 2 folds, got {protocol!r}")
+        return list(_need("kfold")(data, n, random_state=random_state))
+    if name == "holdout":
+        return [_split.random_split(data, test_size, random_state=random_state)]
+    if name == "user-holdout":
+        return [_need("user_holdout")(data, test_size, 5, random_state=random_state)]
+    if name == "leave-last-out":
+        return [_need("leave_last_out")(data)]
+    if name == "temporal":
+        return [_need("temporal_split")(data, test_size)]
+    if name in ("u1-u5", "ml-100k"):
+        return _ml100k_folds(data, data_home)
+    raise DataError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)} (or Nfold)")
+
+
+def _need(name: str):
+    fn = getattr(_split, name, None)
+    if fn is None:
+        raise DataError(f"this latentrec build has no split.{name} yet; use protocol 'holdout' instead")
+    return fn
+
+
+def _ml100k_folds(data: Interactions, data_home=None):
+    """ml-100k's u1..u5: test rows are those listed in uN.test, train the rest of ``data``."""
+    import os
+
+    homes = [Path(p) for p in (data_home, os.environ.get("LATENTREC_DATA_HOME")) if p]
+    try:
+        from .data.movielens import get_data_home
+
+        homes.append(get_data_home(data_home))
+    except ImportError:  # pragma: no cover - the catalogue module is part of the package
+        pass
+    if data.name and Path(str(data.name)).is_dir():
+        homes.insert(0, Path(str(data.name)).parent)
+    folder = next((h / "ml-100k" for h in homes if (h / "ml-100k" / "u1.test").is_file()), None)
+    if folder is None:
+        raise DataError("protocol 'u1-u5' needs the ml-100k files u1.test ... u5.test in "
+                        "<data home>/ml-100k (set LATENTREC_DATA_HOME)")
+    key = data.users.take(data.user_codes).astype(np.int64) * 100_000 + data.items.take(data.item_codes).astype(np.int64)
+    folds = []
+    for n in range(1, 6):
+        test = pd.read_csv(folder / f"u{n}.test", sep="\t", header=None, usecols=[0, 1], engine="c")
+        tkey = test[0].to_numpy(np.int64) * 100_000 + test[1].to_numpy(np.int64)
+        mask = np.isin(key, tkey)
+        if mask.sum() != len(tkey):
+            raise DataError(f"{folder / f'u{n}.test'}: {len(tkey) - int(mask.sum())} test rows are not in the data; "
+                            "protocol 'u1-u5' only applies to the full ml-100k")
+        folds.append((data.subset(~mask), data.subset(mask)))
+    return folds
+
+
+# ---------------------------------------------------------------- models
+def default_models(task: str = "explicit") -> list[str]:
+    """Baselines of both tasks plus the main models of ``task`` that import in this install."""
+    main = MAIN_EXPLICIT if task == "explicit" else MAIN_IMPLICIT
+    names = registry.expand("baselines") + [n for n in main]
+    return [n for n in names if registry.available(n)]
+
+
+def resolve_models(models, task: str = "explicit") -> dict:
+    """Turn a spec (None, "all", "a,b", names, estimators, or a dict) into {name: estimator}."""
+    if models is None:
+        models = default_models(task)
+    elif isinstance(models, str):
+        models = registry.expand(models)
+    if isinstance(models, dict):
+        return dict(models)
+    if not isinstance(models, (list, tuple)):
+        models = [models]
+    out: dict = {}
+    for m in models:
+        if isinstance(m, str):
+            if not registry.available(m):
+                entry = registry.get(m)
+                hint = f" (install latentrec[{entry.extra}])" if entry.extra else " (not in this build yet)"
+                raise ModelError(f"model {m!r} cannot be imported{hint}")
+            name, est = registry.get(m).name, registry.create(m)
+        else:
+            name, est = type(m).__name__, m
+        base, n = name, 2
+        while name in out:
+            name, n = f"{base}-{n}", n + 1
+        out[name] = est
+    return out
+
+
+def _is_baseline(name: str, model) -> bool:
+    try:
+        return registry.get(name).baseline
+    except ModelError:
+        return any(e.baseline and e.cls == type(model).__name__ for e in registry.entries())
+
+
+# ---------------------------------------------------------------- one (model, fold)
+def _metric_lists(task: str, wanted) -> tuple[list, list]:
+    wanted = DEFAULT_METRICS[task] if wanted is None else wanted
+    rating = [m for m in wanted if m in RATING_METRICS and task == "explicit"]
+    ranking = [m for m in wanted if m in RANKING_METRICS]
+    for m in wanted:
+        if m not in RATING_METRICS and m not in RANKING_METRICS:
+            raise ModelError(f"unknown metric {m!r}; rating metrics: {RATING_METRICS}, ranking: {RANKING_METRICS}")
+    return [m for m in rating if hasattr(_metrics, m)], ranking
+
+
+def _ranking(model, test: Interactions, k: int, which: list) -> dict:
+    test_c, _ = test.recode(model.users_, model.items_)
+    truth = test_c.to_csr()
+    users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int32)
+    if len(users) == 0:
+        return {f"{m}@{k}": float("nan") for m in which}
+    codes, _ = model._topn_codes(users, k, exclude_seen=True)
+    res = _metrics.ranking_metrics(codes, truth[users], k=k, metrics=[m for m in which if m != "coverage"])
+    if "coverage" in which:
+        res["coverage"] = _metrics.coverage(codes, len(model.items_), k)
+    return {f"{m}@{k}": float(res[m]) for m in which if m in res}
+
+
+def _curve_callback(model, test: Interactions, k: int, store: list):
+    """A read-only epoch callback measuring the test fold (for convergence plots only)."""
+    state = {}
+
+    def cb(epoch, _metrics_seen):
+        try:
+            if "codes" not in state:
+                state["codes"] = test.recode(model.users_, model.items_)[0]
+            t = state["codes"]
+            if model.task == "explicit":
+                pred = model._clip(model._predict_codes(t.user_codes, t.item_codes))
+                value = {"test_rmse": _metrics.rmse(t.values, pred)}
+            else:
+                value = {f"test_ndcg@{k}": _ranking(model, t, k, ["ndcg"])[f"ndcg@{k}"]}
+            store.append({"epoch": epoch, **value})
+        except Exception:  # a model whose state is not readable mid-fit simply gets no curve
+            state["failed"] = True
+        return None
+
+    return cb
+
+
+def run_one(name: str, model, train: Interactions, test: Interactions, *, fold: int, k: int = 10,
+            metrics=None, curve: bool = False) -> tuple[list[dict], list[dict]]:
+    """Fit a clone of ``model`` on ``train`` only and measure it on ``test``; tidy rows + curve."""
+    est = clone(model)
+    task = getattr(est, "task", "explicit")
+    rating, ranking = _metric_lists(task, metrics)
+    store: list[dict] = []
+    callbacks = [_curve_callback(est, test, k, store)] if curve else None
+    t0 = time.perf_counter()
+    est.fit(train, callbacks=callbacks) if callbacks else est.fit(train)
+    fit_s = time.perf_counter() - t0
+    values: dict = {}
+    t0 = time.perf_counter()
+    if rating:
+        pred = est.predict(test)
+        for m in rating:
+            values[m] = float(getattr(_metrics, m)(test.values, pred))
+        values["unknown_rows"] = est.unknown_counts_["rows"]
+    if ranking:
+        values.update(_ranking(est, test, k, ranking))
+    predict_s = time.perf_counter() - t0
+    unknown = values.pop("unknown_rows", None)
+    rows = [{"model": name, "fold": fold, "metric": m, "value": v, "fit_s": fit_s, "predict_s": predict_s,
+             "task": task, "n_train": len(train), "n_test": len(test), "unknown_test_rows": unknown}
+            for m, v in values.items()]
+    history = [dict(h) for h in getattr(est, "history_", [])]
+    if store:
+        for h, s in zip(history, store):
+            h.update(s)
+    return rows, history
+
+
+# ---------------------------------------------------------------- evaluate
+def evaluate(models=None, data: Interactions | None = None, protocol="5fold", *, k: int = 10, metrics=None,
+             n_jobs: int = 1, random_state: int = 0, record=None, test_size: float = 0.2,
+             implicit_threshold: float | None = None, curves: bool = True, data_home=None,
+             verbose: bool | None = None) -> pd.DataFrame:
+    """Fit and measure every model on every fold of ``protocol``.
+
+    Parameters
+    ----------
+    models : None, str, estimator, list or dict
+        ``None``: :func:`default_models` (baselines + main models). A string is a
+        registry spec (``"baselines"``, ``"all"``, ``"biases,biased-mf"``); a dict
+        maps display names to estimators.
+    data : Interactions
+    protocol : str or list of (train, test)
+        A name from :data:`PROTOCOLS` (``"5fold"``, ``"holdout"``, ``"u1-u5"``,
+        ``"user-holdout"``, ``"leave-last-out"``, ``"temporal"``, any ``"Nfold"``)
+        or explicit folds.
+    k : int
+        Cut-off of the ranking metrics.
+    metrics : list of str, optional
+        Metric names; default ``rmse, mae`` for explicit models and
+        ``precision, recall, ndcg, map`` (at k) for implicit ones. Rating
+        metrics are only computed for explicit models.
+    n_jobs : int
+        Processes over (model, fold) pairs (joblib); 1 runs in this process.
+    random_state : int
+        Seeds the folds and every model whose ``random_state`` is None.
+    record : path, optional
+        Folder to write ``results.csv`` and ``run.json`` (versions, parameters,
+        dataset checksum, protocol) into.
+    implicit_threshold : float, optional
+        Ratings >= this become positives for ranking models (default: every rating).
+    curves : bool
+        Record each model's per-epoch history on fold 0 (``attrs["histories"]``).
+
+    Returns
+    -------
+    DataFrame
+        One row per (model, fold, metric): ``model, fold, metric, value, fit_s,
+        predict_s`` plus ``task, n_train, n_test, unknown_test_rows, baseline``.
+        ``attrs["run"]`` holds the run record, ``attrs["histories"]`` the curves.
+    """
+    if data is None:
+        raise DataError("evaluate needs data (an Interactions)")
+    estimators = resolve_models(models, "implicit" if data.is_implicit else "explicit")
+    seeded = {}
+    for name, est in estimators.items():
+        if "random_state" in est.get_params(deep=False) and est.get_params()["random_state"] is None:
+            est = clone(est).set_params(random_state=random_state)
+        seeded[name] = est
+    folds = make_folds(data, protocol, random_state=random_state, test_size=test_size, data_home=data_home)
+    implicit_folds = None
+    tasks = []
+    for name, est in seeded.items():
+        task = getattr(est, "task", "explicit")
+        for f, (train, test) in enumerate(folds):
+            if task == "implicit" and not data.is_implicit:
+                if implicit_folds is None:
+                    implicit_folds = [(tr.to_implicit(implicit_threshold), te.to_implicit(implicit_threshold))
+                                      for tr, te in folds]
+                train, test = implicit_folds[f]
+            tasks.append((name, est, train, test, f))
+    kw = dict(k=k, metrics=metrics)
+    if n_jobs == 1:
+        out = [run_one(n, e, tr, te, fold=f, curve=curves and f == 0, **kw)
+               for n, e, tr, te, f in progress(tasks, total=len(tasks), desc="evaluate", enabled=verbose)]
+    else:
+        from joblib import Parallel, delayed
+
+        out = Parallel(n_jobs=n_jobs)(delayed(run_one)(n, e, tr, te, fold=f, curve=curves and f == 0, **kw)
+                                      for n, e, tr, te, f in tasks)
+    rows = [r for rs, _ in out for r in rs]
+    histories = {t[0]: h for t, (_, h) in zip(tasks, out) if t[4] == 0 and h}
+    df = pd.DataFrame(rows, columns=["model", "fold", "metric", "value", "fit_s", "predict_s", "task",
+                                     "n_train", "n_test", "unknown_test_rows"])
+    df["baseline"] = df["model"].map({n: _is_baseline(n, e) for n, e in seeded.items()}).astype(bool)
+    df.attrs["run"] = run_record(seeded, data, protocol, folds, k=k, random_state=random_state, n_jobs=n_jobs,
+                                 implicit_threshold=implicit_threshold)
+    df.attrs["histories"] = histories
+    if record is not None:
+        write_record(df, record)
+    return df
+
+
+def _versions() -> dict:
+    from .persist import _versions as v
+
+    out = v()
+    out["pandas"] = pd.__version__
+    return out
+
+
+def run_record(models: dict, data: Interactions, protocol, folds, *, k, random_state, n_jobs,
+               implicit_threshold=None) -> dict:
+    """The JSON-able description of a run: what was compared, on what, how."""
+    def params(est):
+        return {p: (v if isinstance(v, (int, float, str, bool, type(None))) else repr(v))
+                for p, v in est.get_params(deep=False).items()}
+
+    return {
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "versions": _versions(),
+        "dataset": {"name": data.name, "checksum": data.checksum(), "rows": len(data), "users": data.n_users,
+                    "items": data.n_items, "kind": "implicit" if data.is_implicit else "explicit"},
+        "protocol": protocol if isinstance(protocol, str) else "custom",
+        "protocol_description": PROTOCOLS.get(protocol, "") if isinstance(protocol, str) else "",
+        "folds": [{"train": len(tr), "test": len(te)} for tr, te in folds],
+        "k": k, "random_state": random_state, "n_jobs": n_jobs, "implicit_threshold": implicit_threshold,
+        "models": {name: {"class": f"{type(e).__module__}.{type(e).__name__}", "params": params(e)}
+                   for name, e in models.items()},
+    }
+
+
+def write_record(results: pd.DataFrame, folder) -> tuple[Path, Path]:
+    """Write ``results.csv`` and ``run.json`` (the run record + summary) atomically into ``folder``."""
+    folder = Path(folder)
+    csv_path, json_path = folder / "results.csv", folder / "run.json"
+    atomic_write_text(csv_path, results.to_csv(index=False))
+    summary = summarize(results)
+    doc = {**results.attrs.get("run", {}), "summary": json.loads(summary.to_json(orient="records")),
+           "histories": results.attrs.get("histories", {})}
+    atomic_write_text(json_path, json.dumps(doc, indent=1, default=str))
+    for p in (csv_path, json_path):
+        p.chmod(0o644)  # mkstemp creates 0600; results are meant to be shared
+    return csv_path, json_path
+
+
+# ---------------------------------------------------------------- summary
+def main_metric(results: pd.DataFrame, task: str) -> tuple[str, bool]:
+    """The metric a task's table is sorted by, and whether lower is better."""
+    names = list(results.loc[results["task"] == task, "metric"].unique())
+    if task == "explicit" and "rmse" in names:
+        return "rmse", True
+    for m in names:
+        if m.startswith("ndcg@"):
+            return m, False
+    if not names:
+        return "rmse", True
+    return names[0], names[0].split("@")[0] in RATING_METRICS
+
+
+def summarize(results: pd.DataFrame) -> pd.DataFrame:
+    """One row per model: mean and std over folds of every metric, fit/predict seconds.
+
+    Rows are grouped by task (rating models first) and sorted by the main metric
+    (RMSE ascending, NDCG@k descending); ``baseline`` marks the baselines and
+    ``rank`` is the position within the task.
+    """
+    if results.empty:
+        return pd.DataFrame(columns=["model", "task", "baseline", "rank"])
+    keys = ["model", "task", "baseline"]
+    stats = results.groupby(keys + ["metric"], sort=False)["value"].agg(["mean", "std"])
+    mean, std = stats["mean"].unstack("metric"), stats["std"].unstack("metric").fillna(0.0)
+    table = pd.DataFrame(index=mean.index)
+    for m in results["metric"].unique():
+        table[m] = mean[m]
+        table[f"{m}_std"] = std[m]
+    times = results.groupby(keys, sort=False)[["fit_s", "predict_s"]].mean()
+    table = table.join(times).reset_index()
+    table["n_folds"] = table["model"].map(results.groupby("model")["fold"].nunique())
+    parts = []
+    for task in ("explicit", "implicit"):
+        part = table[table["task"] == task]
+        if part.empty:
+            continue
+        metric, ascending = main_metric(results, task)
+        part = part.dropna(axis=1, how="all").sort_values(metric, ascending=ascending, kind="stable")
+        part.insert(3, "rank", np.arange(1, len(part) + 1))
+        parts.append(part)
+    out = pd.concat(parts, ignore_index=True)
+    return out[[c for c in parts[0].columns[:4]] + [c for c in table.columns if c not in keys]]
+
+
+def format_summary(summary: pd.DataFrame, task: str | None = None) -> str:
+    """A plain-text table of :func:`summarize`'s output ("0.9412 ± 0.0041"; * marks baselines)."""
+    blocks = []
+    for t in ([task] if task else ["explicit", "implicit"]):
+        part = summary[summary["task"] == t]
+        if part.empty:
+            continue
+        metrics_ = [c for c in part.columns if f"{c}_std" in part.columns and part[c].notna().any()]
+        shown = pd.DataFrame({"model": [m + (" *" if b else "") for m, b in zip(part["model"], part["baseline"])]})
+        for m in metrics_:
+            shown[m.upper()] = [f"{v:.4f} ± {s:.4f}" for v, s in zip(part[m], part[f"{m}_std"])]
+        shown["fit s"] = [f"{v:.3f}" for v in part["fit_s"]]
+        shown["predict s"] = [f"{v:.3f}" for v in part["predict_s"]]
+        title = "rating prediction" if t == "explicit" else "top-N ranking"
+        n = int(part["n_folds"].max())
+        blocks.append(f"{title} ({n} fold{'s' * (n > 1)}; * = baseline)\n"
+                      + shown.to_string(index=False))
+    return "\n\n".join(blocks)
+
+
+__all__ = ["evaluate", "summarize", "format_summary", "make_folds", "resolve_models", "default_models",
+           "run_one", "write_record", "PROTOCOLS"]
