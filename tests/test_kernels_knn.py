@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from latentrec.models.kernels.knn import (COSINE, PEARSON, SCALED_DOT, neighborhood_predict,
-                                          sparse_topk_similarity)
+from latentrec.models.kernels.knn import COSINE, PEARSON, SCALED_DOT, predict_pairs, sparse_topk_similarity
 
 
 def random_rows(n=30, m=25, density=0.4, seed=0, positive=False):
@@ -128,10 +127,15 @@ def test_predict_matches_reference(k, min_k, den_reg):
     targets = rng.integers(0, 20, 200).astype(np.int32)
     contexts = rng.integers(0, 35, 200).astype(np.int32)
     offsets = rng.normal(3, 0.3, 200).astype(np.float32)
-    out = np.empty(200, np.float32)
-    cnt = np.empty(200, np.int32)
-    neighborhood_predict(targets, contexts, offsets, S.indptr.astype(np.int64), S.indices, S.data,
-                         C.indptr.astype(np.int64), C.indices, C.data, k, min_k, np.float32(den_reg), out, cnt)
+    out, cnt = predict_pairs(targets, contexts, offsets, S, C, k, min_k, den_reg)
     ref = reference_predict(sim_rows, context_dense, context_mask, targets, contexts, offsets, k, min_k, den_reg)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
     assert cnt.max() <= k
+
+
+def test_predict_ties_go_to_the_lower_code():
+    # target 0 has neighbours 1, 2, 3 all at similarity 0.5; k = 2 takes 1 and 2
+    S = sp.csr_matrix((np.full(3, 0.5, np.float32), [1, 2, 3], [0, 3, 3, 3, 3]), shape=(4, 4))
+    C = sp.csr_matrix(np.array([[0, 1.0, 2.0, 10.0]], dtype=np.float32))
+    out, cnt = predict_pairs(np.array([0]), np.array([0]), np.array([3.0]), S, C, 2, 1)
+    assert out[0] == pytest.approx(3.0 + 1.5) and cnt[0] == 2

@@ -19,7 +19,7 @@ from ..data.interactions import Interactions
 from ..errors import ModelError
 from .base import Interval, Options, Recommender
 from .baselines import Biases
-from .kernels.knn import COSINE, PEARSON, SCALED_DOT, neighborhood_predict, sparse_topk_similarity
+from .kernels.knn import COSINE, PEARSON, SCALED_DOT, predict_pairs, sparse_topk_similarity
 
 _SIMILARITIES = ("cosine", "pearson", "adjusted_cosine")
 
@@ -136,15 +136,9 @@ class _ExplicitKNN(Recommender):
         u = np.asarray(u, dtype=np.int32)
         i = np.asarray(i, dtype=np.int32)
         targets, contexts = (u, i) if self._user_based else (i, u)
-        S, C = self.similarity_, self._context()
-        out = np.empty(len(u), dtype=np.float32)
-        count = np.empty(len(u), dtype=np.int32)
         with kernel_threads(self.n_threads):
-            neighborhood_predict(targets, contexts, self._offsets(u, i),
-                                 S.indptr.astype(np.int64), S.indices.astype(np.int32), S.data,
-                                 C.indptr.astype(np.int64), C.indices.astype(np.int32), C.data,
-                                 int(self.n_neighbors), int(self.min_neighbors), np.float32(self.damping),
-                                 out, count)
+            out, count = predict_pairs(targets, contexts, self._offsets(u, i), self.similarity_, self._context(),
+                                       self.n_neighbors, self.min_neighbors, self.damping)
         self._last_neighbor_counts = count
         return out
 

@@ -31,6 +31,49 @@ from numba import njit, prange
 COSINE, PEARSON, SCALED_DOT = 0, 1, 2
 
 
+@njit(inline="always")
+def _accumulate(acc, touched, nt, i, indptr, indices, data, t_indptr, t_indices, t_data, mode):
+    # acc[j] = (freq, Σab, Σa², Σb², Σa, Σb): one 32-byte row per entity, one cache line
+    for p in range(indptr[i], indptr[i + 1]):
+        ctx = indices[p]
+        a = data[p]
+        if mode == SCALED_DOT:
+            for q in range(t_indptr[ctx], t_indptr[ctx + 1]):
+                j = t_indices[q]
+                if acc[j, 0] == 0:
+                    touched[nt] = j
+                    nt += 1
+                acc[j, 0] += 1
+                acc[j, 1] += a * t_data[q]
+        elif mode == COSINE:
+            aa = a * a
+            for q in range(t_indptr[ctx], t_indptr[ctx + 1]):
+                j = t_indices[q]
+                b = t_data[q]
+                if acc[j, 0] == 0:
+                    touched[nt] = j
+                    nt += 1
+                acc[j, 0] += 1
+                acc[j, 1] += a * b
+                acc[j, 2] += aa
+                acc[j, 3] += b * b
+        else:
+            aa = a * a
+            for q in range(t_indptr[ctx], t_indptr[ctx + 1]):
+                j = t_indices[q]
+                b = t_data[q]
+                if acc[j, 0] == 0:
+                    touched[nt] = j
+                    nt += 1
+                acc[j, 0] += 1
+                acc[j, 1] += a * b
+                acc[j, 2] += aa
+                acc[j, 3] += b * b
+                acc[j, 4] += a
+                acc[j, 5] += b
+    return nt
+
+
 @njit(parallel=True, fastmath=True, cache=True)
 def similarity_topk(indptr, indices, data, t_indptr, t_indices, t_data, scale, mode, shrinkage,
                     min_support, max_keep, n_chunks, out_idx, out_sim, out_len):
@@ -42,7 +85,8 @@ def similarity_topk(indptr, indices, data, t_indptr, t_indices, t_data, scale, m
     t_indptr, t_indices, t_data : CSR of E transposed (m x n)
     scale : float32 (n,), used by mode 2 only
     out_idx : int32 (n, max_keep); out_sim : float32 (n, max_keep); out_len : int32 (n,)
-        Row r's neighbours are out_idx[r, :out_len[r]], sorted by decreasing similarity.
+        Row r's neighbours are out_idx[r, :out_len[r]], sorted by decreasing similarity
+        (ties by increasing code).
     """
     n = len(indptr) - 1
     chunk = (n + n_chunks - 1) // n_chunks
@@ -51,116 +95,203 @@ def similarity_topk(indptr, indices, data, t_indptr, t_indices, t_data, scale, m
         stop = min(n, start + chunk)
         if start >= stop:
             continue
-        freq = np.zeros(n, dtype=np.int32)
-        prods = np.zeros(n, dtype=np.float32)
-        sqi = np.zeros(n, dtype=np.float32)
-        sqj = np.zeros(n, dtype=np.float32)
-        si = np.zeros(n, dtype=np.float32)
-        sj = np.zeros(n, dtype=np.float32)
+        acc = np.zeros((n, 8), dtype=np.float32)
         touched = np.empty(n, dtype=np.int32)
         cand_j = np.empty(n, dtype=np.int32)
         cand_s = np.empty(n, dtype=np.float32)
         for i in range(start, stop):
-            nt = 0
-            for p in range(indptr[i], indptr[i + 1]):
-                ctx = indices[p]
-                a = data[p]
-                for q in range(t_indptr[ctx], t_indptr[ctx + 1]):
-                    j = t_indices[q]
-                    if j == i:
-                        continue
-                    b = t_data[q]
-                    if freq[j] == 0:
-                        touched[nt] = j
-                        nt += 1
-                    freq[j] += 1
-                    prods[j] += a * b
-                    if mode != SCALED_DOT:
-                        sqi[j] += a * a
-                        sqj[j] += b * b
-                    if mode == PEARSON:
-                        si[j] += a
-                        sj[j] += b
+            nt = _accumulate(acc, touched, 0, i, indptr, indices, data, t_indptr, t_indices, t_data, mode)
             m = 0
             for t in range(nt):
                 j = touched[t]
-                f = freq[j]
+                f = acc[j, 0]
                 s = np.float32(0.0)
-                if f >= min_support:
+                if j != i and f >= min_support:
                     if mode == COSINE:
-                        den = sqi[j] * sqj[j]
+                        den = acc[j, 2] * acc[j, 3]
                         if den > 0:
-                            s = prods[j] / np.sqrt(den)
+                            s = acc[j, 1] / np.sqrt(den)
                     elif mode == PEARSON:
-                        ff = np.float32(f)
-                        vi = ff * sqi[j] - si[j] * si[j]
-                        vj = ff * sqj[j] - sj[j] * sj[j]
+                        vi = f * acc[j, 2] - acc[j, 4] * acc[j, 4]
+                        vj = f * acc[j, 3] - acc[j, 5] * acc[j, 5]
                         if vi > 0 and vj > 0:
-                            s = (ff * prods[j] - si[j] * sj[j]) / np.sqrt(vi * vj)
+                            s = (f * acc[j, 1] - acc[j, 4] * acc[j, 5]) / np.sqrt(vi * vj)
                     else:
-                        s = prods[j] * scale[i] * scale[j]
+                        s = acc[j, 1] * scale[i] * scale[j]
                     if shrinkage > 0:
-                        s *= np.float32(f) / (np.float32(f) + shrinkage)
+                        s *= f / (f + shrinkage)
                 if s > 0:
                     cand_j[m] = j
                     cand_s[m] = s
                     m += 1
-                freq[j] = 0
-                prods[j] = 0
-                sqi[j] = 0
-                sqj[j] = 0
-                si[j] = 0
-                sj[j] = 0
-            # sort candidates by (similarity desc, code asc): deterministic whatever the touch order
-            order = np.argsort(cand_j[:m], kind="mergesort")
-            keys = -cand_s[:m][order]
-            order2 = np.argsort(keys, kind="mergesort")
-            kept = min(m, max_keep)
+                for f_ in range(6):
+                    acc[j, f_] = 0
+            kept = _select_top(cand_j, cand_s, m, max_keep)
+            # order the kept ones: similarity descending, code ascending on ties, in one
+            # integer sort (the bits of a positive float32 order like the float)
+            bits = cand_s[:kept].view(np.int32)
+            keys = np.empty(kept, dtype=np.int64)
             for r in range(kept):
-                pos = order[order2[r]]
-                out_idx[i, r] = cand_j[pos]
-                out_sim[i, r] = cand_s[pos]
+                keys[r] = (np.int64(0x7F800000 - bits[r]) << 32) | np.int64(cand_j[r])
+            keys.sort()
+            sorted_bits = np.empty(kept, dtype=np.int32)
+            for r in range(kept):
+                out_idx[i, r] = np.int32(keys[r] & 0xFFFFFFFF)
+                sorted_bits[r] = np.int32(0x7F800000 - (keys[r] >> 32))
+            out_sim[i, :kept] = sorted_bits.view(np.float32)
             out_len[i] = kept
 
 
+@njit(inline="always")
+def _select_top(cand_j, cand_s, m, k):
+    """Move the k largest (ties to the lower code) of cand_*[:m] to the front; return how many."""
+    if m <= k:
+        return m
+    thr = np.partition(cand_s[:m].copy(), m - k)[m - k]  # the k-th largest value
+    w = 0
+    for r in range(m):  # strictly above the threshold first
+        if cand_s[r] > thr:
+            cand_j[w], cand_j[r] = cand_j[r], cand_j[w]
+            cand_s[w], cand_s[r] = cand_s[r], cand_s[w]
+            w += 1
+    # then the tied values, lowest codes first
+    n_tied = 0
+    for r in range(w, m):
+        if cand_s[r] == thr:
+            cand_j[w + n_tied], cand_j[r] = cand_j[r], cand_j[w + n_tied]
+            cand_s[w + n_tied], cand_s[r] = cand_s[r], cand_s[w + n_tied]
+            n_tied += 1
+    if w + n_tied > k:
+        tied = np.sort(cand_j[w:w + n_tied])
+        for r in range(n_tied):
+            cand_j[w + r] = tied[r]
+    return k
+
+
+@njit(inline="always")
+def _kth_largest(values, scratch, m, k):
+    """The k-th largest of values[:m] (1 <= k <= m), by quickselect on a scratch copy."""
+    for r in range(m):
+        scratch[r] = values[r]
+    target = m - k  # position in ascending order
+    lo, hi = 0, m - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        a, b, c = scratch[lo], scratch[mid], scratch[hi]
+        pivot = max(min(a, b), min(max(a, b), c))  # median of three
+        i, j = lo, hi
+        while i <= j:
+            while scratch[i] < pivot:
+                i += 1
+            while scratch[j] > pivot:
+                j -= 1
+            if i <= j:
+                scratch[i], scratch[j] = scratch[j], scratch[i]
+                i += 1
+                j -= 1
+        if target <= j:
+            hi = j
+        elif target >= i:
+            lo = i
+        else:
+            break
+    return scratch[target]
+
+
 @njit(parallel=True, fastmath=True, cache=True)
-def neighborhood_predict(targets, contexts, offsets, s_indptr, s_indices, s_data,
-                         c_indptr, c_indices, c_data, k, min_k, den_reg, out, out_count):
+def neighborhood_predict(order, bounds, targets, contexts, offsets, s_indptr, s_indices, s_data,
+                         c_indptr, c_indices, c_data, n_entities, max_row, k, min_k, den_reg, n_chunks,
+                         out, out_count):
     """Neighbourhood estimate for each (target, context) pair.
 
-    For item-item: target = item i, context = user u, the similarity row of i
-    lists its neighbours j by decreasing similarity, and ``c_*`` is the CSR of
-    residuals e_uj (users x items, indices sorted). The first ``k`` neighbours
-    of i that u rated give ``offset + Σ s·e / (Σ s + den_reg)``; with fewer than ``min_k``
-    of them the estimate is ``offset`` alone. ``out_count`` receives how many
-    neighbours were used.
+    For item-item: target = item i, context = user u, ``s_*`` the similarity
+    rows (item i's stored neighbours j) and ``c_*`` the CSR of residuals e_uj
+    (users x items, indices sorted). The ``k`` most similar neighbours of i
+    that u rated (ties to the lower code) give ``offset + Σ s·e / (Σ s + den_reg)``;
+    with fewer than ``min_k`` of them the estimate is ``offset`` alone.
+    ``out_count`` receives how many neighbours were used.
+
+    Pairs are processed grouped by target (``order`` sorts them, ``bounds`` are
+    the group starts): a target's similarity row is scattered once into a dense
+    per-thread array, then each pair costs one pass over the context's row.
     """
-    for p in prange(len(targets)):
-        t = targets[p]
-        c = contexts[p]
-        lo = c_indptr[c]
-        hi = c_indptr[c + 1]
-        row = c_indices[lo:hi]
-        num = np.float32(0.0)
-        den = np.float32(0.0)
-        cnt = 0
-        for q in range(s_indptr[t], s_indptr[t + 1]):
-            if cnt >= k:
-                break
-            s = s_data[q]
-            if s <= 0:
-                continue
-            nb = s_indices[q]
-            pos = np.searchsorted(row, nb)
-            if pos < hi - lo and row[pos] == nb:
-                num += s * c_data[lo + pos]
-                den += s
-                cnt += 1
-        est = offsets[p]
-        if cnt >= min_k and cnt > 0 and den > 0:
-            est += num / (den + den_reg)
-        out[p] = est
-        out_count[p] = cnt
+    n_groups = len(bounds) - 1
+    chunk = (n_groups + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        g0 = c * chunk
+        g1 = min(n_groups, g0 + chunk)
+        if g0 >= g1:
+            continue
+        dense = np.zeros(n_entities, dtype=np.float32)
+        buf_s = np.empty(max_row, dtype=np.float32)
+        buf_e = np.empty(max_row, dtype=np.float32)
+        scratch = np.empty(max_row, dtype=np.float32)
+        for g in range(g0, g1):
+            t = targets[order[bounds[g]]]
+            for q in range(s_indptr[t], s_indptr[t + 1]):
+                dense[s_indices[q]] = s_data[q]
+            for pp in range(bounds[g], bounds[g + 1]):
+                p = order[pp]
+                cx = contexts[p]
+                m = 0
+                for r in range(c_indptr[cx], c_indptr[cx + 1]):
+                    s = dense[c_indices[r]]
+                    if s > 0:
+                        buf_s[m] = s
+                        buf_e[m] = c_data[r]
+                        m += 1
+                num = np.float32(0.0)
+                den = np.float32(0.0)
+                if m <= k:
+                    for r in range(m):
+                        num += buf_s[r] * buf_e[r]
+                        den += buf_s[r]
+                    cnt = m
+                else:
+                    thr = _kth_largest(buf_s, scratch, m, k)
+                    n_above = 0
+                    for r in range(m):
+                        if buf_s[r] > thr:
+                            n_above += 1
+                    need_tied = k - n_above
+                    for r in range(m):  # contexts' rows are sorted: ties go to the lower code
+                        s = buf_s[r]
+                        if s > thr or (s == thr and need_tied > 0):
+                            if s == thr:
+                                need_tied -= 1
+                            num += s * buf_e[r]
+                            den += s
+                    cnt = k
+                est = offsets[p]
+                if cnt >= min_k and cnt > 0 and den > 0:
+                    est += num / (den + den_reg)
+                out[p] = est
+                out_count[p] = cnt
+            for q in range(s_indptr[t], s_indptr[t + 1]):
+                dense[s_indices[q]] = 0
+
+
+def predict_pairs(targets, contexts, offsets, similarity, context, k, min_k, den_reg=0.0):
+    """Run :func:`neighborhood_predict` on CSR ``similarity`` and ``context``; (estimates, counts)."""
+    targets = np.ascontiguousarray(targets, dtype=np.int32)
+    contexts = np.ascontiguousarray(contexts, dtype=np.int32)
+    n = len(targets)
+    out = np.empty(n, dtype=np.float32)
+    count = np.zeros(n, dtype=np.int32)
+    if n == 0:
+        return out, count
+    order = np.argsort(targets, kind="stable").astype(np.int64)
+    st = targets[order]
+    bounds = np.r_[0, np.flatnonzero(st[1:] != st[:-1]) + 1, n].astype(np.int64)
+    max_row = int(np.diff(context.indptr).max(initial=0)) + 1
+    n_chunks = int(min(len(bounds) - 1, 256))
+    neighborhood_predict(order, bounds, targets, contexts, np.ascontiguousarray(offsets, dtype=np.float32),
+                         similarity.indptr.astype(np.int64), similarity.indices.astype(np.int32),
+                         similarity.data.astype(np.float32, copy=False),
+                         context.indptr.astype(np.int64), context.indices.astype(np.int32),
+                         context.data.astype(np.float32, copy=False), similarity.shape[1], max_row,
+                         int(k), int(min_k), np.float32(den_reg), n_chunks, out, count)
+    return out, count
 
 
 def sparse_topk_similarity(rows, mode, *, shrinkage=0.0, min_support=1, max_keep=50, scale=None,
