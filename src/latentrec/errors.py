@@ -57,3 +57,14 @@ def require(module: str, extra: str, feature: str):
             f"{feature} needs the optional dependency {module!r}, which is not installed; "
             f"install it with: pip install 'latentrec[{extra}]'"
         ) from exc
+
+
+def show(value) -> str:
+    """repr() for messages: numpy scalars shown as plain Python values (1, not np.int64(1))."""
+    item = getattr(value, "item", None)
+    if item is not None and type(value).__module__ == "numpy":
+        try:
+            value = item()
+        except (TypeError, ValueError):
+            pass
+    return repr(value)

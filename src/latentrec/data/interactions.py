@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..errors import DataError
+from ..errors import DataError, show
 from .vocab import Vocabulary
 
 DUPLICATE_POLICIES = ("error", "first", "last", "mean", "sum")
@@ -35,13 +35,13 @@ def check_values(values: np.ndarray, *, what: str = "rating", source: str | None
         bad = np.flatnonzero(pd.isna(num) & ~pd.isna(pd.Series(raw)).to_numpy())
         if len(bad):
             i = int(bad[0])
-            raise DataError(f"{where}{what} at row {i + row_offset} is {raw[i]!r}; expected a number")
+            raise DataError(f"{where}{what} at row {i + row_offset} is {show(raw[i])}; expected a number")
         raw = num
     out = np.asarray(raw, dtype=np.float64)
     nonfinite = np.flatnonzero(~np.isfinite(out))
     if len(nonfinite):
         i = int(nonfinite[0])
-        raise DataError(f"{where}{what} at row {i + row_offset} is {out[i]!r}; expected a finite number "
+        raise DataError(f"{where}{what} at row {i + row_offset} is {show(out[i])}; expected a finite number "
                         f"({len(nonfinite)} such rows)")
     if rating_scale is not None and len(out):
         lo, hi = rating_scale
@@ -148,7 +148,7 @@ class Interactions:
                 if ts_num.isna().any():
                     i = int(np.flatnonzero(ts_num.isna().to_numpy())[0])
                     raise DataError(f"{source + ': ' if source else ''}timestamp at row {i} is "
-                                    f"{ts_col.iloc[i]!r}; expected seconds since the epoch")
+                                    f"{show(ts_col.iloc[i])}; expected seconds since the epoch")
                 ts = ts_num.to_numpy().astype(np.int64)
         users, ucodes = Vocabulary.factorize(df[user].to_numpy(), what="user")
         items, icodes = Vocabulary.factorize(df[item].to_numpy(), what="item")
@@ -338,7 +338,7 @@ class Interactions:
             row = int(order[np.flatnonzero(dup_mask)[0]])
             u = self.users.ids[self.user_codes[row]]
             i = self.items.ids[self.item_codes[row]]
-            raise DataError(f"{self.name + ': ' if self.name else ''}(user {u!r}, item {i!r}) appears more "
+            raise DataError(f"{self.name + ': ' if self.name else ''}(user {show(u)}, item {show(i)}) appears more "
                             f"than once (row {row}; {int(dup_mask.sum())} repeated rows); choose a duplicates "
                             f"policy: {', '.join(DUPLICATE_POLICIES[1:])}")
         starts = np.flatnonzero(~dup_mask)

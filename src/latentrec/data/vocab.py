@@ -5,21 +5,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, UnknownIdError
+from ..errors import DataError, UnknownIdError, show
 
 
-def _check_uniform(values: np.ndarray, what: str) -> None:
-    """Ids must be all integers or all strings: a mix is ambiguous ("1" vs 1)."""
-    if values.dtype != object or len(values) == 0:
+def _check_uniform(uniques: np.ndarray, codes: np.ndarray, what: str) -> None:
+    """Ids must be all integers or all strings: a mix is ambiguous ("1" vs 1).
+
+    Checks the distinct ids only; the message names the first row of each kind.
+    """
+    if uniques.dtype != object or len(uniques) == 0:
         return
-    kinds = pd.Series(values).map(lambda v: "int" if isinstance(v, (int, np.integer)) else type(v).__name__)
-    uniq = kinds.unique()
-    if len(uniq) > 1:
-        first = {k: int(np.flatnonzero(kinds.to_numpy() == k)[0]) for k in uniq}
-        where = ", ".join(f"{k} at row {i}" for k, i in first.items())
-        raise DataError(
-            f"{what} ids are of mixed types ({where}); ids must be all integers or all strings"
-        )
+    kinds = ["int" if isinstance(v, (int, np.integer)) else type(v).__name__ for v in uniques]
+    first: dict[str, int] = {}
+    for k, kind in enumerate(kinds):
+        first.setdefault(kind, k)
+    if len(first) > 1:
+        where = ", ".join(f"{kind} at row {int(np.flatnonzero(codes == k)[0])}" for kind, k in first.items())
+        raise DataError(f"{what} ids are of mixed types ({where}); ids must be all integers or all strings")
 
 
 class Vocabulary:
@@ -40,7 +42,7 @@ class Vocabulary:
         index = pd.Index(ids)
         if not index.is_unique:
             dup = index[index.duplicated()][0]
-            raise DataError(f"vocabulary ids must be unique; {dup!r} appears more than once")
+            raise DataError(f"vocabulary ids must be unique; {show(dup)} appears more than once")
         self.ids = ids
         self._index = index
 
@@ -54,16 +56,23 @@ class Vocabulary:
                 raise DataError(f"{what} id at row {bad} is missing (NaN)")
             if np.any(values != np.round(values)):
                 bad = int(np.flatnonzero(values != np.round(values))[0])
-                raise DataError(f"{what} id at row {bad} is {values[bad]!r}; ids must be integers or strings")
+                raise DataError(f"{what} id at row {bad} is {show(values[bad])}; ids must be integers or strings")
             values = values.astype(np.int64)
-        _check_uniform(values, what)
         if values.dtype == object and len(values) and pd.isna(values).any():
             bad = int(np.flatnonzero(pd.isna(values))[0])
             raise DataError(f"{what} id at row {bad} is missing")
+        # hash first (works on any mix of types), check and sort only the distinct ids
+        codes, uniques = pd.factorize(values, sort=False)
+        uniques = np.asarray(uniques)
+        _check_uniform(uniques, codes, what)
         try:
-            codes, uniques = pd.factorize(values, sort=True)
+            order = np.argsort(uniques, kind="stable")
         except TypeError as exc:
             raise DataError(f"{what} ids cannot be ordered: {exc}") from exc
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = np.arange(len(order))
+        uniques = uniques[order]
+        codes = rank[codes]
         if len(uniques) >= 2**31 - 1:
             raise DataError(f"more than 2**31-1 distinct {what} ids do not fit int32 codes")
         return cls(np.asarray(uniques)), codes.astype(np.int32, copy=False)
@@ -91,7 +100,7 @@ class Vocabulary:
         try:
             loc = self._index.get_loc(id_)
         except (KeyError, TypeError):
-            raise UnknownIdError(f"id {id_!r} is not known") from None
+            raise UnknownIdError(f"id {show(id_)} is not known") from None
         return int(loc)
 
     def codes(self, ids, missing: str = "raise", what: str = "id") -> np.ndarray:
@@ -112,7 +121,7 @@ class Vocabulary:
         if missing == "raise" and np.any(codes < 0):
             bad = ids[np.flatnonzero(codes < 0)[0]]
             n_bad = int(np.sum(codes < 0))
-            raise UnknownIdError(f"{what} {bad!r} is not known to the model ({n_bad} unknown of {len(ids)})")
+            raise UnknownIdError(f"{what} {show(bad)} is not known to the model ({n_bad} unknown of {len(ids)})")
         return codes
 
     def take(self, codes) -> np.ndarray:
