@@ -14,13 +14,34 @@ from .interactions import Interactions
 from .vocab import Vocabulary
 
 
+def _capped(weights: np.ndarray, cap: float) -> np.ndarray:
+    """Normalise ``weights`` with no share above ``cap``.
+
+    Without the cap, the heaviest users (or items) of a large set would be asked
+    for more pairs than there are items (users), and sampling distinct pairs
+    would never finish.
+    """
+    w = weights / weights.sum()
+    for _ in range(50):
+        over = w > cap
+        if not over.any():
+            break
+        w[over] = cap
+        w /= w.sum()
+    return w
+
+
+def _sorted_unique(keys: np.ndarray) -> np.ndarray:
+    # a plain sort: numpy 2's hash-based np.unique is several times slower on int64 keys
+    keys = np.sort(keys)
+    return keys[np.r_[True, keys[1:] != keys[:-1]]] if len(keys) else keys
+
+
 def _sample_pairs(rng, n_users, n_items, n_rows, popularity_exponent, item_affinity=None):
     """Distinct (user, item) pairs: user activity and item popularity both long-tailed."""
-    user_w = rng.pareto(1.5, n_users) + 1.0
-    user_w /= user_w.sum()
+    user_w = _capped(rng.pareto(1.5, n_users) + 1.0, 0.5 * n_items / n_rows)
     item_rank = rng.permutation(n_items)
-    item_w = 1.0 / (item_rank + 1.0) ** popularity_exponent
-    item_w /= item_w.sum()
+    item_w = _capped(1.0 / (item_rank + 1.0) ** popularity_exponent, 0.5 * n_users / n_rows)
     need = n_rows
     keys = np.empty(0, dtype=np.int64)
     for _ in range(20):
@@ -31,7 +52,7 @@ def _sample_pairs(rng, n_users, n_items, n_rows, popularity_exponent, item_affin
             keep = rng.random(draw) < item_affinity(u, i)
             u, i = u[keep], i[keep]
         new = u.astype(np.int64) * n_items + i
-        keys = np.unique(np.concatenate([keys, new]))
+        keys = _sorted_unique(np.concatenate([keys, new]))
         if len(keys) >= n_rows:
             break
         need = n_rows - len(keys)
