@@ -1,0 +1,18 @@
+"""Neural embedding models in PyTorch (extra ``[neural]``): DotProduct, BiasedDotProduct, MLP, NeuMF.
+
+Importing this package does not import torch; ``fit`` does, and raises
+:class:`latentrec.errors.MissingDependencyError` naming the ``[neural]`` extra when
+torch is absent. A fitted (or loaded) model predicts with NumPy alone.
+"""
+
+from __future__ import annotations
+
+from .explicit import MLP, BiasedDotProduct, DotProduct
+from .neumf import NeuMF
+
+# saved models name their class as registered (latentrec.models.neural.<Class>)
+for _cls in (DotProduct, BiasedDotProduct, MLP, NeuMF):
+    _cls.__module__ = __name__
+del _cls
+
+__all__ = ["DotProduct", "BiasedDotProduct", "MLP", "NeuMF"]

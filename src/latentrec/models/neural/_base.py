@@ -1,0 +1,271 @@
+"""Shared machinery of the PyTorch models: hyper-parameter rules, the mini-batch
+training loop on top of the base epoch loop, and the NumPy forward pass used for
+every prediction after training (a fitted or loaded model needs no torch).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..._util import check_random_state, resolve_threads, seed_from
+from ...errors import ModelError, require
+from ..base import Interval, Options, Recommender
+
+ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
+
+
+class _Device:
+    """``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
+
+    def describe(self) -> str:
+        return "'auto', 'cpu', 'cuda' or 'cuda:N'"
+
+    def check(self, value) -> bool:
+        if not isinstance(value, str):
+            return False
+        if value in ("auto", "cpu", "cuda"):
+            return True
+        return value.startswith("cuda:") and value[5:].isdigit()
+
+
+class _Layers:
+    """A non-empty sequence of positive integers: the units of each hidden layer."""
+
+    def describe(self) -> str:
+        return "a non-empty sequence of positive integers (units of each hidden layer)"
+
+    def check(self, value) -> bool:
+        if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or len(value) == 0:
+            return False
+        return all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in value)
+
+
+COMMON = {
+    "n_factors": Interval(int, 1, None),
+    "n_epochs": Interval(int, 1, None),
+    "batch_size": Interval(int, 1, None),
+    "learning_rate": Interval(float, 0, None, closed="right"),
+    "lr_decay": Interval(float, 0, 1, closed="right"),
+    "optimizer": Options("adam", "adamw", "sgd"),
+    "regularization": Interval(float, 0, None),
+    "weight_decay": Interval(float, 0, None),
+    "init_std": Interval(float, 0, None),
+    "early_stopping_rounds": Interval(int, 1, None, none_ok=True),
+    "device": _Device(),
+    "n_threads": Interval(int, 0, None),
+    "verbose": Options(True, False),
+}
+LAYERS = {
+    "hidden": _Layers(),
+    "dropout": Interval(float, 0, 1, closed="left"),
+    "activation": Options(*ACTIVATIONS),
+}
+
+
+def _activate(name: str, x: np.ndarray) -> np.ndarray:
+    """The NumPy twin of the torch activation (in place where possible)."""
+    if name == "relu":
+        return np.maximum(x, 0, out=x)
+    if name == "tanh":
+        return np.tanh(x, out=x)
+    if name == "sigmoid":
+        np.negative(x, out=x)
+        np.exp(x, out=x)
+        x += 1
+        return np.reciprocal(x, out=x)
+    from scipy.special import erf
+
+    return (0.5 * x * (1.0 + erf(x / np.float32(math.sqrt(2.0))))).astype(np.float32)
+
+
+class NeuralRecommender(Recommender):
+    """Base of the PyTorch models (not registered; see DotProduct, MLP, NeuMF)."""
+
+    #: the torch network uses no hidden layers (dot product models)
+    _n_layers = 0
+    #: NeuMF: a GMF branch beside the MLP
+    _gmf = False
+    _monitor, _mode = "val_rmse", "min"
+
+    # ------------------------------------------------------------ hooks for subclasses
+    def _init_arrays(self, data, rng: np.random.Generator) -> dict[str, np.ndarray]:  # pragma: no cover
+        raise NotImplementedError
+
+    def _epoch_batches(self, tensors, rng: np.random.Generator, torch):  # pragma: no cover
+        raise NotImplementedError
+
+    def _batch_loss(self, net, batch, torch):  # pragma: no cover
+        raise NotImplementedError
+
+    def _epoch_loss(self, total: float, n: int) -> float:
+        return total / max(n, 1)
+
+    # ------------------------------------------------------------ training
+    def _dense_layers(self, rng: np.random.Generator, n_in: int, extra_out: int = 0) -> dict[str, np.ndarray]:
+        """Hidden layers ``mlp_w{j}_`` (in, out) and ``mlp_b{j}_``, then ``output_w_``/``output_b_``,
+        initialised like torch's ``nn.Linear`` (uniform ±1/√fan_in) from ``rng``."""
+        arrays = {}
+        for j, units in enumerate(self.hidden):
+            bound = 1.0 / math.sqrt(n_in)
+            arrays[f"mlp_w{j}_"] = rng.uniform(-bound, bound, (n_in, int(units))).astype(np.float32)
+            arrays[f"mlp_b{j}_"] = rng.uniform(-bound, bound, int(units)).astype(np.float32)
+            n_in = int(units)
+        n_in += extra_out
+        bound = 1.0 / math.sqrt(n_in)
+        arrays["output_w_"] = rng.uniform(-bound, bound, n_in).astype(np.float32)
+        arrays["output_b_"] = np.zeros(1, np.float32)
+        return arrays
+
+    def _normal(self, rng, shape) -> np.ndarray:
+        return rng.normal(0.0, float(self.init_std), shape).astype(np.float32)
+
+    def _fit(self, data, eval_data):
+        torch = require("torch", "neural", f"latentrec's {type(self).__name__}")
+        from . import _nets
+
+        device = _nets.resolve_device(self.device)
+        self.device_ = str(device)
+        rng = check_random_state(self.random_state)
+        arrays = self._init_arrays(data, rng)
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed_from(rng))
+        sparse = self.optimizer != "adamw"
+        net = _nets.Net(arrays, n_layers=self._n_layers, gmf=self._gmf,
+                        activation=getattr(self, "activation", "relu"), dropout=getattr(self, "dropout", 0.0),
+                        embedding_dropout=getattr(self, "embedding_dropout", 0.0),
+                        mu=self.global_mean_ if "user_bias_" in arrays else 0.0,
+                        sparse=sparse, generator=generator, device=device)
+        optimizers = _nets.make_optimizers(net, self.optimizer, float(self.learning_rate), float(self.weight_decay))
+        tensors = {
+            "u": torch.from_numpy(data.user_codes.astype(np.int64)).to(device),
+            "i": torch.from_numpy(data.item_codes.astype(np.int64)).to(device),
+            "r": torch.from_numpy(data.values.astype(np.float32)).to(device),
+        }
+        self._prepare(data, tensors, torch)
+
+        def step(epoch):
+            lr = float(self.learning_rate) * float(self.lr_decay) ** epoch
+            _nets.set_learning_rate(optimizers, lr)
+            net.train()
+            total = torch.zeros((), dtype=torch.float64, device=device)
+            n = 0
+            for batch in self._epoch_batches(tensors, rng, torch):
+                for opt in optimizers:
+                    opt.zero_grad(set_to_none=True)
+                loss, part = self._batch_loss(net, batch, torch)
+                loss.backward()
+                for opt in optimizers:
+                    opt.step()
+                total += part
+                n += len(batch[0])
+            net.eval()
+            self._set_state(net.export(copy=device.type != "cpu"))
+            return {"train_loss": self._epoch_loss(float(total), n), "learning_rate": lr}
+
+        evaluate = None
+        if eval_data is not None and len(eval_data):
+            evaluate = lambda: self._eval_metrics(eval_data)  # noqa: E731 - state set by step
+        patience = self.early_stopping_rounds if evaluate is not None else None
+        previous = torch.get_num_threads()
+        torch.set_num_threads(resolve_threads(self.n_threads))
+        try:
+            self._run_epochs(self.n_epochs, step, evaluate=evaluate, monitor=self._monitor, mode=self._mode,
+                             patience=patience, snapshot=net.snapshot, restore=net.load_state_dict,
+                             desc=type(self).__name__, verbose=self.verbose)
+        finally:
+            torch.set_num_threads(previous)
+        self._set_state(net.export(copy=True))
+
+    def _prepare(self, data, tensors: dict, torch) -> None:
+        """Hook: extra per-fit tensors (NeuMF's sorted positive keys)."""
+
+    def _set_state(self, arrays: dict[str, np.ndarray]) -> None:
+        for name, value in arrays.items():
+            setattr(self, name, value)
+
+    def _permuted(self, tensors, rng, torch, names=("u", "i", "r")):
+        """Each epoch's rows gathered once in a fresh random order, then sliced into batches."""
+        n = len(tensors["u"])
+        perm = torch.from_numpy(rng.permutation(n)).to(tensors["u"].device)
+        cols = [tensors[k][perm] for k in names]
+        bs = int(self.batch_size)
+        for start in range(0, n, bs):
+            yield tuple(c[start:start + bs] for c in cols)
+
+    # ------------------------------------------------------------ NumPy inference
+    @property
+    def _block_size(self) -> int:
+        """Users scored at once: keeps block x items x widest layer near 4M floats."""
+        n_items = len(getattr(self, "items_", ())) or 1
+        width = max([int(h) for h in getattr(self, "hidden", ())] + [1]) if self._n_layers else 1
+        return int(max(1, min(512, 4_000_000 // (n_items * width))))
+
+    def _mlp_user_item(self):
+        if getattr(self, "user_mlp_factors_", None) is not None:
+            return self.user_mlp_factors_, self.item_mlp_factors_
+        return self.user_factors_, self.item_factors_
+
+    def _layers_from(self, h: np.ndarray) -> np.ndarray:
+        """Activation of the first layer's pre-activation ``h``, then the remaining layers."""
+        h = _activate(self.activation, h)
+        for j in range(1, len(self.hidden)):
+            h = h @ getattr(self, f"mlp_w{j}_")
+            h += getattr(self, f"mlp_b{j}_")
+            h = _activate(self.activation, h)
+        return h
+
+    def _net_scores(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """The network's output for pairs (u, i) without the bias terms (MLP / NeuMF)."""
+        pm, qm = self._mlp_user_item()
+        k = pm.shape[1]
+        w0 = self.mlp_w0_
+        out = np.empty(len(u), np.float32)
+        chunk = max(1, 2_000_000 // max(int(w0.shape[1]), 1))
+        for s in range(0, len(u), chunk):
+            uu, ii = u[s:s + chunk], i[s:s + chunk]
+            h = pm[uu] @ w0[:k]
+            h += qm[ii] @ w0[k:]
+            h += self.mlp_b0_
+            h = self._layers_from(h)
+            w = self.output_w_
+            if self._gmf:
+                kg = self.user_factors_.shape[1]
+                res = np.einsum("ij,ij->i", self.user_factors_[uu] * w[:kg], self.item_factors_[ii])
+                res += h @ w[kg:]
+            else:
+                res = h @ w
+            out[s:s + chunk] = res + self.output_b_[0]
+        return out
+
+    def _net_block(self, u: np.ndarray) -> np.ndarray:
+        """Scores (len(u), n_items) of a block of users over every item (MLP / NeuMF)."""
+        pm, qm = self._mlp_user_item()
+        k = pm.shape[1]
+        w0 = self.mlp_w0_
+        a = pm[u] @ w0[:k]
+        b = qm @ w0[k:]
+        b += self.mlp_b0_
+        n_items = b.shape[0]
+        h = (a[:, None, :] + b[None, :, :]).reshape(len(u) * n_items, -1)
+        h = self._layers_from(h)
+        w = self.output_w_
+        if self._gmf:
+            kg = self.user_factors_.shape[1]
+            s = (self.user_factors_[u] * w[:kg]) @ self.item_factors_.T
+            s += (h @ w[kg:]).reshape(len(u), n_items)
+        else:
+            s = (h @ w).reshape(len(u), n_items)
+        s += self.output_b_[0]
+        return s.astype(np.float32, copy=False)
+
+    def _fold_in_scores(self, item_codes, weights):
+        """A visitor's scores: the weighted sum of the cosine similarities of their items'
+        embeddings to every item (an MLP has no closed-form fold-in)."""
+        if len(item_codes) == 0:
+            return self.item_popularity_.astype(np.float32)
+        v = self._normalized("item_factors_")
+        return (weights.astype(np.float32) @ (v[item_codes] @ v.T)).astype(np.float32)
+

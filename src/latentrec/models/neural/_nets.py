@@ -1,0 +1,155 @@
+"""The PyTorch side of the neural models: one small network, the optimisers, the device.
+
+Imported only inside ``fit`` (after :func:`latentrec.errors.require` found torch), so
+``import latentrec`` never imports torch. Every parameter is created from a NumPy
+array of the same name as the model attribute it becomes (``user_factors_`` ->
+``user_factors``), and :meth:`Net.export` hands them back as NumPy arrays: the
+fitted model keeps no torch object, saves as plain ``.npy`` files and predicts
+with NumPy (see :mod:`._base`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...errors import ModelError
+
+#: lookup tables (sparse gradients possible); biases are stored (n, 1) in torch, (n,) in NumPy
+EMBEDDINGS = ("user_factors_", "item_factors_", "user_mlp_factors_", "item_mlp_factors_",
+              "user_bias_", "item_bias_")
+
+_ACT = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu}
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` -> CUDA when available else CPU; ``"cuda"`` without CUDA -> :class:`ModelError`."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ModelError(
+                f"device={device!r} was requested but CUDA is not available to torch {torch.__version__} "
+                f"(no GPU, or a CPU-only torch build); use device='auto' or device='cpu'")
+        index = int(device.split(":", 1)[1]) if ":" in device else 0
+        if index >= torch.cuda.device_count():
+            raise ModelError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible")
+    return torch.device(device)
+
+
+class Net(nn.Module):
+    """Dot product / MLP / NeuMF over user and item embeddings, by which arrays are given.
+
+    * ``user_factors_``/``item_factors_`` without layers: the dot product p_u · q_i;
+    * layers ``mlp_w{j}_``/``mlp_b{j}_`` + ``output_w_``/``output_b_``: an MLP over the
+      concatenated MLP embeddings (``user_mlp_factors_``, else ``user_factors_``);
+    * both (``gmf=True``): NeuMF, ``output_w_ · [p_u ⊙ q_i, mlp(p'_u, q'_i)] + output_b_``;
+    * ``user_bias_``/``item_bias_``: + μ + b_u + b_i.
+    """
+
+    def __init__(self, arrays: dict[str, np.ndarray], *, n_layers: int, gmf: bool, activation: str,
+                 dropout: float, embedding_dropout: float, mu: float, sparse: bool,
+                 generator: torch.Generator, device: torch.device):
+        super().__init__()
+        self.emb = nn.ParameterDict()
+        self.dense = nn.ParameterDict()
+        for name, value in arrays.items():
+            t = torch.from_numpy(np.array(value, dtype=np.float32, copy=True))
+            if name in ("user_bias_", "item_bias_"):
+                t = t.reshape(-1, 1)
+            (self.emb if name in EMBEDDINGS else self.dense)[name[:-1]] = nn.Parameter(t.to(device))
+        self.n_layers, self.gmf, self.sparse = n_layers, gmf, sparse
+        self.act = _ACT[activation]
+        self.dropout, self.embedding_dropout = float(dropout), float(embedding_dropout)
+        self.mu = float(mu)
+        self.generator = generator
+        self.biased = "user_bias" in self.emb
+
+    def _lookup(self, name: str, idx: torch.Tensor) -> torch.Tensor:
+        return F.embedding(idx, self.emb[name], sparse=self.sparse)
+
+    def _drop(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        # dropout with the model's own generator: torch's F.dropout draws from the global RNG
+        if not self.training or p == 0.0:
+            return x
+        keep = torch.empty_like(x).bernoulli_(1.0 - p, generator=self.generator)
+        return x * keep * (1.0 / (1.0 - p))
+
+    def forward(self, u: torch.Tensor, i: torch.Tensor):
+        """Scores of the pairs (u, i), the batch mean of ‖used embeddings‖² and of used biases²."""
+        reg = torch.zeros((), device=u.device)
+        out = None
+        p = q = None
+        if self.n_layers == 0 or self.gmf:
+            p, q = self._lookup("user_factors", u), self._lookup("item_factors", i)
+            reg = reg + (p * p).sum(1).mean() + (q * q).sum(1).mean()
+            if self.n_layers == 0:
+                out = (p * q).sum(1)
+        if self.n_layers:
+            if "user_mlp_factors" in self.emb:
+                pm, qm = self._lookup("user_mlp_factors", u), self._lookup("item_mlp_factors", i)
+                reg = reg + (pm * pm).sum(1).mean() + (qm * qm).sum(1).mean()
+            else:
+                pm, qm = p, q
+                if pm is None:
+                    pm, qm = self._lookup("user_factors", u), self._lookup("item_factors", i)
+                    reg = reg + (pm * pm).sum(1).mean() + (qm * qm).sum(1).mean()
+            h = self._drop(torch.cat([pm, qm], 1), self.embedding_dropout)
+            for j in range(self.n_layers):
+                h = self.act(h @ self.dense[f"mlp_w{j}"] + self.dense[f"mlp_b{j}"])
+                h = self._drop(h, self.dropout)
+            if self.gmf:
+                h = torch.cat([p * q, h], 1)
+            out = h @ self.dense["output_w"] + self.dense["output_b"]
+        reg_b = torch.zeros((), device=u.device)
+        if self.biased:
+            bu, bi = self._lookup("user_bias", u).squeeze(1), self._lookup("item_bias", i).squeeze(1)
+            out = out + bu + bi + self.mu
+            reg_b = (bu * bu).mean() + (bi * bi).mean()
+        return out, reg, reg_b
+
+    def export(self, copy: bool = True) -> dict[str, np.ndarray]:
+        """Every parameter as a float32 NumPy array named like the model attribute.
+
+        On the CPU with ``copy=False`` the arrays share memory with the parameters
+        (cheap enough to call after every epoch for validation).
+        """
+        out = {}
+        for group in (self.emb, self.dense):
+            for name, param in group.items():
+                arr = param.detach().cpu().numpy()
+                if name in ("user_bias", "item_bias"):
+                    arr = arr.reshape(-1)
+                out[name + "_"] = np.array(arr, copy=True) if copy else arr
+        return out
+
+    def snapshot(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.state_dict().items()}
+
+
+def make_optimizers(net: Net, name: str, learning_rate: float, weight_decay: float) -> list:
+    """``adam``: lazy Adam (SparseAdam) on the embeddings + Adam on the dense layers;
+    ``sgd``: plain SGD with sparse embedding gradients; ``adamw``: AdamW on everything
+    (dense gradients, decoupled ``weight_decay`` on every parameter)."""
+    emb, dense = list(net.emb.parameters()), list(net.dense.parameters())
+    if name == "adamw":
+        return [torch.optim.AdamW(emb + dense, lr=learning_rate, weight_decay=weight_decay)]
+    opts = []
+    if name == "adam":
+        opts.append(torch.optim.SparseAdam(emb, lr=learning_rate) if net.sparse
+                    else torch.optim.Adam(emb, lr=learning_rate))
+        if dense:
+            opts.append(torch.optim.Adam(dense, lr=learning_rate, weight_decay=weight_decay))
+    else:
+        opts.append(torch.optim.SGD(emb, lr=learning_rate))
+        if dense:
+            opts.append(torch.optim.SGD(dense, lr=learning_rate, weight_decay=weight_decay))
+    return opts
+
+
+def set_learning_rate(optimizers: list, learning_rate: float) -> None:
+    for opt in optimizers:
+        for group in opt.param_groups:
+            group["lr"] = learning_rate

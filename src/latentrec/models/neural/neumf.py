@@ -1,0 +1,176 @@
+"""NeuMF (He et al., 2017, "Neural Collaborative Filtering") for implicit feedback.
+
+A generalised matrix factorisation branch p_u ⊙ q_i and an MLP branch over the
+concatenated embeddings [p'_u, q'_i] are joined by one output layer:
+
+    s_ui = w · [p_u ⊙ q_i, MLP(p'_u, q'_i)] + c
+
+Trained on every observed (user, item) pair against ``n_negatives`` items the user
+never interacted with, drawn uniformly afresh each epoch, with the binary cross-
+entropy of σ(s) (``loss="bce"``) or the pairwise BPR loss −log σ(s_ui − s_uj)
+(``loss="bpr"``), plus the L2 penalty λ on the embeddings each batch uses.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..base import Interval, Options
+from ._base import COMMON, LAYERS, NeuralRecommender
+
+
+class NeuMF(NeuralRecommender):
+    """Neural matrix factorisation (GMF + MLP) for implicit feedback, trained in PyTorch.
+
+    Parameters
+    ----------
+    n_factors : int, default 32
+        Size of the GMF embeddings and of the MLP embeddings.
+    hidden : sequence of int, default (64, 32)
+        Units of the MLP branch's hidden layers.
+    dropout : float in [0, 1), default 0.0
+        Dropout after every hidden layer (training only).
+    activation : {"relu", "tanh", "sigmoid", "gelu"}, default "relu"
+    loss : {"bce", "bpr"}, default "bce"
+        Pointwise binary cross-entropy over positives and sampled negatives, or the
+        pairwise BPR loss (each positive against each of its negatives).
+    n_negatives : int, default 4
+        Negative items sampled per observed interaction each epoch (uniformly among the
+        items the user has not interacted with; after 8 rejection rounds a rare
+        collision with a seen item is kept).
+    n_epochs : int, default 20
+    batch_size : int, default 1024
+        Observed interactions per mini-batch (each brings its negatives along).
+    learning_rate : float, default 0.002
+    lr_decay : float in (0, 1], default 1.0
+        Learning-rate schedule: multiplied into the rate after every epoch.
+    optimizer : {"adam", "adamw", "sgd"}, default "adam"
+        As for :class:`latentrec.models.neural.DotProduct` (lazy Adam on the embeddings).
+    regularization : float, default 1e-4
+        λ on the embeddings used in each batch.
+    weight_decay : float, default 0.0
+    init_std : float, default 0.01
+    early_stopping_rounds : int or None, default None
+        With ``eval_set``: stop after this many epochs without a better validation
+        NDCG@10 and restore the best epoch.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
+    n_threads : int, default 0
+    random_state : int, Generator or None
+    verbose : bool, default False
+
+    Attributes
+    ----------
+    user_factors_, item_factors_ : float32 arrays
+        The GMF embeddings (used by ``similar_items`` / ``similar_users``).
+    user_mlp_factors_, item_mlp_factors_ : float32 arrays
+        The MLP branch's embeddings.
+    mlp_w{j}_, mlp_b{j}_, output_w_, output_b_ : float32 arrays
+    history_ : list of dict
+        Per epoch: ``train_loss`` (mean BCE or BPR loss), ``learning_rate``, ``epoch_s``
+        and, with ``eval_set``, ``val_ndcg``, ``val_precision``, ... at 10.
+    """
+
+    task = "implicit"
+    _gmf = True
+    _monitor, _mode = "val_ndcg", "max"
+    _constraints = {**COMMON, **LAYERS, "loss": Options("bce", "bpr"), "n_negatives": Interval(int, 1, None)}
+
+    def __init__(self, *, n_factors: int = 32, hidden=(64, 32), dropout: float = 0.0, activation: str = "relu",
+                 loss: str = "bce", n_negatives: int = 4, n_epochs: int = 20, batch_size: int = 1024,
+                 learning_rate: float = 0.002, lr_decay: float = 1.0, optimizer: str = "adam",
+                 regularization: float = 1e-4, weight_decay: float = 0.0, init_std: float = 0.01,
+                 early_stopping_rounds: int | None = None, device: str = "auto", n_threads: int = 0,
+                 random_state=None, verbose: bool = False):
+        self.n_factors = n_factors
+        self.hidden = hidden
+        self.dropout = dropout
+        self.activation = activation
+        self.loss = loss
+        self.n_negatives = n_negatives
+        self.n_epochs = n_epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.lr_decay = lr_decay
+        self.optimizer = optimizer
+        self.regularization = regularization
+        self.weight_decay = weight_decay
+        self.init_std = init_std
+        self.early_stopping_rounds = early_stopping_rounds
+        self.device = device
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+    @property
+    def _n_layers(self) -> int:
+        return len(self.hidden)
+
+    # ------------------------------------------------------------ training
+    def _init_arrays(self, data, rng):
+        k = int(self.n_factors)
+        arrays = {"user_factors_": self._normal(rng, (data.n_users, k)),
+                  "item_factors_": self._normal(rng, (data.n_items, k)),
+                  "user_mlp_factors_": self._normal(rng, (data.n_users, k)),
+                  "item_mlp_factors_": self._normal(rng, (data.n_items, k))}
+        arrays.update(self._dense_layers(rng, 2 * k, extra_out=k))
+        return arrays
+
+    def _prepare(self, data, tensors, torch):
+        tensors["u_np"] = data.user_codes
+        self._n_items = int(data.n_items)
+        self._pos_keys = np.unique(data.user_codes.astype(np.int64) * data.n_items + data.item_codes)
+
+    def _fit(self, data, eval_data):
+        try:
+            super()._fit(data, eval_data)
+        finally:
+            self._pos_keys = None
+
+    def _negatives(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """(len(users), n_negatives) item codes the users did not interact with (vectorised rejection)."""
+        n_items, keys = self._n_items, self._pos_keys
+        neg = rng.integers(0, n_items, size=(len(users), int(self.n_negatives)), dtype=np.int64)
+        base = users.astype(np.int64)[:, None] * n_items
+        for _ in range(8):
+            probe = base + neg
+            pos = np.minimum(np.searchsorted(keys, probe), len(keys) - 1)
+            hit = keys[pos] == probe
+            if not hit.any():
+                break
+            neg[hit] = rng.integers(0, n_items, size=int(hit.sum()), dtype=np.int64)
+        return neg
+
+    def _epoch_batches(self, tensors, rng, torch):
+        n = len(tensors["u"])
+        perm = rng.permutation(n)
+        device = tensors["u"].device
+        perm_t = torch.from_numpy(perm).to(device)
+        u, i = tensors["u"][perm_t], tensors["i"][perm_t]
+        neg = torch.from_numpy(self._negatives(tensors["u_np"][perm], rng)).to(device)
+        bs = int(self.batch_size)
+        for start in range(0, n, bs):
+            yield u[start:start + bs], i[start:start + bs], neg[start:start + bs]
+
+    def _batch_loss(self, net, batch, torch):
+        import torch.nn.functional as F
+
+        u, i, neg = batch
+        m = neg.shape[1]
+        users = torch.cat([u, u.repeat_interleave(m)])
+        items = torch.cat([i, neg.reshape(-1)])
+        s, reg, _ = net(users, items)
+        s_pos, s_neg = s[:len(u)], s[len(u):]
+        if self.loss == "bce":
+            labels = torch.cat([torch.ones_like(s_pos), torch.zeros_like(s_neg)])
+            data_loss = F.binary_cross_entropy_with_logits(s, labels)
+        else:
+            data_loss = -F.logsigmoid(s_pos.repeat_interleave(m) - s_neg).mean()
+        loss = data_loss + float(self.regularization) * reg
+        return loss, data_loss.detach() * len(u)
+
+    # ------------------------------------------------------------ scoring (NumPy)
+    def _predict_codes(self, u, i):
+        return self._net_scores(u, i)
+
+    def _score_block(self, u):
+        return self._net_block(u)
