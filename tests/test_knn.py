@@ -18,7 +18,7 @@ EXPLICIT_VARIED = {"n_neighbors": 3, "shrinkage": 0.0, "min_support": 8, "min_ne
 class TestItemKNN(ModelSuite):
     model_factory = staticmethod(lambda: ItemKNN())
     varied_params = {**EXPLICIT_VARIED, "similarity": "adjusted_cosine"}
-    quality = 0.60  # Biases: 0.639 on this split
+    quality = 0.60  # Biases: 0.633 on this split, this model 0.584
 
 
 class TestItemKNNPearson(ModelSuite):
@@ -30,7 +30,7 @@ class TestItemKNNPearson(ModelSuite):
 class TestItemKNNAdjustedCosine(ModelSuite):
     model_factory = staticmethod(lambda: ItemKNN(similarity="adjusted_cosine", baseline=False))
     varied_params = {"similarity": "cosine", "min_neighbors": 30}
-    quality = 0.62
+    quality = 0.625
 
 
 class TestUserKNN(ModelSuite):
@@ -49,14 +49,14 @@ class TestImplicitItemKNN(ModelSuite):
     model_factory = staticmethod(lambda: ImplicitItemKNN())
     task = "implicit"
     varied_params = {"n_neighbors": 3, "weighting": "tfidf"}
-    quality = 0.21  # Popularity: 0.189 on this split
+    quality = 0.16  # Popularity: 0.136 on this split, this model 0.183
 
 
 class TestImplicitItemKNNBM25(ModelSuite):
     model_factory = staticmethod(lambda: ImplicitItemKNN(weighting="bm25", n_neighbors=30))
     task = "implicit"
     varied_params = {"K1": 0.2, "B": 0.0, "weighting": "none", "n_neighbors": 5}
-    quality = 0.20
+    quality = 0.17  # Popularity 0.136, this model 0.206
 
     @pytest.fixture(scope="class")
     def data(self):  # counts, so that K1 matters
@@ -208,3 +208,13 @@ def test_fit_is_deterministic_across_thread_counts(ratings):
 def test_bad_params(cls, params, message, ratings):
     with pytest.raises(lr.ModelError, match=message):
         cls(**params).fit(ratings)
+
+
+def test_item_knn_fold_in_matches_a_fitted_user(ratings):
+    # a visitor with the same ratings as a training user gets that user's ranking (user bias aside)
+    model = ItemKNN(baseline=False).fit(ratings)
+    row = model.seen_[7]
+    ids, scores = model.recommend_for_interactions(model.items_.ids[row.indices], row.data, n=10)
+    ref_ids, ref_scores = model.recommend(model.users_.ids[7], n=10)
+    np.testing.assert_array_equal(ids, ref_ids)
+    np.testing.assert_allclose(scores, ref_scores, rtol=1e-5)

@@ -144,33 +144,39 @@ class _ExplicitKNN(Recommender):
 
     def _score_block(self, u: np.ndarray) -> np.ndarray:
         """Estimates over all items from all stored neighbours (no k cut; see docs/knn.md)."""
-        resid = self.residuals_[u]
-        rated = resid.copy()
-        rated.data = np.ones_like(rated.data)
-        S = self.similarity_
         if self._user_based:
-            Sb = S[u]
+            Sb = self.similarity_[u]
             pattern = Sb.copy()
             pattern.data = np.ones_like(pattern.data)
-            num = (Sb @ self.residuals_).toarray()
             rated_all = self.residuals_.copy()
             rated_all.data = np.ones_like(rated_all.data)
+            num = (Sb @ self.residuals_).toarray()
             den = (Sb @ rated_all).toarray()
             cnt = (pattern @ rated_all).toarray()
-            off = self.user_mean_[u][:, None] if not self.baseline else None
         else:
-            cache = self.__dict__.setdefault("_cache", {})
-            if "ST" not in cache:
-                ST = S.T.tocsr()
-                PT = ST.copy()
-                PT.data = np.ones_like(PT.data)
-                cache["ST"], cache["PT"] = ST, PT
-            num = (resid @ cache["ST"]).toarray()
-            den = (rated @ cache["ST"]).toarray()
-            cnt = (rated @ cache["PT"]).toarray()
-            off = np.broadcast_to(self.item_mean_[None, :], num.shape) if not self.baseline else None
+            num, den, cnt = self._item_sums(self.residuals_[u])
         if self.baseline:
-            off = (np.float32(self.global_mean_) + self.user_bias_[u][:, None] + self.item_bias_[None, :])
+            off = np.float32(self.global_mean_) + self.user_bias_[u][:, None] + self.item_bias_[None, :]
+        elif self._user_based:
+            off = self.user_mean_[u][:, None]
+        else:
+            off = self.item_mean_[None, :]
+        return self._combine(off, num, den, cnt)
+
+    def _item_sums(self, resid: sp.csr_matrix):
+        """Σ_j s_ij e_uj, Σ_j s_ij and the neighbour count, for rows of residuals over items."""
+        cache = self.__dict__.setdefault("_cache", {})
+        if "ST" not in cache:
+            ST = self.similarity_.T.tocsr()
+            PT = ST.copy()
+            PT.data = np.ones_like(PT.data)
+            cache["ST"], cache["PT"] = ST, PT
+        rated = resid.copy()
+        rated.data = np.ones_like(rated.data)
+        return ((resid @ cache["ST"]).toarray(), (rated @ cache["ST"]).toarray(),
+                (rated @ cache["PT"]).toarray())
+
+    def _combine(self, off, num, den, cnt) -> np.ndarray:
         ok = (cnt >= max(self.min_neighbors, 1)) & (den > 0)
         adj = np.divide(num, den + np.float32(self.damping), out=np.zeros_like(num), where=ok)
         return (off + adj).astype(np.float32)
@@ -248,6 +254,16 @@ class ItemKNN(_ExplicitKNN):
 
     def _item_similarity_block(self, i: np.ndarray) -> np.ndarray:
         return _dense_rows(self.similarity_, i)
+
+    def _fold_in_scores(self, item_codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """A visitor's ratings (``weights``) of ``item_codes``: the item-based estimate of every
+        item, with the visitor's user bias taken as 0 (or the item means as offsets)."""
+        off = (np.float32(self.global_mean_) + self.item_bias_) if self.baseline else self.item_mean_
+        if len(item_codes) == 0:
+            return off.astype(np.float32)
+        resid = sp.csr_matrix(((weights - off[item_codes]).astype(np.float32), item_codes, [0, len(item_codes)]),
+                              shape=(1, len(self.items_)))
+        return self._combine(off[None, :], *self._item_sums(resid))[0]
 
 
 class UserKNN(_ExplicitKNN):
