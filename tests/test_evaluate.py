@@ -150,3 +150,34 @@ def test_summarize_sorted_and_marked(small):
     assert row["rmse"] == pytest.approx(rm.mean()) and row["rmse_std"] == pytest.approx(rm.std())
     text = format_summary(table)
     assert "biases *" in text and "±" in text and "NDCG@10" in text
+
+
+def test_groups_skip_models_that_do_not_import(monkeypatch):
+    from latentrec import registry
+    from latentrec.evaluate import resolve_models
+
+    real = registry.available
+    monkeypatch.setattr(registry, "available", lambda name: name != "biases" and real(name))
+    skipped = []
+    models = resolve_models("baselines,global-mean", skipped=skipped)
+    assert "biases" not in models and "global-mean" in models and "popularity" in models
+    assert skipped == ["biases (not importable)"]
+    with pytest.raises(lr.ModelError, match="'biases' cannot be imported"):
+        resolve_models("biases")
+
+
+def test_parallel_workers_share_the_cores():
+    from latentrec.evaluate import share_cores
+    from latentrec.models.base import Interval
+
+    class Threaded(Biases):
+        _constraints = {**Biases._constraints, "n_threads": Interval(int, 0, None)}
+
+        def __init__(self, *, n_threads=0, **kw):
+            super().__init__(**kw)
+            self.n_threads = n_threads
+
+    assert share_cores(Threaded(), 1).n_threads == 0
+    assert share_cores(Threaded(), 2).n_threads >= 1
+    assert share_cores(Threaded(n_threads=3), 2).n_threads == 3
+    assert share_cores(Biases(), 2).get_params() == Biases().get_params()

@@ -143,6 +143,8 @@ def cmd_compare(args) -> int:
     summary = summarize(results)
     print(format_summary(summary))
     print(f"\n{data.name}: {args.protocol}, seed {args.seed}, {elapsed:.1f} s")
+    if results.attrs["run"].get("skipped_models"):
+        print("not run: " + ", ".join(results.attrs["run"]["skipped_models"]))
     out = Path(args.output) if args.output else _default_output(args)
     doc = {**results.attrs["run"], "elapsed_s": elapsed,
            "summary": json.loads(summary.to_json(orient="records")),
@@ -150,6 +152,7 @@ def cmd_compare(args) -> int:
     from ._util import atomic_write_text
 
     atomic_write_text(out, json.dumps(doc, indent=1, default=str))
+    out.chmod(0o644)
     print(f"results: {out}")
     if args.report:
         from .report import compare_report

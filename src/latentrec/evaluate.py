@@ -130,12 +130,31 @@ def default_models(task: str = "explicit") -> list[str]:
     return [n for n in names if registry.available(n)]
 
 
-def resolve_models(models, task: str = "explicit") -> dict:
-    """Turn a spec (None, "all", "a,b", names, estimators, or a dict) into {name: estimator}."""
+_GROUPS = ("all", "baselines", "explicit", "implicit")
+
+
+def resolve_models(models, task: str = "explicit", skipped: list | None = None) -> dict:
+    """Turn a spec (None, "all", "a,b", names, estimators, or a dict) into {name: estimator}.
+
+    Models named one by one must import; members of a group (``all``, ``baselines``,
+    ``explicit``, ``implicit``) that do not (a missing extra, a model not in this
+    build) are left out and appended to ``skipped`` as ``"name (reason)"``.
+    """
     if models is None:
         models = default_models(task)
     elif isinstance(models, str):
-        models = registry.expand(models)
+        names: list[str] = []
+        for token in (t.strip().lower() for t in models.split(",")):
+            if token in _GROUPS:
+                for n in registry.expand(token):
+                    if registry.available(n):
+                        names.append(n)
+                    elif skipped is not None:
+                        extra = registry.get(n).extra
+                        skipped.append(f"{n} (needs latentrec[{extra}])" if extra else f"{n} (not importable)")
+            elif token:
+                names.append(token)
+        models = list(dict.fromkeys(names))
     if isinstance(models, dict):
         return dict(models)
     if not isinstance(models, (list, tuple)):
@@ -155,6 +174,19 @@ def resolve_models(models, task: str = "explicit") -> dict:
             name, n = f"{base}-{n}", n + 1
         out[name] = est
     return out
+
+
+def share_cores(est, n_jobs: int):
+    """With ``n_jobs`` worker processes, give a model whose ``n_threads`` is 0 (all cores)
+    its share of the cores instead, so processes x threads do not oversubscribe them."""
+    import os
+
+    params = est.get_params(deep=False)
+    if n_jobs == 1 or "n_threads" not in params or params["n_threads"] not in (0, None):
+        return est
+    cores = os.cpu_count() or 1
+    jobs = cores if n_jobs < 0 else n_jobs
+    return clone(est).set_params(n_threads=max(1, cores // max(jobs, 1)))
 
 
 def _is_baseline(name: str, model) -> bool:
@@ -287,12 +319,13 @@ def evaluate(models=None, data: Interactions | None = None, protocol="5fold", *,
     """
     if data is None:
         raise DataError("evaluate needs data (an Interactions)")
-    estimators = resolve_models(models, "implicit" if data.is_implicit else "explicit")
+    skipped: list[str] = []
+    estimators = resolve_models(models, "implicit" if data.is_implicit else "explicit", skipped)
     seeded = {}
     for name, est in estimators.items():
         if "random_state" in est.get_params(deep=False) and est.get_params()["random_state"] is None:
             est = clone(est).set_params(random_state=random_state)
-        seeded[name] = est
+        seeded[name] = share_cores(est, n_jobs)
     folds = make_folds(data, protocol, random_state=random_state, test_size=test_size, data_home=data_home)
     implicit_folds = None
     tasks = []
@@ -321,6 +354,7 @@ def evaluate(models=None, data: Interactions | None = None, protocol="5fold", *,
     df["baseline"] = df["model"].map({n: _is_baseline(n, e) for n, e in seeded.items()}).astype(bool)
     df.attrs["run"] = run_record(seeded, data, protocol, folds, k=k, random_state=random_state, n_jobs=n_jobs,
                                  implicit_threshold=implicit_threshold)
+    df.attrs["run"]["skipped_models"] = skipped
     df.attrs["histories"] = histories
     if record is not None:
         write_record(df, record)

@@ -74,7 +74,7 @@ def comparison_chart(results: pd.DataFrame, metric: str, *, lower_is_better: boo
         raise DataError(f"no results for metric {metric!r}")
     lower = metric.split("@")[0] in ("rmse", "mae", "mse") if lower_is_better is None else lower_is_better
     stats = part.groupby("model").agg(mean=("value", "mean"), std=("value", "std"), baseline=("baseline", "first"))
-    stats = stats.fillna({"std": 0.0}).sort_values("mean", ascending=not lower)
+    stats = stats.fillna({"std": 0.0}).sort_values("mean", ascending=lower)
     n_folds = part["fold"].nunique()
     fig, ax = _figure(7.5, 1.2 + 0.42 * len(stats))
     y = np.arange(len(stats))[::-1]  # best at the top
@@ -121,8 +121,8 @@ def convergence_chart(histories: dict, key: str | None = None):
     usable = {m: pd.DataFrame(h) for m, h in histories.items() if len(h) > 1}
     if key is None:
         cols = {c for h in usable.values() for c in h.columns}
-        key = next((c for c in ("test_rmse", "val_rmse", "train_loss") if c in cols),
-                   next((c for c in sorted(cols) if c.startswith("test_ndcg")), "train_loss"))
+        preferred = ["test_rmse", *sorted(c for c in cols if c.startswith("test_ndcg")), "val_rmse", "train_loss"]
+        key = next((c for c in preferred if c in cols), "train_loss")
     usable = {m: h for m, h in usable.items() if key in h.columns}
     if not usable:
         raise DataError(f"no model recorded {key!r} over more than one epoch")
@@ -165,7 +165,9 @@ def tuning_curves(result, key: str | None = None):
     ax.plot([], [], color=OKABE_ITO[4], alpha=0.55, label=f"the other {len(settings) - 1} settings")
     ax.set_xlabel("epoch (passes over the training data)")
     ax.set_ylabel(metric_label(key))
-    ax.set_title(f"Learning curves of {len(settings)} settings (mean over validation folds)", fontsize=10)
+    n_folds = curves["fold"].nunique()
+    over = "on the validation fold" if n_folds == 1 else f"mean over {n_folds} validation folds"
+    ax.set_title(f"Learning curves of {len(settings)} settings ({over})", fontsize=10)
     ax.legend(fontsize=8, frameon=False)
     return fig
 
@@ -179,7 +181,7 @@ def grid_heatmap(result, x: str | None = None, y: str | None = None):
     res = result.results
     agg = "max" if result.greater_is_better else "min"
     table = res.pivot_table(index=y, columns=x, values="mean_score", aggfunc=agg)
-    fig, ax = _figure(1.6 + 1.1 * table.shape[1], 1.4 + 0.7 * table.shape[0])
+    fig, ax = _figure(max(5.8, 2.2 + 1.1 * table.shape[1]), 1.6 + 0.7 * table.shape[0])
     cmap = "viridis" if result.greater_is_better else "viridis_r"
     im = ax.imshow(table.to_numpy(dtype=float), cmap=cmap, aspect="auto")
     ax.grid(False)
@@ -199,7 +201,7 @@ def grid_heatmap(result, x: str | None = None, y: str | None = None):
     cb.set_label(metric_label(result.metric), fontsize=8)
     others = [p for p in names if p not in (x, y)]
     name = result.metric.upper()
-    ax.set_title(f"Validation {name} per setting (bold = best)" + (f"; best over {', '.join(others)}" if others else ""),
+    ax.set_title(f"Validation {name} per setting (bold = best)" + (f"\nbest over {', '.join(others)}" if others else ""),
                  fontsize=10)
     return fig
 

@@ -37,7 +37,7 @@ from . import split as _split
 from ._util import progress
 from .data.interactions import Interactions
 from .errors import DataError, ModelError
-from .evaluate import RATING_METRICS, RANKING_METRICS, _ranking
+from .evaluate import RATING_METRICS, RANKING_METRICS, _ranking, share_cores
 
 
 @dataclass
@@ -139,8 +139,13 @@ def _run_setting(model, params: dict, s: int, f: int, train: Interactions, val: 
 
 def search(model, data: Interactions, settings: list[dict], *, cv: int = 3, validation_size: float = 0.2,
            metric: str | None = None, k: int = 10, n_jobs: int = 1, random_state=0, refit: bool = True,
-           curves: bool = True, implicit_threshold: float | None = None, verbose: bool | None = None) -> TuneResult:
-    """Score each parameter setting in ``settings`` on validation folds of ``data`` (see module doc)."""
+           curves: bool = True, implicit_threshold: float | None = None, verbose: bool | None = None,
+           param_names: list | None = None) -> TuneResult:
+    """Score each parameter setting in ``settings`` on validation folds of ``data`` (see module doc).
+
+    ``param_names`` orders the parameter columns (default: as first seen); the
+    first two are the axes of the report's heat-map.
+    """
     model = _as_model(model)
     if not settings:
         raise DataError("no parameter settings to try")
@@ -161,6 +166,7 @@ def search(model, data: Interactions, settings: list[dict], *, cv: int = 3, vali
     greater = base not in RATING_METRICS
     if "random_state" in valid and model.get_params()["random_state"] is None:
         model = clone(model).set_params(random_state=random_state)
+    model = share_cores(model, n_jobs)
     folds = validation_folds(data, cv, validation_size=validation_size, task=task, random_state=random_state)
     tasks = [(s, f) for s in range(len(settings)) for f in range(len(folds))]
     args = [(model, settings[s], s, f, folds[f][0], folds[f][1], metric, k, curves) for s, f in tasks]
@@ -173,7 +179,7 @@ def search(model, data: Interactions, settings: list[dict], *, cv: int = 3, vali
     scores = pd.DataFrame([o[0] for o in out])
     curve_rows = [r for o in out for r in o[1]]
     per = scores.pivot(index="setting", columns="fold", values="score")
-    names = sorted({p for s in settings for p in s})
+    names = list(dict.fromkeys([*(param_names or []), *(p for s in settings for p in s)]))
     results = pd.DataFrame([{p: s.get(p) for p in names} for s in settings])
     results.insert(0, "setting", np.arange(len(settings)))
     results["mean_score"] = per.mean(axis=1).to_numpy()
@@ -207,6 +213,7 @@ def grid_search(model, data: Interactions, grid, **kwargs) -> TuneResult:
     """
     if isinstance(grid, str):
         grid = parse_grid(grid)
+    kwargs.setdefault("param_names", list(grid))
     return search(model, data, list(ParameterGrid(grid)), **kwargs)
 
 
@@ -217,6 +224,7 @@ def random_search(model, data: Interactions, distributions: dict, n_iter: int = 
     seed = seed if isinstance(seed, (int, np.integer)) else None
     settings = list(ParameterSampler(distributions, n_iter, random_state=seed))
     settings = [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in s.items()} for s in settings]
+    kwargs.setdefault("param_names", list(distributions))
     return search(model, data, settings, **kwargs)
 
 
