@@ -369,6 +369,16 @@ def _versions() -> dict:
     return out
 
 
+def describe_protocol(protocol) -> str:
+    """One line saying what the test part of ``protocol`` is."""
+    if not isinstance(protocol, str):
+        return "folds given by the caller"
+    m = re.fullmatch(r"(\d+)-?folds?", protocol.lower())
+    if m:
+        return f"{m.group(1)}-fold cross-validation over random rows (split.kfold)"
+    return PROTOCOLS.get(protocol.lower(), "")
+
+
 def run_record(models: dict, data: Interactions, protocol, folds, *, k, random_state, n_jobs,
                implicit_threshold=None) -> dict:
     """The JSON-able description of a run: what was compared, on what, how."""
@@ -382,7 +392,7 @@ def run_record(models: dict, data: Interactions, protocol, folds, *, k, random_s
         "dataset": {"name": data.name, "checksum": data.checksum(), "rows": len(data), "users": data.n_users,
                     "items": data.n_items, "kind": "implicit" if data.is_implicit else "explicit"},
         "protocol": protocol if isinstance(protocol, str) else "custom",
-        "protocol_description": PROTOCOLS.get(protocol, "") if isinstance(protocol, str) else "",
+        "protocol_description": describe_protocol(protocol),
         "folds": [{"train": len(tr), "test": len(te)} for tr, te in folds],
         "k": k, "random_state": random_state, "n_jobs": n_jobs, "implicit_threshold": implicit_threshold,
         "models": {name: {"class": f"{type(e).__module__}.{type(e).__name__}", "params": params(e)}

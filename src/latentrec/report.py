@@ -158,7 +158,8 @@ def compare_report(results: pd.DataFrame, data=None, out=".", *, title: str | No
     name = (run.get("dataset") or {}).get("name") or (data.name if data is not None else "the data")
     rep = Report(title or f"Comparison on {name}")
     n_folds = results["fold"].nunique()
-    rep.text(f"Protocol: {run.get('protocol', '?')} ({run.get('protocol_description', '')}); {n_folds} fold(s); "
+    rep.text(f"Protocol: {run.get('protocol', '?')}: {run.get('protocol_description', '')}; "
+             f"{n_folds} fold{'s' * (n_folds > 1)}; "
              f"seed {run.get('random_state', '?')}; dataset checksum {str((run.get('dataset') or {}).get('checksum', ''))[:12]}. "
              "Every model was cloned and fitted on the training part of each fold only.")
     summary = summarize(results)
