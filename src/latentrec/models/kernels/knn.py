@@ -74,100 +74,6 @@ def _accumulate(acc, touched, nt, i, indptr, indices, data, t_indptr, t_indices,
     return nt
 
 
-@njit(parallel=True, fastmath=True, cache=True)
-def similarity_topk(indptr, indices, data, t_indptr, t_indices, t_data, scale, mode, shrinkage,
-                    min_support, max_keep, n_chunks, out_idx, out_sim, out_len):
-    """Top-``max_keep`` positive similarities of every row of E (see the module docstring).
-
-    Parameters
-    ----------
-    indptr, indices, data : CSR of E (n x m), float32 data
-    t_indptr, t_indices, t_data : CSR of E transposed (m x n)
-    scale : float32 (n,), used by mode 2 only
-    out_idx : int32 (n, max_keep); out_sim : float32 (n, max_keep); out_len : int32 (n,)
-        Row r's neighbours are out_idx[r, :out_len[r]], sorted by decreasing similarity
-        (ties by increasing code).
-    """
-    n = len(indptr) - 1
-    chunk = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        start = c * chunk
-        stop = min(n, start + chunk)
-        if start >= stop:
-            continue
-        acc = np.zeros((n, 8), dtype=np.float32)
-        touched = np.empty(n, dtype=np.int32)
-        cand_j = np.empty(n, dtype=np.int32)
-        cand_s = np.empty(n, dtype=np.float32)
-        for i in range(start, stop):
-            nt = _accumulate(acc, touched, 0, i, indptr, indices, data, t_indptr, t_indices, t_data, mode)
-            m = 0
-            for t in range(nt):
-                j = touched[t]
-                f = acc[j, 0]
-                s = np.float32(0.0)
-                if j != i and f >= min_support:
-                    if mode == COSINE:
-                        den = acc[j, 2] * acc[j, 3]
-                        if den > 0:
-                            s = acc[j, 1] / np.sqrt(den)
-                    elif mode == PEARSON:
-                        vi = f * acc[j, 2] - acc[j, 4] * acc[j, 4]
-                        vj = f * acc[j, 3] - acc[j, 5] * acc[j, 5]
-                        if vi > 0 and vj > 0:
-                            s = (f * acc[j, 1] - acc[j, 4] * acc[j, 5]) / np.sqrt(vi * vj)
-                    else:
-                        s = acc[j, 1] * scale[i] * scale[j]
-                    if shrinkage > 0:
-                        s *= f / (f + shrinkage)
-                if s > 0:
-                    cand_j[m] = j
-                    cand_s[m] = s
-                    m += 1
-                for f_ in range(6):
-                    acc[j, f_] = 0
-            kept = _select_top(cand_j, cand_s, m, max_keep)
-            # order the kept ones: similarity descending, code ascending on ties, in one
-            # integer sort (the bits of a positive float32 order like the float)
-            bits = cand_s[:kept].view(np.int32)
-            keys = np.empty(kept, dtype=np.int64)
-            for r in range(kept):
-                keys[r] = (np.int64(0x7F800000 - bits[r]) << 32) | np.int64(cand_j[r])
-            keys.sort()
-            sorted_bits = np.empty(kept, dtype=np.int32)
-            for r in range(kept):
-                out_idx[i, r] = np.int32(keys[r] & 0xFFFFFFFF)
-                sorted_bits[r] = np.int32(0x7F800000 - (keys[r] >> 32))
-            out_sim[i, :kept] = sorted_bits.view(np.float32)
-            out_len[i] = kept
-
-
-@njit(inline="always")
-def _select_top(cand_j, cand_s, m, k):
-    """Move the k largest (ties to the lower code) of cand_*[:m] to the front; return how many."""
-    if m <= k:
-        return m
-    thr = np.partition(cand_s[:m].copy(), m - k)[m - k]  # the k-th largest value
-    w = 0
-    for r in range(m):  # strictly above the threshold first
-        if cand_s[r] > thr:
-            cand_j[w], cand_j[r] = cand_j[r], cand_j[w]
-            cand_s[w], cand_s[r] = cand_s[r], cand_s[w]
-            w += 1
-    # then the tied values, lowest codes first
-    n_tied = 0
-    for r in range(w, m):
-        if cand_s[r] == thr:
-            cand_j[w + n_tied], cand_j[r] = cand_j[r], cand_j[w + n_tied]
-            cand_s[w + n_tied], cand_s[r] = cand_s[r], cand_s[w + n_tied]
-            n_tied += 1
-    if w + n_tied > k:
-        tied = np.sort(cand_j[w:w + n_tied])
-        for r in range(n_tied):
-            cand_j[w + r] = tied[r]
-    return k
-
-
 @njit(inline="always")
 def _kth_largest(values, scratch, m, k):
     """The k-th largest of values[:m] (1 <= k <= m), by quickselect on a scratch copy."""
@@ -196,6 +102,101 @@ def _kth_largest(values, scratch, m, k):
         else:
             break
     return scratch[target]
+
+
+@njit(parallel=True, fastmath=True, cache=True)
+def similarity_topk(indptr, indices, data, t_indptr, t_indices, t_data, scale, mode, shrinkage,
+                    min_support, max_keep, n_chunks, out_idx, out_sim, out_len):
+    """Top-``max_keep`` positive similarities of every row of E (see the module docstring).
+
+    Parameters
+    ----------
+    indptr, indices, data : CSR of E (n x m), float32 data
+    t_indptr, t_indices, t_data : CSR of E transposed (m x n)
+    scale : float32 (n,), used by mode 2 only
+    out_idx : int32 (n, max_keep); out_sim : float32 (n, max_keep); out_len : int32 (n,)
+        Row r's neighbours are out_idx[r, :out_len[r]], sorted by decreasing similarity
+        (ties by increasing code).
+    """
+    n = len(indptr) - 1
+    chunk = (n + n_chunks - 1) // n_chunks
+    for c in prange(n_chunks):
+        start = c * chunk
+        stop = min(n, start + chunk)
+        if start >= stop:
+            continue
+        acc = np.zeros((n, 8), dtype=np.float32)
+        touched = np.empty(n, dtype=np.int32)
+        cand_j = np.empty(n, dtype=np.int32)
+        cand_s = np.empty(n, dtype=np.float32)
+        scratch = np.empty(n, dtype=np.float32)
+        for i in range(start, stop):
+            nt = _accumulate(acc, touched, 0, i, indptr, indices, data, t_indptr, t_indices, t_data, mode)
+            m = 0
+            for t in range(nt):
+                j = touched[t]
+                f = acc[j, 0]
+                s = np.float32(0.0)
+                if j != i and f >= min_support:
+                    if mode == COSINE:
+                        den = acc[j, 2] * acc[j, 3]
+                        if den > 0:
+                            s = acc[j, 1] / np.sqrt(den)
+                    elif mode == PEARSON:
+                        vi = f * acc[j, 2] - acc[j, 4] * acc[j, 4]
+                        vj = f * acc[j, 3] - acc[j, 5] * acc[j, 5]
+                        if vi > 0 and vj > 0:
+                            s = (f * acc[j, 1] - acc[j, 4] * acc[j, 5]) / np.sqrt(vi * vj)
+                    else:
+                        s = acc[j, 1] * scale[i] * scale[j]
+                    if shrinkage > 0:
+                        s *= f / (f + shrinkage)
+                if s > 0:
+                    cand_j[m] = j
+                    cand_s[m] = s
+                    m += 1
+                for f_ in range(6):
+                    acc[j, f_] = 0
+            kept = _select_top(cand_j, cand_s, scratch, m, max_keep)
+            # order the kept ones: similarity descending, code ascending on ties, in one
+            # integer sort (the bits of a positive float32 order like the float)
+            bits = cand_s[:kept].view(np.int32)
+            keys = np.empty(kept, dtype=np.int64)
+            for r in range(kept):
+                keys[r] = (np.int64(0x7F800000 - bits[r]) << 32) | np.int64(cand_j[r])
+            keys.sort()
+            sorted_bits = np.empty(kept, dtype=np.int32)
+            for r in range(kept):
+                out_idx[i, r] = np.int32(keys[r] & 0xFFFFFFFF)
+                sorted_bits[r] = np.int32(0x7F800000 - (keys[r] >> 32))
+            out_sim[i, :kept] = sorted_bits.view(np.float32)
+            out_len[i] = kept
+
+
+@njit(inline="always")
+def _select_top(cand_j, cand_s, scratch, m, k):
+    """Move the k largest (ties to the lower code) of cand_*[:m] to the front; return how many."""
+    if m <= k:
+        return m
+    thr = _kth_largest(cand_s, scratch, m, k)
+    w = 0
+    for r in range(m):  # strictly above the threshold first
+        if cand_s[r] > thr:
+            cand_j[w], cand_j[r] = cand_j[r], cand_j[w]
+            cand_s[w], cand_s[r] = cand_s[r], cand_s[w]
+            w += 1
+    # then the tied values, lowest codes first
+    n_tied = 0
+    for r in range(w, m):
+        if cand_s[r] == thr:
+            cand_j[w + n_tied], cand_j[r] = cand_j[r], cand_j[w + n_tied]
+            cand_s[w + n_tied], cand_s[r] = cand_s[r], cand_s[w + n_tied]
+            n_tied += 1
+    if w + n_tied > k:
+        tied = np.sort(cand_j[w:w + n_tied])
+        for r in range(n_tied):
+            cand_j[w + r] = tied[r]
+    return k
 
 
 @njit(parallel=True, fastmath=True, cache=True)
