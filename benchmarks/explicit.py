@@ -1,0 +1,267 @@
+"""Explicit-rating benchmark: accuracy of every registered explicit model, speed against Surprise.
+
+Accuracy (always): every model of ``latentrec.registry.names("explicit")`` (extras
+that do not import and Spark are skipped) with its shipped defaults, on
+
+* ml-100k, 5-fold over rows (seed 0),
+* ml-100k, the canonical u1..u5 splits,
+* ml-latest-small, one random 80/20 split (seed 0),
+
+printing RMSE, MAE, fit s and predict s (means over the folds). ``--blend`` adds a
+linear blend of the MF models whose weights are fitted on a validation split
+carved from each fold's *training* part (10 %, seed 1), never on the test fold.
+
+Speed (``--peers``): Surprise's SVD, SVDpp, KNNBaseline and BaselineOnly run on
+the same folds in the same process (accuracy rows), and BiasedMF / SVDpp are
+timed against Surprise SVD / SVDpp at the *same* n_factors and n_epochs
+(100 f x 20 ep and 20 f x 20 ep, Surprise's defaults); the table gives
+latentrec / Surprise fit time per fold and its median. Numba compile time is
+excluded by one small warm-up fit (``cache=True`` makes it a cache load anyway).
+
+``--scale``: BiasedMF and ALS seconds per epoch and peak memory on a 20M-rating
+synthetic set (138k users x 27k items, like ML-20M); each model runs in a
+fresh subprocess so that ``ru_maxrss`` is its own peak.
+
+``--tune MODEL``: the validation search the shipped defaults came from (folds 1-2
+of the 5-fold split, a 10 % validation part of each training part, seed 1).
+
+    LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/explicit.py --peers [--quick] [--models biased-mf,svdpp]
+    python benchmarks/explicit.py --scale
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c  # noqa: E402
+
+import latentrec as lr  # noqa: E402
+from latentrec import metrics, registry  # noqa: E402
+from latentrec.split import random_split  # noqa: E402
+
+PROTOCOLS = [("ml-100k", "5fold"), ("ml-100k", "u1-u5"), ("ml-latest-small", "80/20")]
+BLEND = ["biased-mf", "als", "svdpp", "item-knn", "user-knn", "biases"]
+TUNE_GRIDS = {
+    "biased-mf": {"n_factors": [50, 100, 200], "regularization": [0.04, 0.06, 0.08, 0.1, 0.12],
+                  "learning_rate": [0.007, 0.01, 0.015], "n_epochs": [60, 80], "lr_decay": [0.95, 0.97, 0.99]},
+    "als": {"n_factors": [10, 20, 50, 100], "regularization": [0.05, 0.08, 0.1, 0.13, 0.2],
+            "bias_regularization": [0.02, 0.05, 0.2]},
+    "svdpp": {"n_factors": [20, 50, 100], "regularization": [0.02, 0.04, 0.08, 0.12],
+              "learning_rate": [0.005, 0.01, 0.015], "n_epochs": [40, 60]},
+}
+
+
+def explicit_models(selected: str | None) -> list[str]:
+    names = registry.expand(selected, task="explicit") if selected else registry.names("explicit")
+    out = []
+    for name in names:
+        entry = registry.get(name)
+        if entry.extra == "spark" or not registry.available(name):
+            print(f"# skipping {name}: {'spark' if entry.extra == 'spark' else 'its module does not import'}")
+            continue
+        out.append(name)
+    return out
+
+
+def evaluate(model, train, test) -> dict:
+    _, fit_s = c.timed(model.fit, train)
+    pred, pred_s = c.timed(model.predict, test)
+    return {"rmse": metrics.rmse(test.values, pred), "mae": float(np.mean(np.abs(test.values - pred))),
+            "fit_s": fit_s, "predict_s": pred_s}
+
+
+def blend(names: list[str], train, test) -> dict:
+    """Least-squares blend of the models' predictions, weights fitted on a validation part of ``train``."""
+    t0 = time.perf_counter()
+    fit, val = random_split(train, 0.1, random_state=1)
+    cols_val, cols_test = [], []
+    for name in names:
+        cols_val.append(registry.create(name).fit(fit).predict(val))
+        cols_test.append(registry.create(name).fit(train).predict(test))
+    A = np.c_[np.ones(len(val)), np.array(cols_val, dtype=np.float64).T]
+    w = np.linalg.lstsq(A, val.values.astype(np.float64), rcond=None)[0]
+    pred = np.c_[np.ones(len(test)), np.array(cols_test, dtype=np.float64).T] @ w
+    pred = np.clip(pred, *train.rating_scale)
+    return {"rmse": metrics.rmse(test.values, pred), "mae": float(np.mean(np.abs(test.values - pred))),
+            "fit_s": time.perf_counter() - t0, "predict_s": 0.0, "weights": np.round(w, 3).tolist()}
+
+
+# ---------------------------------------------------------------- Surprise
+def surprise_sets(train, test):
+    from surprise import Dataset, Reader
+
+    frame = train.to_frame()[["user", "item", "rating"]]
+    trainset = Dataset.load_from_df(frame, Reader(rating_scale=train.rating_scale)).build_full_trainset()
+    t = test.to_frame()
+    return trainset, list(zip(t["user"], t["item"], t["rating"].astype(float)))
+
+
+def surprise_eval(algo, trainset, testset) -> dict:
+    _, fit_s = c.timed(algo.fit, trainset)
+    preds, pred_s = c.timed(algo.test, testset)
+    est = np.array([p.est for p in preds])
+    truth = np.array([p.r_ui for p in preds])
+    return {"rmse": metrics.rmse(truth, est), "mae": float(np.mean(np.abs(truth - est))),
+            "fit_s": fit_s, "predict_s": pred_s}
+
+
+def surprise_peers():
+    from surprise import SVD, BaselineOnly, KNNBaseline, SVDpp
+
+    return {"surprise-svd": lambda: SVD(random_state=0), "surprise-svdpp": lambda: SVDpp(random_state=0),
+            "surprise-knnbaseline": lambda: KNNBaseline(verbose=False),
+            "surprise-baselineonly": lambda: BaselineOnly(verbose=False)}
+
+
+SPEED_PAIRS = [  # latentrec model at Surprise's defaults, the Surprise class
+    ("biased-mf", {"n_factors": 100, "n_epochs": 20, "learning_rate": 0.005, "regularization": 0.02,
+                   "bias_regularization": 0.02, "lr_decay": 1.0}, "SVD"),
+    ("svdpp", {"n_factors": 20, "n_epochs": 20, "learning_rate": 0.007, "regularization": 0.02,
+               "bias_regularization": 0.02, "lr_decay": 1.0}, "SVDpp"),
+]
+
+
+def speed_rows(dataset: str, label: str, train, test, trainset) -> list[dict]:
+    import surprise
+
+    rows = []
+    for name, params, peer in SPEED_PAIRS:
+        ours = registry.create(name, random_state=0, **params)
+        _, ours_s = c.timed(ours.fit, train)
+        theirs = getattr(surprise, peer)(random_state=0, **{"n_factors": params["n_factors"],
+                                                            "n_epochs": params["n_epochs"]})
+        _, theirs_s = c.timed(theirs.fit, trainset)
+        rows.append({"dataset": dataset, "fold": label, "model": name, "peer": f"surprise-{peer.lower()}",
+                     "factors x epochs": f"{params['n_factors']} x {params['n_epochs']}",
+                     "latentrec_s": ours_s, "surprise_s": theirs_s, "ratio": ours_s / theirs_s})
+    return rows
+
+
+def warm_up(names):
+    """One tiny fit per model so numba compilation / cache loading is not timed."""
+    tiny = lr.synthetic_ratings(n_users=50, n_items=40, n_ratings=800, random_state=0)
+    for name in names:
+        registry.create(name).fit(tiny)
+    for name, params, _ in SPEED_PAIRS:
+        registry.create(name, **params).fit(tiny)
+
+
+# ---------------------------------------------------------------- accuracy runs
+def run(args) -> None:
+    names = explicit_models(args.models)
+    warm_up(names)
+    speed = []
+    for dataset, proto in PROTOCOLS:
+        if args.protocols and proto not in args.protocols.split(","):
+            continue
+        data = c.load_ml(dataset)
+        rows = []
+        for label, train, test in c.protocol(dataset, proto, quick=args.quick, data=data):
+            for name in names:
+                rows.append({"model": name, **evaluate(registry.create(name), train, test)})
+            if args.blend:
+                members = [n for n in BLEND if n in names]
+                res = blend(members, train, test)
+                print(f"# {dataset} {label}: blend weights (intercept, {', '.join(members)}) = {res.pop('weights')}")
+                rows.append({"model": "blend", **res})
+            if args.peers:
+                trainset, testset = surprise_sets(train, test)
+                for name, make in surprise_peers().items():
+                    rows.append({"model": name, **surprise_eval(make(), trainset, testset)})
+                if dataset == "ml-100k":
+                    speed += speed_rows(dataset, f"{proto} {label}", train, test, trainset)
+            print(f"# {dataset} {proto} {label} done", flush=True)
+        table = c.mean_rows(rows, ["model"], ["rmse", "mae", "fit_s", "predict_s"])
+        c.print_table(table, ["model", "rmse", "mae", "fit_s", "predict_s", "folds"],
+                      title=f"{dataset}, {proto} (means over folds)")
+    if speed:
+        c.print_table(speed, title="fit time at the same n_factors x n_epochs (ratio = latentrec / Surprise)")
+        for name in {r["model"] for r in speed}:
+            ratios = [r["ratio"] for r in speed if r["model"] == name]
+            print(f"# {name}: median ratio {np.median(ratios):.4f} ({1 / np.median(ratios):.0f}x faster) "
+                  f"over {len(ratios)} folds")
+
+
+# ---------------------------------------------------------------- tuning
+def tune(name: str, max_combos: int | None) -> None:
+    data = c.load_ml("ml-100k")
+    parts = [random_split(train, 0.1, random_state=1) for _, train, _ in itertools.islice(c.kfold_splits(data), 2)]
+    grid = TUNE_GRIDS[name]
+    rows = []
+    for combo in itertools.islice(itertools.product(*grid.values()), max_combos):
+        params = dict(zip(grid, combo))
+        scores = [metrics.rmse(val.values, registry.create(name, random_state=0, **params).fit(fit).predict(val))
+                  for fit, val in parts]
+        rows.append({**params, "val_rmse": float(np.mean(scores))})
+        print(rows[-1], flush=True)
+    rows.sort(key=lambda r: r["val_rmse"])
+    c.print_table(rows[:10], title=f"{name}: best settings by validation RMSE (training data only)")
+
+
+# ---------------------------------------------------------------- scale
+def scale_one(name: str, epochs: int) -> dict:
+    t0 = time.perf_counter()
+    data = lr.synthetic_ratings(n_users=138_000, n_items=27_000, n_ratings=20_000_000, random_state=0,
+                                with_timestamps=False)
+    gen_s = time.perf_counter() - t0
+    base = c.peak_rss_mb()
+    params = {"n_factors": 64, "n_epochs": epochs, "random_state": 0}
+    model = registry.create(name, **params)
+    warm = registry.create(name, **{**params, "n_epochs": 1})
+    warm.fit(lr.synthetic_ratings(n_users=50, n_items=40, n_ratings=800, random_state=0))
+    _, traced = c.traced_peak_mb(model.fit, data) if os.environ.get("LATENTREC_TRACEMALLOC") else (None, None)
+    if traced is None:
+        model.fit(data)
+    per_epoch = [h["epoch_s"] for h in model.history_]
+    return {"model": name, "ratings": len(data), "factors": 64, "epochs": len(per_epoch),
+            "s_per_epoch": float(np.median(per_epoch)), "train_rmse": model.history_[-1]["train_loss"],
+            "peak_rss_mb": c.peak_rss_mb(), "data_rss_mb": base, "fit_traced_mb": traced, "generate_s": gen_s}
+
+
+def scale(args) -> None:
+    rows = []
+    for name, epochs in (("biased-mf", 3), ("als", 2)):
+        out = subprocess.run([sys.executable, __file__, "--scale-one", name, "--epochs", str(epochs)],
+                             capture_output=True, text=True, env=os.environ.copy())
+        if out.returncode != 0:
+            print(out.stderr[-3000:])
+            continue
+        rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    c.print_table(rows, title="20M-rating synthetic set (138k users x 27k items), 64 factors, all cores")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--models", help="comma-separated registry names or groups (default: every explicit model)")
+    ap.add_argument("--protocols", help="subset of 5fold,u1-u5,80/20")
+    ap.add_argument("--quick", action="store_true", help="only the first fold of each protocol")
+    ap.add_argument("--peers", action="store_true", help="also run Surprise and print fit-time ratios")
+    ap.add_argument("--blend", action="store_true", help="add a validation-fitted linear blend of the models")
+    ap.add_argument("--scale", action="store_true", help="seconds per epoch and peak memory on 20M ratings")
+    ap.add_argument("--scale-one", help=argparse.SUPPRESS)
+    ap.add_argument("--epochs", type=int, default=3, help=argparse.SUPPRESS)
+    ap.add_argument("--tune", choices=sorted(TUNE_GRIDS), help="rerun the validation search for a model")
+    ap.add_argument("--max-combos", type=int, help="with --tune: stop after this many settings")
+    args = ap.parse_args(argv)
+    if args.scale_one:
+        print(json.dumps(scale_one(args.scale_one, args.epochs)))
+    elif args.scale:
+        scale(args)
+    elif args.tune:
+        tune(args.tune, args.max_combos)
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
