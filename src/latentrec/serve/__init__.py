@@ -19,7 +19,7 @@ __all__ = ["create_app", "run"]
 
 
 def create_app(model_path, *, cors_origins=None, max_body_bytes: int = 64 * 1024, poster_cache=None,
-               tmdb_api_key: str | None = None, warm_up: bool = True):
+               tmdb_api_key: str | None = None, warm_up: bool = True, threads: int = 1):
     """Build the FastAPI application serving the model saved at ``model_path``.
 
     Parameters
@@ -41,6 +41,9 @@ def create_app(model_path, *, cors_origins=None, max_body_bytes: int = 64 * 1024
     warm_up : bool, default True
         Run each model call once before serving, so the first request does not
         pay for loading the numba kernels.
+    threads : int, default 1
+        Threads per model call (numba; BLAS always one). Requests are served
+        one model call at a time; one thread is fastest for single-user calls.
 
     Returns
     -------
@@ -50,7 +53,7 @@ def create_app(model_path, *, cors_origins=None, max_body_bytes: int = 64 * 1024
     from .app import build_app, load_service
     from .posters import PosterStore
 
-    service = load_service(model_path, warm_up=warm_up)
+    service = load_service(model_path, warm_up=warm_up, threads=threads)
     key = tmdb_api_key if tmdb_api_key is not None else os.environ.get("TMDB_API_KEY")
     posters = PosterStore(key, poster_cache)
     return build_app(service, posters, cors_origins=cors_origins, max_body_bytes=max_body_bytes)
@@ -60,7 +63,7 @@ def run(model_path, host: str = "127.0.0.1", port: int = 8000, *, log_level: str
     """Serve the model at ``model_path`` with uvicorn on ``host:port`` until interrupted.
 
     ``app_options`` are passed to :func:`create_app` (``cors_origins``,
-    ``max_body_bytes``, ``poster_cache``, ``tmdb_api_key``). Binds to the
+    ``max_body_bytes``, ``poster_cache``, ``tmdb_api_key``, ``threads``). Binds to the
     loopback interface by default; pass ``host="0.0.0.0"`` to listen on all.
     """
     uvicorn = require("uvicorn", "serve", "latentrec serve")

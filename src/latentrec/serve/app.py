@@ -8,6 +8,7 @@ no path or file name is ever taken from a request.
 
 from __future__ import annotations
 
+import json
 import os
 from importlib import resources
 from pathlib import Path
@@ -32,6 +33,8 @@ N = Annotated[int, Query(ge=1, le=MAX_N, description="how many items (1-1000)")]
 _STATIC = {  # route -> (package file, media type)
     "/static/app.js": ("app.js", "text/javascript; charset=utf-8"),
     "/static/style.css": ("style.css", "text/css; charset=utf-8"),
+    "/static/favicon.svg": ("favicon.svg", "image/svg+xml"),
+    "/favicon.ico": ("favicon.svg", "image/svg+xml"),
 }
 
 
@@ -99,6 +102,19 @@ class Health(BaseModel):
     source: Optional[str] = None
 
 
+def _json(payload, service: ModelService | None = None) -> Response:
+    """Serialise a payload the service built (already plain JSON types) without revalidating it.
+
+    ``response_model`` still documents the shape in the OpenAPI schema. With
+    ``service``, the model call's time goes into a ``Server-Timing`` header.
+    """
+    headers = None
+    if service is not None and service.last_model_ms() is not None:
+        headers = {"server-timing": f"model;dur={service.last_model_ms():.2f}"}
+    body = json.dumps(payload, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    return Response(body, media_type="application/json", headers=headers)
+
+
 def _error(status: int, message: str, **extra) -> JSONResponse:
     return JSONResponse({"error": message, "status": status, **extra}, status_code=status)
 
@@ -153,10 +169,14 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
     for route in pages:
         app.add_api_route(route, page(route), methods=["GET"], include_in_schema=False)
 
+    # Model endpoints are ``async``: they run on the event loop, one at a time
+    # (model calls are serialised anyway), which saves two thread switches per
+    # request. Search and posters may be slow (a scan, a download): thread pool.
     @app.get("/api/health", response_model=Health, tags=["meta"])
-    def health():
+    async def health():
         """The loaded model and its size."""
-        return {**service.info(), "version": __version__, "posters": "tmdb" if posters.enabled else "generated"}
+        return _json({**service.info(), "version": __version__,
+                      "posters": "tmdb" if posters.enabled else "generated"})
 
     @app.get("/api/items", response_model=ItemList, tags=["items"])
     def search_items(q: Annotated[str, Query(max_length=200, description="words of the title")] = "",
@@ -166,15 +186,15 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
         return {"items": [service.card(c) for c in service.search(q, limit)]}
 
     @app.get("/api/items/{item_id}", response_model=Item, tags=["items"])
-    def get_item(item_id: str):
+    async def get_item(item_id: str):
         """One item with its metadata."""
-        return service.card(service.item_code(item_id))
+        return _json(service.card(service.item_code(item_id)))
 
     @app.get("/api/items/{item_id}/similar", response_model=Similar, tags=["items"])
-    def similar_items(item_id: str, n: N = 10):
+    async def similar_items(item_id: str, n: N = 10):
         """The ``n`` items most similar to this one (cosine in the latent space)."""
         code = service.item_code(item_id)
-        return {"item": service.card(code), "similar": service.similar(code, n)}
+        return _json({"item": service.card(code), "similar": service.similar(code, n)}, service)
 
     @app.get("/api/items/{item_id}/poster", tags=["items"],
              responses={200: {"content": {"image/jpeg": {}, "image/svg+xml": {}}}})
@@ -189,29 +209,29 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
         return Response(svg.encode("utf-8"), media_type="image/svg+xml", headers=headers)
 
     @app.get("/api/users", response_model=UserList, tags=["users"])
-    def list_users(offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=MAX_N)] = 50):
+    async def list_users(offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=MAX_N)] = 50):
         """A page of the known user ids with their number of interactions."""
         ids = service.user_ids[offset:offset + limit]
         counts = service.user_counts[offset:offset + limit]
-        return {"count": service.n_users,
-                "users": [{"id": int(u) if not isinstance(u, str) else u, "count": int(c)}
-                          for u, c in zip(ids.tolist(), counts)]}
+        return _json({"count": service.n_users,
+                      "users": [{"id": u, "count": int(c)} for u, c in zip(ids.tolist(), counts)]})
 
     @app.get("/api/users/{user_id}/recommendations", response_model=Recommendations, tags=["users"])
-    def recommend(user_id: str, n: N = 10, exclude_seen: bool = True):
+    async def recommend(user_id: str, n: N = 10, exclude_seen: bool = True):
         """Top-``n`` items for a known user (training items left out unless ``exclude_seen=false``)."""
         code = service.user_code(user_id)
-        return {"user": service.user_ids[code].item(), "items": service.recommend(code, n, exclude_seen)}
+        items = service.recommend(code, n, exclude_seen)
+        return _json({"user": service.user_ids[code].item(), "items": items}, service)
 
     @app.get("/api/users/{user_id}/history", response_model=History, tags=["users"])
-    def history(user_id: str, limit: Annotated[int, Query(ge=1, le=MAX_N)] = 50):
+    async def history(user_id: str, limit: Annotated[int, Query(ge=1, le=MAX_N)] = 50):
         """The user's training interactions, highest rated first."""
         code = service.user_code(user_id)
         count, items = service.history(code, limit)
-        return {"user": service.user_ids[code].item(), "count": count, "items": items}
+        return _json({"user": service.user_ids[code].item(), "count": count, "items": items})
 
     @app.post("/api/recommendations", response_model=Recommendations, tags=["visitors"])
-    def visitor(request: Annotated[VisitorRequest, Body(examples=[{
+    async def visitor(request: Annotated[VisitorRequest, Body(examples=[{
             "ratings": [{"item": 1, "rating": 5}, {"item": 2, "rating": 3}], "n": 10}])]):
         """Top-``n`` for a visitor the model has never seen, from a few (item, rating) pairs.
 
@@ -220,7 +240,8 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
         """
         items = [r.item for r in request.ratings]
         ratings = [r.rating for r in request.ratings]
-        return {"user": None, "items": service.fold_in(items, ratings, request.n, request.exclude_seen)}
+        out = service.fold_in(items, ratings, request.n, request.exclude_seen)
+        return _json({"user": None, "items": out}, service)
 
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
@@ -231,15 +252,15 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
     return app
 
 
-def load_service(model_path, *, warm_up: bool = True) -> ModelService:
+def load_service(model_path, *, warm_up: bool = True, threads: int = 1) -> ModelService:
     """Load a saved model (or wrap a fitted one) into a :class:`ModelService`."""
     from ..persist import load_model
 
     if isinstance(model_path, (str, os.PathLike)):
         model = load_model(Path(model_path))
-        service = ModelService(model, source=model_path)
+        service = ModelService(model, source=model_path, threads=threads)
     else:
-        service = ModelService(model_path)
+        service = ModelService(model_path, threads=threads)
     if warm_up:
         service.warm_up()
     return service

@@ -41,9 +41,15 @@ TMDB_IMAGE = "https://image.tmdb.org/t/p/w342{path}"
 MAX_POSTER_BYTES = 2 << 20
 
 
+#: the most telling genre colours the card (MovieLens lists genres alphabetically)
+GENRE_PRIORITY = ["Animation", "Horror", "Sci-Fi", "Documentary", "Western", "War", "Musical", "Film-Noir",
+                  "Crime", "Thriller", "Mystery", "Fantasy", "Romance", "Comedy", "Action", "Adventure",
+                  "Children", "Drama", "IMAX"]
+
+
 def colours(genres: list[str], title: str) -> tuple[str, str]:
-    """The card colours of the first genre with one; a stable colour from the title otherwise."""
-    for g in genres:
+    """The card colours of the most telling genre; a stable colour from the title otherwise."""
+    for g in sorted(genres, key=lambda g: GENRE_PRIORITY.index(g) if g in GENRE_PRIORITY else len(GENRE_PRIORITY)):
         if g in GENRE_COLOURS:
             return GENRE_COLOURS[g]
     hue = int(hashlib.sha1(title.encode("utf-8")).hexdigest()[:4], 16) % 360
