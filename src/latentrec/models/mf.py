@@ -343,11 +343,11 @@ class SVDpp(_MFBase):
             return {"train_loss": loss, "learning_rate": float(lr)}
 
         self._indptr, self._indices = indptr, indices
-        self._run_epochs(self.n_epochs, step, evaluate=self._evaluator(eval_data), monitor="val_rmse",
-                         patience=self.early_stopping_rounds if eval_data is not None else None,
-                         snapshot=self._snapshot, restore=self._restore, verbose=self.verbose)
-        self._effective()
-        del self._indptr, self._indices
+        try:
+            self._loop(step, eval_data)
+            self._effective()
+        finally:
+            del self._indptr, self._indices
 
     def _effective(self) -> None:
         """user_factors_ = p_u + |N(u)|^-1/2 Σ y_j from the current parameters."""
