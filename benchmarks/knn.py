@@ -26,8 +26,10 @@ Configurations
 
 Run::
 
-    LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/knn.py [--repeats 3] [--no-memory] [--implicit]
+    LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/knn.py [--repeats 3] [--no-memory] [--implicit] [--scale]
 
+``--scale`` adds ItemKNN on 5M synthetic ratings (100k users x 20k items): fit and
+predict seconds and peak memory, against the size a dense similarity matrix would take.
 ``--implicit`` adds ImplicitItemKNN against the implicit library's Cosine, TFIDF and
 BM25 recommenders (same split, same K): NDCG@10, fit and recommend seconds.
 """
@@ -219,6 +221,29 @@ def implicit_table(dataset: str, repeats: int) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+# ------------------------------------------------------------------ scale (--scale)
+def scale_run(n_users: int = 100_000, n_items: int = 20_000, n_ratings: int = 5_000_000) -> dict:
+    """ItemKNN on a synthetic set: fit and predict seconds, peak memory above the loaded data."""
+    import gc
+
+    from latentrec.models.knn import ItemKNN
+
+    data = lr.synthetic_ratings(n_users=n_users, n_items=n_items, n_ratings=n_ratings, random_state=0)
+    warm_up()
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as fh:
+        fh.write("5")
+    before = _status_kb("VmRSS")
+    t0 = time.perf_counter()
+    model = ItemKNN(max_similarities=200).fit(data)
+    t1 = time.perf_counter()
+    model.predict(data.subset(np.arange(200_000)))
+    t2 = time.perf_counter()
+    return {"ratings": n_ratings, "users": n_users, "items": n_items, "fit s": t1 - t0,
+            "predict 200k s": t2 - t1, "peak extra MB": (_status_kb("VmHWM") - before) / 1024,
+            "dense n x n float64 MB": n_items * n_items * 8 / 2**20}
+
+
 # ------------------------------------------------------------------ table
 def markdown(df: pd.DataFrame) -> str:
     def fmt(v):
@@ -237,6 +262,8 @@ def main(argv=None) -> None:
     ap.add_argument("--models", default=",".join(MODELS))
     ap.add_argument("--implicit", action="store_true",
                     help="also compare ImplicitItemKNN with the implicit library (Cosine/TFIDF/BM25)")
+    ap.add_argument("--scale", action="store_true",
+                    help="also fit ItemKNN(max_similarities=200) on 5M synthetic ratings (100k x 20k)")
     ap.add_argument("--memory-child", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.memory_child:
@@ -275,6 +302,9 @@ def main(argv=None) -> None:
         print(f"\n{args.dataset} as implicit feedback, per-user 20 % holdout (users >= 10, seed 0), "
               f"K = 20, median of {args.repeats}\n")
         print(markdown(implicit_table(args.dataset, args.repeats)))
+    if args.scale:
+        print("\nscale: synthetic ratings, ItemKNN(max_similarities=200)\n")
+        print(markdown(pd.DataFrame([scale_run()])))
 
 
 if __name__ == "__main__":

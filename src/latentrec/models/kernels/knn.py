@@ -33,7 +33,7 @@ COSINE, PEARSON, SCALED_DOT = 0, 1, 2
 
 @njit(inline="always")
 def _accumulate(acc, touched, nt, i, indptr, indices, data, t_indptr, t_indices, t_data, mode):
-    # acc[j] = (freq, Σab, Σa², Σb², Σa, Σb): one 32-byte row per entity, one cache line
+    # acc[j] = (freq, Σab, Σa², Σb², Σa, Σb), as many fields as the mode needs
     for p in range(indptr[i], indptr[i + 1]):
         ctx = indices[p]
         a = data[p]
@@ -125,7 +125,9 @@ def similarity_topk(indptr, indices, data, t_indptr, t_indices, t_data, scale, m
         stop = min(n, start + chunk)
         if start >= stop:
             continue
-        acc = np.zeros((n, 8), dtype=np.float32)
+        # (freq, Σab[, Σa², Σb²[, Σa, Σb]]): narrow rows keep large catalogues in cache
+        width = 2 if mode == SCALED_DOT else (4 if mode == COSINE else 6)
+        acc = np.zeros((n, width), dtype=np.float32)
         touched = np.empty(n, dtype=np.int32)
         cand_j = np.empty(n, dtype=np.int32)
         cand_s = np.empty(n, dtype=np.float32)
@@ -155,7 +157,7 @@ def similarity_topk(indptr, indices, data, t_indptr, t_indices, t_data, scale, m
                     cand_j[m] = j
                     cand_s[m] = s
                     m += 1
-                for f_ in range(6):
+                for f_ in range(width):
                     acc[j, f_] = 0
             kept = _select_top(cand_j, cand_s, scratch, m, max_keep)
             # order the kept ones: similarity descending, code ascending on ties, in one
