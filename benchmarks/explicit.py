@@ -174,6 +174,7 @@ def run(args) -> None:
                 res = blend(members, train, test)
                 print(f"# {dataset} {label}: blend weights (intercept, {', '.join(members)}) = {res.pop('weights')}")
                 rows.append({"model": "blend", **res})
+                print(f"#   {label} blend: rmse {res['rmse']:.4f}", file=sys.stderr, flush=True)
             if args.peers:
                 trainset, testset = surprise_sets(train, test)
                 peer_fit = {}
