@@ -75,7 +75,7 @@ class _ExplicitKNN(Recommender):
     # ------------------------------------------------------------------ fitting
     def _n_keep(self) -> int:
         if self.max_similarities is None:
-            return max(self.n_neighbors, 10 * self.n_neighbors, 500)
+            return max(10 * self.n_neighbors, 500)
         if self.max_similarities < self.n_neighbors:
             raise ModelError(f"{type(self).__name__}: max_similarities ({self.max_similarities}) must be >= "
                              f"n_neighbors ({self.n_neighbors}), or None")
