@@ -368,7 +368,10 @@ def test_parse_id_and_title_helpers():
         parse_id("x" * 500, strs)
     assert display_title("Amelie (Fabuleux destin d'Amélie Poulain, Le) (2001)").startswith("Amelie")
     assert display_title("Graduate, The (1967)") == "The Graduate"
-    assert display_title("City of Lost Children, The (Cité des enfants perdus, La) (1995)") != ""
+    assert display_title("City of Lost Children, The (Cité des enfants perdus, La) (1995)") == \
+        "The City of Lost Children (Cité des enfants perdus, La)"
+    assert display_title("Trial, The (Procès, Le) (1962)") == "The Trial (Procès, Le)"
+    assert display_title("Toy Story (1995)") == "Toy Story" and display_title("Se7en") == "Se7en"
     assert normalize("  Café, Noir!! ") == "cafe noir"
 
 

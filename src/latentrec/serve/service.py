@@ -25,7 +25,7 @@ import pandas as pd
 from ..errors import DataError, UnknownIdError
 
 _YEAR = re.compile(r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
-_ARTICLE = re.compile(r"^(.*), (The|A|An|Les|Le|La|L'|Il|Das|Der|Die|El|Los|Las)$")
+_ARTICLE = re.compile(r"^(.*?), (The|A|An|Les|Le|La|L'|Il|Das|Der|Die|El|Los|Las)( \(.*\))?$")
 _TOKEN = re.compile(r"[^\w]+", re.UNICODE)
 _INT_ID = re.compile(r"^[+-]?\d{1,19}$")
 #: longest id accepted from a request (strings longer than this cannot be a model's id here)
@@ -45,7 +45,7 @@ def display_title(title: str) -> str:
     m = _ARTICLE.match(name)
     if m:
         sep = "" if m.group(2).endswith("'") else " "
-        name = f"{m.group(2)}{sep}{m.group(1)}"
+        name = f"{m.group(2)}{sep}{m.group(1)}{m.group(3) or ''}"
     return name
 
 
