@@ -145,14 +145,23 @@ class BiasedDotProduct(_ExplicitNeural):
     n_factors : int, default 50
         Embedding size k.
     bias_regularization : float, default 0.001
-        λ_b on the biases used in each batch.""" + _SHARED_DOC
+        λ_b on the biases used in each batch.""" + _SHARED_DOC + """
+    user_bias_, item_bias_ : float32 arrays
+    global_mean_ : float
+
+    Notes
+    -----
+    Defaults (learning_rate 0.01, regularization 0.1, 12 epochs) were chosen on a
+    validation split carved from the training part of ml-latest-small (10 %, seed 1;
+    regularization 0.02-0.4 and learning_rate 0.003-0.01 tried), never on test data.
+"""
 
     _constraints = {**COMMON, **_BIAS}
     _biased = True
 
-    def __init__(self, *, n_factors: int = 50, n_epochs: int = 20, batch_size: int = 1024,
-                 learning_rate: float = 0.005, lr_decay: float = 1.0, optimizer: str = "adam",
-                 regularization: float = 0.05, bias_regularization: float = 0.001, weight_decay: float = 0.0,
+    def __init__(self, *, n_factors: int = 50, n_epochs: int = 12, batch_size: int = 1024,
+                 learning_rate: float = 0.01, lr_decay: float = 1.0, optimizer: str = "adam",
+                 regularization: float = 0.1, bias_regularization: float = 0.001, weight_decay: float = 0.0,
                  init_std: float = 0.1, early_stopping_rounds: int | None = None, device: str = "auto",
                  n_threads: int = 0, random_state=None, verbose: bool = False):
         self.n_factors = n_factors
@@ -203,6 +212,12 @@ class MLP(_ExplicitNeural):
         Hidden layer j's weights (in, out) and bias.
     output_w_, output_b_ : float32 arrays
         The output layer.
+
+    Notes
+    -----
+    Defaults (learning_rate 0.003, 5 epochs, dropout 0.5 / 0.25) were chosen by early
+    stopping on a validation split carved from the training part of ml-latest-small
+    (10 %, seed 1); regularization 0-0.05 made no difference there.
 """
 
     _constraints = {**COMMON, **_BIAS, **LAYERS, "embedding_dropout": Interval(float, 0, 1, closed="left"),
@@ -210,7 +225,7 @@ class MLP(_ExplicitNeural):
 
     def __init__(self, *, n_factors: int = 50, hidden=(64,), dropout: float = 0.5,
                  embedding_dropout: float = 0.25, activation: str = "relu", biased: bool = True,
-                 n_epochs: int = 20, batch_size: int = 1024, learning_rate: float = 0.003,
+                 n_epochs: int = 5, batch_size: int = 1024, learning_rate: float = 0.003,
                  lr_decay: float = 1.0, optimizer: str = "adam", regularization: float = 0.01,
                  bias_regularization: float = 0.001, weight_decay: float = 0.0, init_std: float = 0.1,
                  early_stopping_rounds: int | None = None, device: str = "auto", n_threads: int = 0,
