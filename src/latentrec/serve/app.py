@@ -183,7 +183,7 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
                      limit: Annotated[int, Query(ge=1, le=100)] = 20):
         """Items whose title holds every word of ``q`` (case- and accent-insensitive); most popular
         items when ``q`` is empty."""
-        return {"items": [service.card(c) for c in service.search(q, limit)]}
+        return _json({"items": [service.card(c) for c in service.search(q, limit)]})
 
     @app.get("/api/items/{item_id}", response_model=Item, tags=["items"])
     async def get_item(item_id: str):
