@@ -53,22 +53,34 @@ class Net(nn.Module):
                  dropout: float, embedding_dropout: float, mu: float, sparse: bool,
                  generator: torch.Generator, device: torch.device):
         super().__init__()
-        self.emb = nn.ParameterDict()
-        self.dense = nn.ParameterDict()
-        for name, value in arrays.items():
-            t = torch.from_numpy(np.array(value, dtype=np.float32, copy=True))
-            if name in ("user_bias_", "item_bias_"):
-                t = t.reshape(-1, 1)
-            (self.emb if name in EMBEDDINGS else self.dense)[name[:-1]] = nn.Parameter(t.to(device))
+        # All lookup tables live in ONE parameter: user rows then item rows, columns
+        # [factors | mlp_factors | bias]. A step then gathers once and the optimiser
+        # updates one sparse gradient instead of four (lazy Adam's coalesce dominates).
+        self.n_users = int(arrays["user_factors_"].shape[0])
+        self.cols: dict[str, tuple[int, int]] = {}
+        user_parts, item_parts = [], []
+        for kind in ("factors", "mlp_factors", "bias"):
+            uname, iname = f"user_{kind}_", f"item_{kind}_"
+            if uname not in arrays:
+                continue
+            up = np.asarray(arrays[uname], np.float32).reshape(self.n_users, -1)
+            ip = np.asarray(arrays[iname], np.float32).reshape(len(arrays[iname]), -1)
+            start = sum(p.shape[1] for p in user_parts)
+            self.cols[kind] = (start, start + up.shape[1])
+            user_parts.append(up)
+            item_parts.append(ip)
+        table = np.vstack([np.hstack(user_parts), np.hstack(item_parts)])
+        self.table = nn.Parameter(torch.from_numpy(np.ascontiguousarray(table)).to(device))
+        self.dense = nn.ParameterDict({name[:-1]: nn.Parameter(torch.from_numpy(
+            np.array(value, dtype=np.float32, copy=True)).to(device))
+            for name, value in arrays.items() if name not in EMBEDDINGS})
+        self.n_emb_cols = self.cols["bias"][0] if "bias" in self.cols else table.shape[1]
         self.n_layers, self.gmf, self.sparse = n_layers, gmf, sparse
         self.act = _ACT[activation]
         self.dropout, self.embedding_dropout = float(dropout), float(embedding_dropout)
         self.mu = float(mu)
         self.generator = generator
-        self.biased = "user_bias" in self.emb
-
-    def _lookup(self, name: str, idx: torch.Tensor) -> torch.Tensor:
-        return F.embedding(idx, self.emb[name], sparse=self.sparse)
+        self.biased = "bias" in self.cols
 
     def _drop(self, x: torch.Tensor, p: float) -> torch.Tensor:
         # dropout with the model's own generator: torch's F.dropout draws from the global RNG
@@ -79,23 +91,20 @@ class Net(nn.Module):
 
     def forward(self, u: torch.Tensor, i: torch.Tensor):
         """Scores of the pairs (u, i), the batch mean of ‖used embeddings‖² and of used biases²."""
-        reg = torch.zeros((), device=u.device)
-        out = None
-        p = q = None
-        if self.n_layers == 0 or self.gmf:
-            p, q = self._lookup("user_factors", u), self._lookup("item_factors", i)
-            reg = reg + (p * p).sum(1).mean() + (q * q).sum(1).mean()
-            if self.n_layers == 0:
-                out = (p * q).sum(1)
-        if self.n_layers:
-            if "user_mlp_factors" in self.emb:
-                pm, qm = self._lookup("user_mlp_factors", u), self._lookup("item_mlp_factors", i)
-                reg = reg + (pm * pm).sum(1).mean() + (qm * qm).sum(1).mean()
+        rows = F.embedding(torch.cat([u, i + self.n_users]), self.table, sparse=self.sparse)
+        ur, ir = rows[:len(u)], rows[len(u):]
+        e = self.n_emb_cols
+        reg = (ur[:, :e] * ur[:, :e]).sum(1).mean() + (ir[:, :e] * ir[:, :e]).sum(1).mean()
+        a, b = self.cols["factors"]
+        p, q = ur[:, a:b], ir[:, a:b]
+        if self.n_layers == 0:
+            out = (p * q).sum(1)
+        else:
+            if "mlp_factors" in self.cols:
+                a, b = self.cols["mlp_factors"]
+                pm, qm = ur[:, a:b], ir[:, a:b]
             else:
                 pm, qm = p, q
-                if pm is None:
-                    pm, qm = self._lookup("user_factors", u), self._lookup("item_factors", i)
-                    reg = reg + (pm * pm).sum(1).mean() + (qm * qm).sum(1).mean()
             h = self._drop(torch.cat([pm, qm], 1), self.embedding_dropout)
             for j in range(self.n_layers):
                 h = self.act(h @ self.dense[f"mlp_w{j}"] + self.dense[f"mlp_b{j}"])
@@ -105,7 +114,8 @@ class Net(nn.Module):
             out = h @ self.dense["output_w"] + self.dense["output_b"]
         reg_b = torch.zeros((), device=u.device)
         if self.biased:
-            bu, bi = self._lookup("user_bias", u).squeeze(1), self._lookup("item_bias", i).squeeze(1)
+            c = self.cols["bias"][0]
+            bu, bi = ur[:, c], ir[:, c]
             out = out + bu + bi + self.mu
             reg_b = (bu * bu).mean() + (bi * bi).mean()
         return out, reg, reg_b
@@ -113,16 +123,18 @@ class Net(nn.Module):
     def export(self, copy: bool = True) -> dict[str, np.ndarray]:
         """Every parameter as a float32 NumPy array named like the model attribute.
 
-        On the CPU with ``copy=False`` the arrays share memory with the parameters
-        (cheap enough to call after every epoch for validation).
+        On the CPU with ``copy=False`` the arrays are views of the parameters (cheap
+        enough to call after every epoch for validation).
         """
+        table = self.table.detach().cpu().numpy()
         out = {}
-        for group in (self.emb, self.dense):
-            for name, param in group.items():
-                arr = param.detach().cpu().numpy()
-                if name in ("user_bias", "item_bias"):
-                    arr = arr.reshape(-1)
-                out[name + "_"] = np.array(arr, copy=True) if copy else arr
+        for kind, (a, b) in self.cols.items():
+            for side, part in (("user", table[:self.n_users]), ("item", table[self.n_users:])):
+                arr = part[:, a] if kind == "bias" else part[:, a:b]
+                out[f"{side}_{kind}_"] = np.ascontiguousarray(arr) if copy else arr
+        for name, param in self.dense.items():
+            arr = param.detach().cpu().numpy()
+            out[name + "_"] = np.array(arr, copy=True) if copy else arr
         return out
 
     def snapshot(self) -> dict[str, torch.Tensor]:
@@ -133,7 +145,7 @@ def make_optimizers(net: Net, name: str, learning_rate: float, weight_decay: flo
     """``adam``: lazy Adam (SparseAdam) on the embeddings + Adam on the dense layers;
     ``sgd``: plain SGD with sparse embedding gradients; ``adamw``: AdamW on everything
     (dense gradients, decoupled ``weight_decay`` on every parameter)."""
-    emb, dense = list(net.emb.parameters()), list(net.dense.parameters())
+    emb, dense = [net.table], list(net.dense.parameters())
     if name == "adamw":
         return [torch.optim.AdamW(emb + dense, lr=learning_rate, weight_decay=weight_decay)]
     opts = []
