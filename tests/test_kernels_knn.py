@@ -69,9 +69,11 @@ def reference_predict(sim_rows, context_dense, context_mask, targets, contexts, 
 
 # ------------------------------------------------------------------ agreement
 @pytest.mark.parametrize("mode", [COSINE, PEARSON])
-@pytest.mark.parametrize("shrinkage,min_support,k", [(0.0, 1, 5), (10.0, 3, 8), (2.0, 1, 100)])
-def test_similarity_matches_reference(mode, shrinkage, min_support, k):
-    dense, mask = random_rows(seed=mode * 10 + k)
+@pytest.mark.parametrize("shrinkage,min_support,k,n", [(0.0, 1, 5, 30), (10.0, 3, 8, 30), (2.0, 1, 100, 30),
+                                                       (0.0, 2, 90, 130)])
+def test_similarity_matches_reference(mode, shrinkage, min_support, k, n):
+    # k <= 64 keeps a heap per row, larger k collects and selects: both paths are covered
+    dense, mask = random_rows(n=n, seed=mode * 10 + k, positive=n > 100)  # positive: > k candidates
     if mode == PEARSON:
         # one-pass float32 sums lose digits when a pair's variance over 1-2 common
         # contexts is tiny; the models shrink such pairs to nearly nothing anyway

@@ -129,11 +129,17 @@ def similarity_topk(indptr, indices, data, t_indptr, t_indices, t_data, scale, m
         width = 2 if mode == SCALED_DOT else (4 if mode == COSINE else 6)
         acc = np.zeros((n, width), dtype=np.float32)
         touched = np.empty(n, dtype=np.int32)
-        cand_j = np.empty(n, dtype=np.int32)
-        cand_s = np.empty(n, dtype=np.float32)
-        scratch = np.empty(n, dtype=np.float32)
+        # few kept per row: a min-heap of the best so far (worst at the root) rejects most
+        # candidates with one comparison; many kept: collect, quickselect, sort the kept
+        use_heap = max_keep <= 64
+        hs = np.empty(max_keep, dtype=np.float32)
+        hc = np.empty(max_keep, dtype=np.int32)
+        cand_j = np.empty(n if not use_heap else 1, dtype=np.int32)
+        cand_s = np.empty(n if not use_heap else 1, dtype=np.float32)
+        scratch = np.empty(n if not use_heap else 1, dtype=np.float32)
         for i in range(start, stop):
             nt = _accumulate(acc, touched, 0, i, indptr, indices, data, t_indptr, t_indices, t_data, mode)
+            size = 0
             m = 0
             for t in range(nt):
                 j = touched[t]
@@ -153,12 +159,33 @@ def similarity_topk(indptr, indices, data, t_indptr, t_indices, t_data, scale, m
                         s = acc[j, 1] * scale[i] * scale[j]
                     if shrinkage > 0:
                         s *= f / (f + shrinkage)
-                if s > 0:
-                    cand_j[m] = j
-                    cand_s[m] = s
-                    m += 1
                 for f_ in range(width):
                     acc[j, f_] = 0
+                if s > 0:
+                    if not use_heap:
+                        cand_j[m] = j
+                        cand_s[m] = s
+                        m += 1
+                    elif size < max_keep:
+                        hs[size] = s
+                        hc[size] = j
+                        _sift_up(hs, hc, size)
+                        size += 1
+                    elif _worse(hs[0], hc[0], s, j):
+                        hs[0] = s
+                        hc[0] = j
+                        _sift_down(hs, hc, size, 0)
+            if use_heap:
+                out_len[i] = size
+                for pos in range(size - 1, -1, -1):  # pop the worst first, write from the back
+                    out_sim[i, pos] = hs[0]
+                    out_idx[i, pos] = hc[0]
+                    last = size - 1
+                    hs[0] = hs[last]
+                    hc[0] = hc[last]
+                    size = last
+                    _sift_down(hs, hc, size, 0)
+                continue
             kept = _select_top(cand_j, cand_s, scratch, m, max_keep)
             # order the kept ones: similarity descending, code ascending on ties, in one
             # integer sort (the bits of a positive float32 order like the float)
@@ -199,6 +226,42 @@ def _select_top(cand_j, cand_s, scratch, m, k):
         for r in range(n_tied):
             cand_j[w + r] = tied[r]
     return k
+
+
+@njit(inline="always")
+def _worse(s_a, c_a, s_b, c_b):
+    # heap order: lower similarity first; at equal similarity the higher code counts as worse
+    return s_a < s_b or (s_a == s_b and c_a > c_b)
+
+
+@njit(inline="always")
+def _sift_down(hs, hc, size, pos):
+    while True:
+        left = 2 * pos + 1
+        if left >= size:
+            return
+        worst = left
+        right = left + 1
+        if right < size and _worse(hs[right], hc[right], hs[left], hc[left]):
+            worst = right
+        if _worse(hs[worst], hc[worst], hs[pos], hc[pos]):
+            hs[pos], hs[worst] = hs[worst], hs[pos]
+            hc[pos], hc[worst] = hc[worst], hc[pos]
+            pos = worst
+        else:
+            return
+
+
+@njit(inline="always")
+def _sift_up(hs, hc, pos):
+    while pos > 0:
+        parent = (pos - 1) // 2
+        if _worse(hs[pos], hc[pos], hs[parent], hc[parent]):
+            hs[pos], hs[parent] = hs[parent], hs[pos]
+            hc[pos], hc[parent] = hc[parent], hc[pos]
+            pos = parent
+        else:
+            return
 
 
 @njit(parallel=True, fastmath=True, cache=True)
