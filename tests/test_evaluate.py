@@ -181,3 +181,10 @@ def test_parallel_workers_share_the_cores():
     assert share_cores(Threaded(), 2).n_threads >= 1
     assert share_cores(Threaded(n_threads=3), 2).n_threads == 3
     assert share_cores(Biases(), 2).get_params() == Biases().get_params()
+
+
+def test_package_attribute_is_callable_after_the_submodule_import(small):
+    import latentrec.evaluate  # rebinds lr.evaluate to the module
+
+    res = lr.evaluate({"biases": Biases()}, small, "holdout", curves=False)
+    assert set(res["metric"]) == {"rmse", "mae"}
