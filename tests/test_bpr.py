@@ -14,10 +14,10 @@ from model_suite import ModelSuite
 
 class TestBPR(ModelSuite):
     # one thread: the only deterministic setting (Hogwild threads race on shared rows)
-    model_factory = staticmethod(lambda: BPR(n_factors=8, learning_rate=0.05, regularization=0.01, n_epochs=20,
+    model_factory = staticmethod(lambda: BPR(n_factors=8, learning_rate=0.02, regularization=0.01, n_epochs=30,
                                              n_threads=1, random_state=0))
     task = "implicit"
-    quality = 0.20  # Popularity reaches 0.19 on this split, a fitted model 0.22
+    quality = 0.198  # Popularity reaches 0.189 on this split, this model 0.2035
     varied_params = {"n_factors": 4, "learning_rate": 0.01, "regularization": 0.1, "n_epochs": 2,
                      "random_state": 3}
 
@@ -48,33 +48,39 @@ def _reference_epoch(triples, X, Y, lr_, reg):
     return X, Y
 
 
-def test_sampler_draws_unseen_negatives_and_observed_positives():
+def test_sampler_visits_every_positive_and_draws_unseen_negatives():
     m = _csr()
-    row_of = np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(m.indptr))
-    triples = kern.draw_samples(m.indptr.astype(np.int64), m.indices.astype(np.int32), row_of, m.shape[1],
-                                2000, 12345, 16)
+    order = np.random.default_rng(0).permutation(m.shape[0]).astype(np.int64)
+    triples = kern.draw_samples(m.indptr.astype(np.int64), m.indices.astype(np.int32), order, m.shape[1],
+                                12345, 16)
     dense = m.toarray() > 0
+    assert len(triples) == m.nnz
     assert dense[triples[:, 0], triples[:, 1]].all()
+    assert len({(u, i) for u, i, _ in triples}) == m.nnz  # each positive once
+    np.testing.assert_array_equal(pd.unique(triples[:, 0]), order[np.diff(m.indptr)[order] > 0])
     ok = triples[:, 2] >= 0
     assert ok.mean() > 0.99
     assert not dense[triples[ok, 0], triples[ok, 2]].any()
-    # every negative item gets drawn: uniform over the catalogue
-    assert len(np.unique(triples[ok, 2])) == m.shape[1]
+    # negatives are uniform over the catalogue: every item gets drawn
+    many = kern.draw_samples(m.indptr.astype(np.int64), m.indices.astype(np.int32), np.tile(order, 20),
+                             m.shape[1], 7, 16)
+    assert len(np.unique(many[many[:, 2] >= 0, 2])) == m.shape[1]
 
 
 def test_one_thread_epoch_matches_python_reference():
     m = _csr(seed=2)
     indptr, indices = m.indptr.astype(np.int64), m.indices.astype(np.int32)
-    row_of = np.repeat(np.arange(m.shape[0], dtype=np.int32), np.diff(indptr))
     rng = np.random.default_rng(0)
+    order = rng.permutation(m.shape[0]).astype(np.int64)
     X = ((rng.random((m.shape[0], 5)) - 0.5) / 4).astype(np.float32)
     X[:, -1] = 1.0
     Y = ((rng.random((m.shape[1], 5)) - 0.5) / 4).astype(np.float32)
-    n_samples, seed = 500, 987654321
-    triples = kern.draw_samples(indptr, indices, row_of, m.shape[1], n_samples, seed, 16)
+    seed = 987654321
+    triples = kern.draw_samples(indptr, indices, order, m.shape[1], seed, 16)
     ref_x, ref_y = _reference_epoch(triples, X, Y, 0.1, 0.01)
     stats = np.zeros((1, 3))
-    kern.bpr_epoch(indptr, indices, row_of, X, Y, 0.1, 0.01, n_samples, np.array([seed]), 16, stats)
+    bounds = np.array([0, len(order)], dtype=np.int64)
+    kern.bpr_epoch(indptr, indices, order, bounds, X, Y, 0.1, 0.01, np.array([seed]), 16, stats)
     np.testing.assert_allclose(X, ref_x, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(Y, ref_y, rtol=1e-4, atol=1e-5)
     assert stats[0, 2] == np.sum(triples[:, 2] < 0)

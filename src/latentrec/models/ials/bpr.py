@@ -21,9 +21,10 @@ MAX_TRIES = 16
 class BPR(Recommender):
     """Pairwise ranking factorisation with uniformly sampled negatives.
 
-    An epoch draws as many samples as there are positive cells: the positive
-    (u, i) uniformly over the positive cells, the negative j uniformly over the
-    items, re-drawn while u has seen j (binary search in u's sorted CSR row).
+    An epoch visits every positive cell (u, i) once, user by user in a fresh
+    random user order (x_u stays in cache while its positives are visited), and
+    draws for each a negative j uniformly over the items, re-drawn while u has
+    seen j (binary search in u's sorted CSR row).
 
     Parameters
     ----------
@@ -84,21 +85,24 @@ class BPR(Recommender):
         self.item_factors_[:, k] = 0.0
         indptr = csr.indptr.astype(np.int64)
         indices = csr.indices.astype(np.int32)
-        row_of = np.repeat(np.arange(data.n_users, dtype=np.int32), np.diff(indptr))
+        counts = np.diff(indptr)
         n_threads = resolve_threads(self.n_threads)
-        n_samples = int(csr.nnz)
 
         def step(epoch):
+            order = rng.permutation(data.n_users).astype(np.int64)
+            cost = np.cumsum(counts[order])
+            cuts = np.searchsorted(cost, cost[-1] * np.arange(1, n_threads) / n_threads, side="right")
+            bounds = np.r_[0, cuts, data.n_users].astype(np.int64)
             seeds = rng.integers(1, 2**62, size=n_threads, dtype=np.int64)
             stats = np.zeros((n_threads, 3), dtype=np.float64)
-            if n_samples:
+            if csr.nnz:
                 with fast_kernel_threads(n_threads):
-                    kern.bpr_epoch(indptr, indices, row_of, self.user_factors_, self.item_factors_,
-                                   float(self.learning_rate), float(self.regularization), n_samples, seeds,
-                                   MAX_TRIES, stats)
+                    kern.bpr_epoch(indptr, indices, order, bounds, self.user_factors_, self.item_factors_,
+                                   float(self.learning_rate), float(self.regularization), seeds, MAX_TRIES, stats)
             loss, correct, skipped = stats.sum(axis=0)
-            used = max(n_samples - skipped, 1)
-            return {"train_loss": loss / used, "train_accuracy": correct / used, "skipped": int(skipped)}
+            used = max(csr.nnz - skipped, 1)
+            return {"train_loss": float(loss / used), "train_accuracy": float(correct / used),
+                    "skipped": int(skipped)}
 
         self._run_epochs(self.n_epochs, step, evaluate=lambda: self._eval_metrics(eval_data),
                          verbose=self.verbose)

@@ -1,9 +1,10 @@
 """Bayesian personalised ranking by lock-free (Hogwild) SGD with sampled negatives.
 
-Each sample draws an observed (u, i) cell uniformly over the stored cells and a
-negative item j uniformly over the catalogue, re-drawn (up to ``max_tries``
-times) while j is in u's row — checked by binary search in the sorted CSR row;
-a sample whose every draw is seen is skipped. The item bias is the last column
+An epoch visits every positive (u, i) cell once, user by user in an order the
+caller shuffles every epoch, and draws for each a negative item j uniformly over
+the catalogue, re-drawn (up to ``max_tries`` times) while j is in u's row —
+checked by binary search in the sorted CSR row; a sample whose every draw is
+seen is skipped. The item bias is the last column
 of ``Y`` and the matching column of ``X`` is held at 1.
 
 Random numbers come from a per-chunk xorshift64* stream seeded by the caller, so
@@ -51,82 +52,91 @@ def _in_row(indices, lo, hi, item):
 
 
 @njit(inline="always")
-def _sample(state, indptr, indices, row_of, n_items, max_tries):
-    state, idx = _below(state, indices.shape[0])
-    u = row_of[idx]
-    i = indices[idx]
-    j = -1
+def _negative(state, indptr, indices, u, n_items, max_tries):
+    """(state, a uniform item u has not seen, or -1 after ``max_tries`` seen draws)."""
     for _ in range(max_tries):
         state, cand = _below(state, n_items)
         if not _in_row(indices, indptr[u], indptr[u + 1], cand):
-            j = cand
-            break
-    return state, u, i, j
+            return state, cand
+    return state, -1
 
 
 @njit(cache=True)
-def draw_samples(indptr, indices, row_of, n_items, n_samples, seed, max_tries):
-    """The (u, i, j) triples a one-chunk epoch with ``seed`` visits (j = -1: skipped)."""
-    out = np.empty((n_samples, 3), dtype=np.int64)
+def draw_samples(indptr, indices, order, n_items, seed, max_tries):
+    """The (u, i, j) triples a one-chunk epoch visiting users in ``order`` draws (j = -1: skipped)."""
+    n = 0
+    for pos in range(order.shape[0]):
+        u = order[pos]
+        n += indptr[u + 1] - indptr[u]
+    out = np.empty((n, 3), dtype=np.int64)
     state = np.uint64(seed) | np.uint64(1)
-    for s in range(n_samples):
-        state, u, i, j = _sample(state, indptr, indices, row_of, n_items, max_tries)
-        out[s, 0] = u
-        out[s, 1] = i
-        out[s, 2] = j
+    s = 0
+    for pos in range(order.shape[0]):
+        u = order[pos]
+        for p in range(indptr[u], indptr[u + 1]):
+            state, j = _negative(state, indptr, indices, u, n_items, max_tries)
+            out[s, 0] = u
+            out[s, 1] = indices[p]
+            out[s, 2] = j
+            s += 1
     return out
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def bpr_epoch(indptr, indices, row_of, X, Y, learning_rate, regularization, n_samples, seeds,
-              max_tries, out_stats):
-    """One epoch of ``n_samples`` SGD steps split over ``len(seeds)`` chunks (in place).
+def bpr_epoch(indptr, indices, order, bounds, X, Y, learning_rate, regularization, seeds, max_tries, out_stats):
+    """One epoch over every positive cell (in place): users in ``order``, chunk ``c`` taking
+    ``order[bounds[c]:bounds[c + 1]]`` with its own random stream ``seeds[c]``.
 
-    ``out_stats[chunk]`` = (sum of -log sigmoid(x_uij), correctly ordered samples, skipped).
+    Visiting a user's positives together keeps x_u in cache (the factor rows of a
+    shuffled stream of cells would each be a cache miss); the user order is
+    reshuffled by the caller every epoch. ``out_stats[chunk]`` = (sum of
+    -log sigmoid(x_uij), correctly ordered samples, skipped samples).
     """
-    n_chunks = seeds.shape[0]
+    n_chunks = bounds.shape[0] - 1
     n_items = Y.shape[0]
     k = X.shape[1]
     lr = np.float32(learning_rate)
     reg = np.float32(regularization)
     for ch in prange(n_chunks):
         state = np.uint64(seeds[ch]) | np.uint64(1)
-        m = n_samples // n_chunks + (1 if ch < n_samples % n_chunks else 0)
         xu = np.empty(k, dtype=np.float32)
         yi = np.empty(k, dtype=np.float32)
         yj = np.empty(k, dtype=np.float32)
         loss = 0.0
         correct = 0
         skipped = 0
-        for _ in range(m):
-            state, u, i, j = _sample(state, indptr, indices, row_of, n_items, max_tries)
-            if j < 0:
-                skipped += 1
-                continue
-            # copy the three rows to local buffers: the loops below then vectorise
-            z = np.float32(0.0)
-            for f in range(k):
-                xu[f] = X[u, f]
-                yi[f] = Y[i, f]
-                yj[f] = Y[j, f]
-            for f in range(k):
-                z += xu[f] * (yi[f] - yj[f])
-            if z > np.float32(0.0):
-                correct += 1
-            # d/dz of log sigmoid(z) = 1 - sigmoid(z) = 1 / (1 + exp(z))
-            ez = np.exp(-z) if z > np.float32(-30.0) else np.float32(1e13)
-            g = ez / (np.float32(1.0) + ez)
-            loss += np.log1p(ez)
-            for f in range(k - 1):
-                X[u, f] = xu[f] + lr * (g * (yi[f] - yj[f]) - reg * xu[f])
-            for f in range(k - 1):
-                Y[i, f] = yi[f] + lr * (g * xu[f] - reg * yi[f])
-            for f in range(k - 1):
-                Y[j, f] = yj[f] + lr * (-g * xu[f] - reg * yj[f])
-            # last column: item bias (user side fixed at 1)
-            b = k - 1
-            Y[i, b] = yi[b] + lr * (g - reg * yi[b])
-            Y[j, b] = yj[b] + lr * (-g - reg * yj[b])
+        for pos in range(bounds[ch], bounds[ch + 1]):
+            u = order[pos]
+            for p in range(indptr[u], indptr[u + 1]):
+                i = indices[p]
+                state, j = _negative(state, indptr, indices, u, n_items, max_tries)
+                if j < 0:
+                    skipped += 1
+                    continue
+                # copy the three rows to local buffers: the loops below then vectorise
+                z = np.float32(0.0)
+                for f in range(k):
+                    xu[f] = X[u, f]
+                    yi[f] = Y[i, f]
+                    yj[f] = Y[j, f]
+                for f in range(k):
+                    z += xu[f] * (yi[f] - yj[f])
+                if z > np.float32(0.0):
+                    correct += 1
+                # d/dz of log sigmoid(z) = 1 - sigmoid(z) = 1 / (1 + exp(z))
+                ez = np.exp(-z) if z > np.float32(-30.0) else np.float32(1e13)
+                g = ez / (np.float32(1.0) + ez)
+                loss += np.log1p(ez)
+                for f in range(k - 1):
+                    X[u, f] = xu[f] + lr * (g * (yi[f] - yj[f]) - reg * xu[f])
+                for f in range(k - 1):
+                    Y[i, f] = yi[f] + lr * (g * xu[f] - reg * yi[f])
+                for f in range(k - 1):
+                    Y[j, f] = yj[f] + lr * (-g * xu[f] - reg * yj[f])
+                # last column: item bias (user side fixed at 1)
+                b = k - 1
+                Y[i, b] = yi[b] + lr * (g - reg * yi[b])
+                Y[j, b] = yj[b] + lr * (-g - reg * yj[b])
         out_stats[ch, 0] = loss
         out_stats[ch, 1] = correct
         out_stats[ch, 2] = skipped
