@@ -293,6 +293,7 @@ def test_search_click_and_screenshot(server, browser, tmp_path):
     cdp.wait("document.querySelectorAll('#similar-grid button.card').length === 10")
     ids = cdp.js("[...document.querySelectorAll('#similar-grid button.card')].map(b => b.dataset.id)")
     assert first not in ids  # never similar to itself
+    assert cdp.js("document.activeElement.id") == "featured-title"  # focus follows the click, not lost
 
     # keyboard: focus a card and press Enter
     second, second_name = cdp.js("(() => { const b = document.querySelectorAll('#similar-grid button.card')[1]; "

@@ -100,7 +100,11 @@ function setupTabs() {
 }
 
 // ------------------------------------------------------------------ similar movies
-function showItem(id) { location.hash = `item=${enc(id)}`; }
+// from a card or a chip: the clicked element disappears, so focus moves to the new movie's title
+function showItem(id, focus = true) {
+  state.focusFeatured = focus;
+  location.hash = `item=${enc(id)}`;
+}
 
 async function renderSimilar(id) {
   selectTab("similar");
@@ -124,6 +128,7 @@ async function renderSimilar(id) {
          "No similar movies.");
     state.lastSimilar = id;
     document.title = `${it.name} · latentrec`;
+    if (state.focusFeatured) { state.focusFeatured = false; $("#featured-title").focus(); }
     return data;
   } catch (err) {
     status(err.message, true);
@@ -147,7 +152,7 @@ async function search(ev) {
       el("button", { type: "button", class: "chip", onclick: () => showItem(it.id) }, label(it))));
     if (data.items.length > 1) matches.prepend(el("span", { class: "chips-label", text: "Also matching:" }));
     const first = String(data.items[0].id);
-    if (location.hash === `#item=${enc(first)}`) renderSimilar(first); else showItem(first);
+    if (location.hash === `#item=${enc(first)}`) renderSimilar(first); else showItem(first, false);
   } catch (err) {
     status(err.message, true);
   }
