@@ -3,9 +3,11 @@
 On ml-100k, 5-fold cross-validation over ratings (latentrec.split.kfold, seed 0),
 every model is fitted on each training part and predicts its test fold, in one
 process, the models alternating fold by fold. Printed: RMSE and MAE (mean over
-folds), fit and predict seconds (summed over folds) and, per latentrec model,
-the ratio of Surprise KNNBaseline's fit+predict seconds to its own (same
-user/item orientation, measured in this run; > 1 means latentrec is faster).
+folds), fit and predict wall seconds and fit+predict CPU seconds (all threads)
+summed over folds and, per latentrec model, the ratios of Surprise KNNBaseline's
+wall and CPU seconds to its own (same user/item orientation, measured in this
+run; > 1 means latentrec is faster). On a shared machine the CPU ratio is the
+steadier one; it also charges latentrec for both of its threads.
 
 Peak memory: each (library, model) fits and predicts fold 1 in a fresh
 subprocess (Linux); the peak resident set is reset just before fit
@@ -101,27 +103,26 @@ def make(name: str):
 def run(name: str, train: pd.DataFrame, test: pd.DataFrame) -> dict:
     lib, model = make(name)
     if lib == "latentrec":
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         model.fit(train)
         t1 = time.perf_counter()
         pred = model.predict(test[["user", "item"]])
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
     else:
         from surprise import Dataset, Reader
 
-        # plain Python ints and floats: Surprise's Python loops are several times slower on
-        # numpy scalars (float32 ratings made its predict ~5x slower here), so give it its best case
+        # plain Python ints and floats in, as a Surprise user would pass them
         frame = train.astype({"user": "int64", "item": "int64", "rating": "float64"})
         testset = list(zip(test["user"].tolist(), test["item"].tolist(), test["rating"].astype(float).tolist()))
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         trainset = Dataset.load_from_df(frame, Reader(rating_scale=(1, 5))).build_full_trainset()
         model.fit(trainset)
         t1 = time.perf_counter()
         pred = np.array([p.est for p in model.test(testset)])
-        t2 = time.perf_counter()
+        t2, c2 = time.perf_counter(), time.process_time()
     y = test["rating"].to_numpy(dtype=np.float64)
     return {"rmse": metrics.rmse(y, pred), "mae": float(np.mean(np.abs(y - pred))),
-            "fit_s": t1 - t0, "predict_s": t2 - t1}
+            "fit_s": t1 - t0, "predict_s": t2 - t1, "cpu_s": c2 - c0}
 
 
 def warm_up() -> None:
@@ -280,19 +281,25 @@ def main(argv=None) -> None:
             reps = [run(name, train, test) for _ in range(args.repeats)]
             rows[name].append({"rmse": reps[0]["rmse"], "mae": reps[0]["mae"],
                                "fit_s": float(np.median([r["fit_s"] for r in reps])),
-                               "predict_s": float(np.median([r["predict_s"] for r in reps]))})
+                               "predict_s": float(np.median([r["predict_s"] for r in reps])),
+                               "cpu_s": float(np.median([r["cpu_s"] for r in reps]))})
         print(f"fold {f + 1}/{len(parts)} done", file=sys.stderr, flush=True)
     table = []
     for name in names:
         r = pd.DataFrame(rows[name])
         table.append({"model": name, "RMSE": r.rmse.mean(), "MAE": r.mae.mean(), "fit s": r.fit_s.sum(),
-                      "predict s": r.predict_s.sum(), "fit+predict s": r.fit_s.sum() + r.predict_s.sum()})
+                      "predict s": r.predict_s.sum(), "fit+predict s": r.fit_s.sum() + r.predict_s.sum(),
+                      "fit+predict CPU s": r.cpu_s.sum()})
     df = pd.DataFrame(table)
-    total = dict(zip(df["model"], df["fit+predict s"]))
-    df["Surprise/latentrec time"] = [
-        (total[PEER[n.split(" ")[0]]] / total[n]) if (MODELS[n][0] == "latentrec" and PEER.get(n.split(" ")[0])
-                                                      in total) else float("nan")
-        for n in df["model"]]
+
+    def ratio(column):
+        total = dict(zip(df["model"], df[column]))
+        peer = {n: PEER.get(n.split(" ")[0]) for n in df["model"]}
+        return [total[peer[n]] / total[n] if MODELS[n][0] == "latentrec" and peer[n] in total else float("nan")
+                for n in df["model"]]
+
+    df["Surprise/latentrec time"] = ratio("fit+predict s")
+    df["Surprise/latentrec CPU"] = ratio("fit+predict CPU s")
     if not args.no_memory:
         df["peak extra MB (fold 1)"] = [measure_memory(n, args.dataset) for n in names]
     print(f"\n{args.dataset}, 5-fold (seed 0), {len(data):,} ratings; "
