@@ -110,6 +110,14 @@ class Vocabulary:
             ids = ids.reshape(1)
         if len(ids) == 0:
             return np.empty(0, dtype=np.int32)
+        if len(ids) == 1 and ids.dtype.kind != "f":  # one id (a request): a hash lookup, no indexer
+            try:
+                code = int(self._index.get_loc(ids[0]))  # ids are unique: always one position
+            except (KeyError, TypeError):
+                code = -1
+            if missing == "raise" and code < 0:
+                raise UnknownIdError(f"{what} {show(ids[0])} is not known to the model (1 unknown of 1)")
+            return np.array([code], dtype=np.int32)
         if ids.dtype.kind == "f" and self.ids.dtype.kind in "iu":
             ok = np.isfinite(ids) & (ids == np.round(ids))
             ids = np.where(ok, ids, -(2**62)).astype(np.int64)
