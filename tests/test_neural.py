@@ -216,6 +216,8 @@ def test_loaded_model_predicts_without_torch(explicit_split, tmp_path, monkeypat
     ({"hidden": (64, 0)}, "hidden must be a non-empty sequence of positive integers"),
     ({"hidden": ()}, "hidden must be"),
     ({"hidden": 64}, "hidden must be"),
+    ({"hidden": "64,0"}, "hidden must be"),
+    ({"hidden": "64,x"}, "hidden must be"),
     ({"dropout": 1.0}, "dropout must be a number >= 0 and < 1"),
     ({"dropout": -0.1}, "dropout must be"),
     ({"embedding_dropout": 1.5}, "embedding_dropout must be"),
@@ -227,6 +229,14 @@ def test_loaded_model_predicts_without_torch(explicit_split, tmp_path, monkeypat
 def test_invalid_architecture_is_a_clear_error(explicit_split, params, match):
     with pytest.raises(ModelError, match=match):
         MLP(n_epochs=1, **{**FAST, **params}).fit(explicit_split[0])
+
+
+def test_hidden_as_comma_string_equals_tuple(explicit_split):
+    # the CLI passes --params hidden=8,4 as a string
+    a = MLP(n_factors=4, hidden="8,4", n_epochs=1, **FAST).fit(explicit_split[0])
+    b = MLP(n_factors=4, hidden=(8, 4), n_epochs=1, **FAST).fit(explicit_split[0])
+    assert a.mlp_w1_.shape == (8, 4)
+    np.testing.assert_array_equal(a.predict(explicit_split[1]), b.predict(explicit_split[1]))
 
 
 def test_neumf_bad_loss(implicit_split):

@@ -33,16 +33,32 @@ class _Device:
         return value.startswith("cuda:") and value[5:].isdigit()
 
 
+def hidden_units(value) -> tuple[int, ...] | None:
+    """Units per hidden layer from a sequence of ints or a comma-separated string
+    (``"64,32"``, what the CLI's ``--params hidden=64,32`` passes); None if malformed."""
+    if isinstance(value, str):
+        try:
+            value = [int(v) for v in value.split(",")]
+        except ValueError:
+            return None
+    elif isinstance(value, numbers.Integral) and not isinstance(value, bool):
+        return None
+    if not isinstance(value, (tuple, list)) or len(value) == 0:
+        return None
+    if not all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in value):
+        return None
+    return tuple(int(v) for v in value)
+
+
 class _Layers:
     """A non-empty sequence of positive integers: the units of each hidden layer."""
 
     def describe(self) -> str:
-        return "a non-empty sequence of positive integers (units of each hidden layer)"
+        return ("a non-empty sequence of positive integers (units of each hidden layer), "
+                "or such a comma-separated string")
 
     def check(self, value) -> bool:
-        if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)) or len(value) == 0:
-            return False
-        return all(isinstance(v, numbers.Integral) and not isinstance(v, bool) and v >= 1 for v in value)
+        return hidden_units(value) is not None
 
 
 COMMON = {
@@ -110,7 +126,7 @@ class NeuralRecommender(Recommender):
         """Hidden layers ``mlp_w{j}_`` (in, out) and ``mlp_b{j}_``, then ``output_w_``/``output_b_``,
         initialised like torch's ``nn.Linear`` (uniform ±1/√fan_in) from ``rng``."""
         arrays = {}
-        for j, units in enumerate(self.hidden):
+        for j, units in enumerate(hidden_units(self.hidden)):
             bound = 1.0 / math.sqrt(n_in)
             arrays[f"mlp_w{j}_"] = rng.uniform(-bound, bound, (n_in, int(units))).astype(np.float32)
             arrays[f"mlp_b{j}_"] = rng.uniform(-bound, bound, int(units)).astype(np.float32)
@@ -208,7 +224,7 @@ class NeuralRecommender(Recommender):
     def _block_size(self) -> int:
         """Users scored at once: keeps block x items x widest layer near 4M floats."""
         n_items = len(getattr(self, "items_", ())) or 1
-        width = max([int(h) for h in getattr(self, "hidden", ())] + [1]) if self._n_layers else 1
+        width = max(hidden_units(self.hidden)) if self._n_layers else 1
         return int(max(1, min(512, 4_000_000 // (n_items * width))))
 
     def _mlp_user_item(self):
@@ -219,7 +235,7 @@ class NeuralRecommender(Recommender):
     def _layers_from(self, h: np.ndarray) -> np.ndarray:
         """Activation of the first layer's pre-activation ``h``, then the remaining layers."""
         h = _activate(self.activation, h)
-        for j in range(1, len(self.hidden)):
+        for j in range(1, self._n_layers):
             h = h @ getattr(self, f"mlp_w{j}_")
             h += getattr(self, f"mlp_b{j}_")
             h = _activate(self.activation, h)

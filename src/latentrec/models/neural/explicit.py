@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import Interval, Options
-from ._base import COMMON, LAYERS, NeuralRecommender
+from ._base import COMMON, LAYERS, NeuralRecommender, hidden_units
 
 _BIAS = {"bias_regularization": Interval(float, 0, None)}
 
@@ -198,7 +198,8 @@ class MLP(_ExplicitNeural):
     n_factors : int, default 50
         Embedding size k (the first layer sees 2k inputs).
     hidden : sequence of int, default (64,)
-        Units of each hidden layer (at least one layer, each >= 1 unit).
+        Units of each hidden layer (at least one layer, each >= 1 unit); a
+        comma-separated string such as ``"64,32"`` is accepted too (the CLI's form).
     dropout : float in [0, 1), default 0.5
         Dropout after every hidden layer (training only).
     embedding_dropout : float in [0, 1), default 0.25
@@ -253,7 +254,7 @@ class MLP(_ExplicitNeural):
 
     @property
     def _n_layers(self) -> int:
-        return len(self.hidden)
+        return len(hidden_units(self.hidden) or ())
 
     def _predict_codes(self, u, i):
         s = self._net_scores(u, i)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..base import Interval, Options
-from ._base import COMMON, LAYERS, NeuralRecommender
+from ._base import COMMON, LAYERS, NeuralRecommender, hidden_units
 
 
 class NeuMF(NeuralRecommender):
@@ -27,7 +27,7 @@ class NeuMF(NeuralRecommender):
     n_factors : int, default 32
         Size of the GMF embeddings and of the MLP embeddings.
     hidden : sequence of int, default (64, 32)
-        Units of the MLP branch's hidden layers.
+        Units of the MLP branch's hidden layers (or a comma-separated string, ``"64,32"``).
     dropout : float in [0, 1), default 0.0
         Dropout after every hidden layer (training only).
     activation : {"relu", "tanh", "sigmoid", "gelu"}, default "relu"
@@ -103,7 +103,7 @@ class NeuMF(NeuralRecommender):
 
     @property
     def _n_layers(self) -> int:
-        return len(self.hidden)
+        return len(hidden_units(self.hidden) or ())
 
     # ------------------------------------------------------------ training
     def _init_arrays(self, data, rng):
