@@ -168,13 +168,15 @@ def fit_implicit(factory, params, train):
     return model, time.perf_counter() - t0, user_items
 
 
-def quality(name: str, peers: bool) -> pd.DataFrame:
+def quality(name: str, peers: bool, only=None) -> pd.DataFrame:
     data = load(name)
     train, test = holdout(data, 0)
     fit_part, val = holdout(train, 1)
     ev_val, ev_test = Evaluator(fit_part, val), Evaluator(train, test)
     rows, curves = [], []
     for label, (factory, spec) in latentrec_models().items():
+        if only and label not in only:
+            continue
         best = max(grid(spec), key=lambda p: ev_val.latentrec(fit_latentrec(factory, p, fit_part)[0])["NDCG@10"])
         model, secs = fit_latentrec(factory, best, train)
         rows.append({"dataset": name, "library": "latentrec", "model": label, **ev_test.latentrec(model),
@@ -190,6 +192,9 @@ def quality(name: str, peers: bool) -> pd.DataFrame:
 
         with threadpool_limits(1, "blas"):
             for label, (factory, spec) in implicit_models().items():
+                if only and label not in only:
+                    continue
+
                 def val_ndcg(p):
                     model, _, ui = fit_implicit(factory, p, fit_part)
                     return ev_val.implicit(model, ui)["NDCG@10"]
@@ -328,18 +333,19 @@ def main(argv=None):
     ap.add_argument("--no-quality", action="store_true", help="skip the ranking table")
     ap.add_argument("--no-speed", action="store_true", help="skip the speed ratios")
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--models", default="", help="only these models (labels, comma-separated)")
     ap.add_argument("--tasks", default="als,bpr,topn", help="speed tasks to run (comma-separated)")
     args = ap.parse_args(argv)
     os.environ.setdefault("LATENTREC_QUIET", "1")
     pd.set_option("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60)
     if not args.no_quality:
-        table = pd.concat([quality(n, args.peers) for n in args.datasets.split(",")], ignore_index=True)
+        table = pd.concat([quality(n, args.peers, [m for m in args.models.split(",") if m]) for n in args.datasets.split(",")], ignore_index=True)
         print("\n## Ranking quality (per-user 20% holdout, users >= 10 interactions, seed 0)\n")
         print(markdown(table))
         for name, part in table.groupby("dataset"):
             ours = part[part.library == "latentrec"]
             peer = part[part.library != "latentrec"]
-            if len(peer):
+            if len(peer) and "ImplicitALS" in set(ours.model) and "implicit ALS" in set(peer.model):
                 als = ours[ours.model == "ImplicitALS"]["NDCG@10"].iloc[0]
                 ials = peer[peer.model == "implicit ALS"]["NDCG@10"].iloc[0]
                 print(f"\n{name}: ImplicitALS / implicit ALS NDCG@10 = {als / ials:.3f}; best latentrec "

@@ -17,7 +17,7 @@ class TestBPR(ModelSuite):
     model_factory = staticmethod(lambda: BPR(n_factors=8, learning_rate=0.02, regularization=0.01, n_epochs=30,
                                              n_threads=1, random_state=0))
     task = "implicit"
-    quality = 0.198  # Popularity reaches 0.189 on this split, this model 0.2035
+    quality = 0.18  # Popularity reaches 0.136 on this split, this model 0.2035
     varied_params = {"n_factors": 4, "learning_rate": 0.01, "regularization": 0.1, "n_epochs": 2,
                      "random_state": 3}
 

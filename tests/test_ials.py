@@ -17,7 +17,7 @@ class TestImplicitALS(ModelSuite):
     model_factory = staticmethod(lambda: ImplicitALS(n_factors=8, regularization=10.0, alpha=1.0, n_epochs=10,
                                                      random_state=0))
     task = "implicit"
-    quality = 0.23  # Popularity reaches 0.19 on this split, a fitted model 0.26
+    quality = 0.20  # Popularity reaches 0.136 on this split, this model 0.217
     varied_params = {"n_factors": 4, "regularization": 50.0, "alpha": 10.0, "confidence": "log",
                      "n_epochs": 2, "solver": "cholesky", "cg_steps": 1, "random_state": 7}
 
