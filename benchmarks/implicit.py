@@ -206,7 +206,12 @@ def quality(name: str, peers: bool, only=None) -> pd.DataFrame:
                 print(f"  {name} {label}: {rows[-1]}", file=sys.stderr)
     if curves:
         RESULTS.mkdir(exist_ok=True)
-        pd.concat(curves).to_csv(RESULTS / f"implicit_curves_{name}.csv", index=False)
+        out = RESULTS / f"implicit_curves_{name}.csv"
+        new = pd.concat(curves)
+        if out.exists():  # keep the curves of models not rerun (e.g. with --models)
+            old = pd.read_csv(out)
+            new = pd.concat([old[~old.model.isin(set(new.model))], new])
+        new.to_csv(out, index=False)
     return pd.DataFrame(rows)
 
 
