@@ -40,21 +40,31 @@ def resolve_threads(n_threads: int | None) -> int:
     return max(1, min(int(n_threads), max_threads))
 
 
+_BLAS_CONTROLLER = None
+
+
 @contextlib.contextmanager
 def kernel_threads(n_threads: int | None) -> Iterator[int]:
     """Run numba kernels on ``n_threads`` threads with BLAS held to one thread.
 
     Parallel numba kernels and a multi-threaded BLAS would otherwise oversubscribe
-    the cores.
+    the cores. The threadpoolctl controller is built once (after SciPy's BLAS is
+    loaded) and reused: ``threadpool_limits`` rescans the loaded libraries on every
+    call (3-30 ms), which would dominate a single-user ``recommend`` or a short epoch.
     """
+    global _BLAS_CONTROLLER
     import numba
-    from threadpoolctl import threadpool_limits
 
+    if _BLAS_CONTROLLER is None:
+        import scipy.linalg  # noqa: F401 - load SciPy's BLAS before the scan
+        from threadpoolctl import ThreadpoolController
+
+        _BLAS_CONTROLLER = ThreadpoolController()
     n = resolve_threads(n_threads)
     previous = numba.get_num_threads()
     numba.set_num_threads(n)
     try:
-        with threadpool_limits(limits=1, user_api="blas"):
+        with _BLAS_CONTROLLER.limit(limits=1, user_api="blas"):
             yield n
     finally:
         numba.set_num_threads(previous)

@@ -21,7 +21,6 @@ Fallbacks for ids the model has never seen, documented once here:
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import time
@@ -33,7 +32,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from .._util import progress
+from .._util import kernel_threads, progress
 from ..data.interactions import Interactions, as_interactions
 from ..data.vocab import Vocabulary
 from ..errors import DataError, ModelError, UnknownIdError
@@ -184,9 +183,10 @@ class Recommender(BaseEstimator):
             metrics["epoch_s"] = time.perf_counter() - t0
             loss = metrics.get("train_loss")
             if loss is not None and not math.isfinite(loss):
+                advice = ("try a lower learning_rate or a higher regularization" if hasattr(self, "learning_rate")
+                          else "try a higher regularization")
                 raise ModelError(
-                    f"{type(self).__name__} diverged at epoch {epoch + 1}: the training loss is {loss}; "
-                    "try a lower learning_rate or a higher regularization"
+                    f"{type(self).__name__} diverged at epoch {epoch + 1}: the training loss is {loss}; {advice}"
                 )
             if evaluate is not None:
                 metrics.update(evaluate())
@@ -334,7 +334,9 @@ class Recommender(BaseEstimator):
 
         ib = getattr(self, "item_bias_", None)
         ub = getattr(self, "user_bias_", None)
-        with fast_kernel_threads(getattr(self, "n_threads", 0) or 0):
+        # one block of users (a request) gains nothing from a second thread but waits for it
+        threads = 1 if len(u) <= self._fused_block else (getattr(self, "n_threads", 0) or 0)
+        with kernel_threads(threads):
             for start in range(0, len(u), self._fused_rows):
                 block = u[start:start + self._fused_rows]
                 row_add = None
@@ -528,37 +530,6 @@ class Recommender(BaseEstimator):
         """``history_`` as a DataFrame (one row per epoch)."""
         self._check_fitted()
         return pd.DataFrame(getattr(self, "history_", []))
-
-
-_CONTROLLER = None
-
-
-@contextlib.contextmanager
-def fast_kernel_threads(n_threads: int | None):
-    """:func:`latentrec._util.kernel_threads` with a cached threadpool controller.
-
-    ``threadpoolctl.threadpool_limits`` rescans the loaded libraries on every call
-    (3-30 ms here), which dominates a single-user ``recommend`` or a short epoch;
-    the controller is built once (after SciPy's BLAS is loaded) and reused.
-    """
-    global _CONTROLLER
-    import numba
-
-    from .._util import resolve_threads
-
-    if _CONTROLLER is None:
-        import scipy.linalg  # noqa: F401 - load SciPy's BLAS (numba's) before the scan
-        from threadpoolctl import ThreadpoolController
-
-        _CONTROLLER = ThreadpoolController()
-    n = resolve_threads(n_threads)
-    previous = numba.get_num_threads()
-    numba.set_num_threads(n)
-    try:
-        with _CONTROLLER.limit(limits=1, user_api="blas"):
-            yield n
-    finally:
-        numba.set_num_threads(previous)
 
 
 def _cooccurrence_cosine(rows: sp.csr_matrix, which: np.ndarray) -> np.ndarray:

@@ -18,7 +18,8 @@ import numpy as np
 
 from .._util import check_random_state, resolve_threads
 from ..data.interactions import Interactions
-from .base import Interval, Options, Recommender, fast_kernel_threads
+from .._util import kernel_threads
+from .base import Interval, Options, Recommender
 from .kernels import als as als_kern
 from .kernels import sgd as sgd_kern
 
@@ -160,7 +161,7 @@ class BiasedMF(_MFBase):
             lr = np.float32(self.learning_rate * self.lr_decay ** epoch)
             perm = rng.permutation(n)
             bu, bi, mu = self._bias_arrays()
-            with fast_kernel_threads(n_threads):
+            with kernel_threads(n_threads):
                 sgd_kern.gather_rows(perm, data.user_codes, data.item_codes, data.values, buf_u, buf_i, buf_r)
                 sq = sgd_kern.sgd_epoch(buf_u, buf_i, buf_r, self.user_factors_, self.item_factors_, bu, bi,
                                         mu, lr, reg, reg_b, bool(self.biased), n_threads)
@@ -245,7 +246,7 @@ class ALS(_MFBase):
             bu, bi, mu = self._bias_arrays()
             if not biased:
                 bu = bi = np.zeros(1, np.float32)
-            with fast_kernel_threads(n_threads):
+            with kernel_threads(n_threads):
                 als_kern.als_sweep(*rows[0], self.user_factors_, bu, self.item_factors_, bi, mu, reg, reg_b,
                                    biased, bounds[0])
                 als_kern.als_sweep(*rows[1], self.item_factors_, bi, self.user_factors_, bu, mu, reg, reg_b,
@@ -335,7 +336,7 @@ class SVDpp(_MFBase):
             lr = np.float32(self.learning_rate * self.lr_decay ** epoch)
             order = rng.permutation(data.n_users).astype(np.int32)
             bounds = sgd_kern.balanced_bounds(counts[order] + 1, n_threads)
-            with fast_kernel_threads(n_threads):
+            with kernel_threads(n_threads):
                 sq = sgd_kern.svdpp_epoch(indptr, indices, values, order, bounds, self.user_own_factors_,
                                           self.item_factors_, self.implicit_factors_, self.user_bias_,
                                           self.item_bias_, np.float32(self.global_mean_), lr, reg, reg_b)
@@ -351,7 +352,7 @@ class SVDpp(_MFBase):
 
     def _effective(self) -> None:
         """user_factors_ = p_u + |N(u)|^-1/2 Σ y_j from the current parameters."""
-        with fast_kernel_threads(self.n_threads):
+        with kernel_threads(self.n_threads):
             z = sgd_kern.implicit_sums(self._indptr, self._indices, self.implicit_factors_)
         self.user_factors_ = self.user_own_factors_ + z
 

@@ -249,12 +249,12 @@ class ModelService:
     @contextlib.contextmanager
     def _calling(self):
         """Hold the model lock and run numba on ``threads`` threads, BLAS on one."""
-        from ..models.base import fast_kernel_threads
+        from .._util import kernel_threads
 
         with self.lock:
             t0 = time.perf_counter()
             try:
-                with fast_kernel_threads(self.threads):
+                with kernel_threads(self.threads):
                     yield
             finally:
                 self._timing.model_ms = (time.perf_counter() - t0) * 1e3

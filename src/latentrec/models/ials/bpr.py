@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..._util import check_random_state, resolve_threads
-from ..base import Interval, Options, Recommender, fast_kernel_threads
+from ..._util import kernel_threads
+from ..base import Interval, Options, Recommender
 from ..kernels import bpr as kern
 from ._common import check_weights, to_training
 
@@ -96,7 +97,7 @@ class BPR(Recommender):
             seeds = rng.integers(1, 2**62, size=n_threads, dtype=np.int64)
             stats = np.zeros((n_threads, 3), dtype=np.float64)
             if csr.nnz:
-                with fast_kernel_threads(n_threads):
+                with kernel_threads(n_threads):
                     kern.bpr_epoch(indptr, indices, order, bounds, self.user_factors_, self.item_factors_,
                                    float(self.learning_rate), float(self.regularization), seeds, MAX_TRIES, stats)
             loss, correct, skipped = stats.sum(axis=0)

@@ -21,7 +21,8 @@ import scipy.sparse as sp
 
 from ..._util import check_random_state, resolve_threads
 from ...errors import DataError
-from ..base import Interval, Options, Recommender, fast_kernel_threads
+from ..._util import kernel_threads
+from ..base import Interval, Options, Recommender
 from ..kernels import ials as kern
 from ._common import append_ids, check_weights, confidence, replace_rows, rows_for, to_training
 
@@ -114,7 +115,7 @@ class ImplicitALS(Recommender):
         n_threads = resolve_threads(self.n_threads)
 
         def step(epoch):
-            with fast_kernel_threads(n_threads):
+            with kernel_threads(n_threads):
                 self._sweep(items, self.item_factors_, self.user_factors_, n_threads)
                 loss = self._sweep(users, self.user_factors_, self.item_factors_, n_threads)
             penalty = float(self.regularization) * (
@@ -190,7 +191,7 @@ class ImplicitALS(Recommender):
         self.seen_ = replace_rows(self.seen_, codes, rows, n)
         side = _Side(rows, *self._coefs(rows.data))
         sub = np.zeros((len(ids), self.n_factors), dtype=np.float32)
-        with fast_kernel_threads(self.n_threads) as n_threads:
+        with kernel_threads(self.n_threads) as n_threads:
             self._sweep(side, sub, self.item_factors_, n_threads, solver="cholesky")
         grown[codes] = sub
         self.user_factors_ = grown
@@ -215,7 +216,7 @@ class ImplicitALS(Recommender):
         self.seen_.sort_indices()
         side = _Side(rows, *self._coefs(rows.data))
         sub = np.zeros((len(ids), self.n_factors), dtype=np.float32)
-        with fast_kernel_threads(self.n_threads) as n_threads:
+        with kernel_threads(self.n_threads) as n_threads:
             self._sweep(side, sub, self.user_factors_, n_threads, solver="cholesky")
         grown[codes] = sub
         self.item_factors_ = grown

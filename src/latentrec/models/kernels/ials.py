@@ -22,6 +22,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .als import cholesky_solve
+
 
 @njit(fastmath=True, cache=True)
 def _matvec(a, x, out):
@@ -131,36 +133,6 @@ def cg_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, cg_steps, bounds, out
         out_loss[ch] = loss
 
 
-@njit(fastmath=True, cache=True)
-def _cholesky_solve(A, b, out):
-    """Solve A x = b for symmetric positive definite A (float64, overwritten)."""
-    k = A.shape[0]
-    for j in range(k):
-        s = A[j, j]
-        for m in range(j):
-            s -= A[j, m] * A[j, m]
-        if s <= 0.0:
-            s = 1e-12
-        d = np.sqrt(s)
-        A[j, j] = d
-        for i in range(j + 1, k):
-            t = A[i, j]
-            for m in range(j):
-                t -= A[i, m] * A[j, m]
-            A[i, j] = t / d
-    y = np.empty(k, dtype=np.float64)
-    for i in range(k):
-        t = b[i]
-        for m in range(i):
-            t -= A[i, m] * y[m]
-        y[i] = t / A[i, i]
-    for i in range(k - 1, -1, -1):
-        t = y[i]
-        for m in range(i + 1, k):
-            t -= A[m, i] * out[m]
-        out[i] = t / A[i, i]
-
-
 @njit(parallel=True, fastmath=False, cache=True)
 def cholesky_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, bounds, out_loss):
     """Exact update of every row of ``X`` (in place): the normal equations solved by
@@ -190,7 +162,7 @@ def cholesky_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, bounds, out_los
             for r in range(k):
                 for c in range(r + 1, k):
                     A[r, c] = A[c, r]
-            _cholesky_solve(A, b, x)
+            x[:] = cholesky_solve(A, b)
             for f in range(k):
                 X[u, f] = np.float32(x[f])
             row_loss = 0.0

@@ -28,6 +28,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from .topn import _less, _sift_down, _sift_up
+
 COSINE, PEARSON, SCALED_DOT = 0, 1, 2
 
 
@@ -171,7 +173,7 @@ def similarity_topk(indptr, indices, data, t_indptr, t_indices, t_data, scale, m
                         hc[size] = j
                         _sift_up(hs, hc, size)
                         size += 1
-                    elif _worse(hs[0], hc[0], s, j):
+                    elif _less(hs[0], hc[0], s, j):
                         hs[0] = s
                         hc[0] = j
                         _sift_down(hs, hc, size, 0)
@@ -226,42 +228,6 @@ def _select_top(cand_j, cand_s, scratch, m, k):
         for r in range(n_tied):
             cand_j[w + r] = tied[r]
     return k
-
-
-@njit(inline="always")
-def _worse(s_a, c_a, s_b, c_b):
-    # heap order: lower similarity first; at equal similarity the higher code counts as worse
-    return s_a < s_b or (s_a == s_b and c_a > c_b)
-
-
-@njit(inline="always")
-def _sift_down(hs, hc, size, pos):
-    while True:
-        left = 2 * pos + 1
-        if left >= size:
-            return
-        worst = left
-        right = left + 1
-        if right < size and _worse(hs[right], hc[right], hs[left], hc[left]):
-            worst = right
-        if _worse(hs[worst], hc[worst], hs[pos], hc[pos]):
-            hs[pos], hs[worst] = hs[worst], hs[pos]
-            hc[pos], hc[worst] = hc[worst], hc[pos]
-            pos = worst
-        else:
-            return
-
-
-@njit(inline="always")
-def _sift_up(hs, hc, pos):
-    while pos > 0:
-        parent = (pos - 1) // 2
-        if _worse(hs[pos], hc[pos], hs[parent], hc[parent]):
-            hs[pos], hs[parent] = hs[parent], hs[pos]
-            hc[pos], hc[parent] = hc[parent], hc[pos]
-            pos = parent
-        else:
-            return
 
 
 @njit(parallel=True, fastmath=True, cache=True)
