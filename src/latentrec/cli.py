@@ -138,7 +138,8 @@ def cmd_compare(args) -> int:
     data = load_dataset(args.dataset, args.data_home)
     t0 = time.perf_counter()
     results = evaluate(args.models, data, args.protocol, k=args.k, n_jobs=args.n_jobs, random_state=args.seed,
-                       data_home=args.data_home, verbose=None if not args.quiet else False)
+                       data_home=args.data_home, verbose=None if not args.quiet else False,
+                       curves=not args.no_curves)
     elapsed = time.perf_counter() - t0
     summary = summarize(results)
     print(format_summary(summary))
@@ -352,6 +353,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "./latentrec-compare-DATASET-PROTOCOL.json)")
     p.add_argument("--n-jobs", type=int, default=1, help="processes over (model, fold) pairs")
     p.add_argument("-k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
+    p.add_argument("--no-curves", action="store_true",
+                   help="skip the per-epoch test curves of the first fold (they re-score every epoch)")
     p = add("explore", cmd_explore, "exploratory plots of a dataset in an HTML report")
     p.add_argument("dataset", metavar="DATASET")
     p.add_argument("--report", metavar="DIR", required=True)
