@@ -102,12 +102,18 @@ def time_accuracy_chart(results: pd.DataFrame, metric: str):
         raise DataError(f"no results for metric {metric!r}")
     stats = part.groupby("model").agg(value=("value", "mean"), fit_s=("fit_s", "mean"), baseline=("baseline", "first"))
     fig, ax = _figure(7.0, 4.4)
-    for i, (name, row) in enumerate(stats.iterrows()):
+    span = float(stats["value"].max() - stats["value"].min()) or 1.0
+    placed: list[tuple[float, float, int]] = []
+    for i, (name, row) in enumerate(stats.sort_values("fit_s").iterrows()):
         color = OKABE_ITO[i % 7]
-        ax.scatter(max(row["fit_s"], 1e-4), row["value"], s=50, color=color,
+        x, y = max(row["fit_s"], 1e-4), row["value"]
+        ax.scatter(x, y, s=50, color=color,
                    marker="s" if row["baseline"] else "o", edgecolor="black", linewidth=0.5, zorder=3)
-        ax.annotate(name, (max(row["fit_s"], 1e-4), row["value"]), xytext=(5, 4), textcoords="offset points",
-                    fontsize=8)
+        # stagger labels of points that sit close together so they do not print over each other
+        near = [dy for px, py, dy in placed if abs(np.log10(x) - np.log10(px)) < 0.6 and abs(y - py) < 0.05 * span]
+        dy = 4 - 10 * len(near)
+        placed.append((x, y, dy))
+        ax.annotate(name, (x, y), xytext=(6, dy), textcoords="offset points", fontsize=8)
     ax.set_xscale("log")
     ax.margins(x=0.15, y=0.1)
     ax.set_xlabel("mean fit time per fold (seconds, log scale)")
