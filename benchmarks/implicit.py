@@ -37,7 +37,6 @@ import time
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
 
 import latentrec as lr
 from latentrec import metrics

@@ -20,7 +20,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from latentrec.data.movielens import KNOWN_DATASETS, get_data_home, load_movielens

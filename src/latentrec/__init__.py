@@ -22,17 +22,17 @@ _LAZY = {
     "UnknownIdError": "latentrec.errors", "PersistError": "latentrec.errors",
     "MissingDependencyError": "latentrec.errors",
     # workflow
-    "evaluate": "latentrec.evaluate", "load_model": "latentrec.persist", "save_model": "latentrec.persist",
+    "load_model": "latentrec.persist", "save_model": "latentrec.persist",
 }
 _MODELS = "latentrec.models"
 
-__all__ = ["__version__", *_LAZY, "models", "split", "metrics"]
+__all__ = ["__version__", *_LAZY, "models", "split", "metrics", "evaluate", "tuning"]
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in ("models", "split", "metrics", "registry", "tuning", "data"):
+    if name in ("models", "split", "metrics", "registry", "tuning", "data", "evaluate"):
         return importlib.import_module(f"latentrec.{name}")
     models = importlib.import_module(_MODELS)
     if name in models._LAZY:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, LatentrecError, ModelError
+from .errors import DataError, LatentrecError
 
 
 # ---------------------------------------------------------------- data

@@ -24,9 +24,7 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import time
-import types
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -481,17 +479,6 @@ def format_summary(summary: pd.DataFrame, task: str | None = None) -> str:
                       + shown.to_string(index=False))
     return "\n\n".join(blocks)
 
-
-class _CallableModule(types.ModuleType):
-    """``latentrec.evaluate`` is both this module and its main function: importing the
-    submodule rebinds the package attribute to the module, so the module forwards
-    calls to :func:`evaluate` and ``lr.evaluate(models, data)`` always works."""
-
-    def __call__(self, *args, **kwargs):
-        return evaluate(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
 
 __all__ = ["evaluate", "summarize", "format_summary", "make_folds", "resolve_models", "default_models",
            "run_one", "write_record", "PROTOCOLS"]

@@ -252,10 +252,8 @@ class Interactions:
             "density": self.density,
             "kind": "implicit" if self.is_implicit else "explicit",
             "rating_scale": self.rating_scale,
-            "ratings_per_user": {"min": int(uc.min(initial=0)), "median": float(np.median(uc)) if len(uc) else 0.0,
-                                 "max": int(uc.max(initial=0))},
-            "ratings_per_item": {"min": int(ic.min(initial=0)), "median": float(np.median(ic)) if len(ic) else 0.0,
-                                 "max": int(ic.max(initial=0))},
+            "ratings_per_user": _spread(uc),
+            "ratings_per_item": _spread(ic),
             "mean": float(self.values.mean()) if len(self) else float("nan"),
         }
         if not self.is_implicit:
@@ -368,6 +366,12 @@ class Interactions:
         out.values = np.ones(int(rows.sum()), dtype=np.float32)
         out.rating_scale = None
         return out
+
+
+def _spread(counts: np.ndarray) -> dict:
+    if len(counts) == 0:
+        return {"min": 0, "median": 0.0, "max": 0}
+    return {"min": int(counts.min()), "median": float(np.median(counts)), "max": int(counts.max())}
 
 
 def as_interactions(X, y=None, *, implicit: bool = False) -> Interactions:

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 from ..._util import check_random_state, resolve_threads, seed_from
-from ...errors import ModelError, require
+from ...errors import require
 from ..base import Interval, Options, Recommender
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
