@@ -30,18 +30,21 @@ class ModelSuite:
 
     # ------------------------------------------------------------ data
     @pytest.fixture(scope="class")
-    def data(self):
-        if self.task == "explicit":
+    @classmethod
+    def data(cls):
+        if cls.task == "explicit":
             return lr.synthetic_ratings(n_users=300, n_items=200, n_ratings=12_000, random_state=3)
         return lr.synthetic_implicit(n_users=300, n_items=200, n_interactions=12_000, random_state=3)
 
     @pytest.fixture(scope="class")
-    def split(self, data):
+    @classmethod
+    def split(cls, data):
         return random_split(data, test_size=0.2, random_state=0)
 
     @pytest.fixture(scope="class")
-    def fitted(self, split):
-        return self.model_factory().fit(split[0])
+    @classmethod
+    def fitted(cls, split):
+        return cls.model_factory().fit(split[0])
 
     # ------------------------------------------------------------ contract
     def test_fit_returns_self_and_predicts_shape(self, split):

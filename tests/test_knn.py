@@ -59,7 +59,8 @@ class TestImplicitItemKNNBM25(ModelSuite):
     quality = 0.17  # Popularity 0.136, this model 0.206
 
     @pytest.fixture(scope="class")
-    def data(self):  # counts, so that K1 matters
+    @classmethod
+    def data(cls):  # counts, so that K1 matters
         return lr.synthetic_implicit(n_users=300, n_items=200, n_interactions=12_000, counts=True,
                                      random_state=3)
 
