@@ -38,11 +38,16 @@ class ImplicitALS(Recommender):
     ----------
     n_factors : int, default 64
         Dimension of the latent space.
-    regularization : float, default 1.0
+    regularization : float, default 50.0
         lambda, the L2 penalty on every factor vector (not scaled by counts).
-    alpha : float, default 1.0
+    alpha : float, default 5.0
         Confidence slope: c = 1 + alpha d (linear) or 1 + alpha log(1 + d/epsilon).
         ``alpha=0`` weighs observed and unobserved cells alike.
+
+    The defaults of ``regularization`` and ``alpha`` are the values chosen on
+    validation splits carved from the training data of both ml-100k and
+    ml-latest-small by ``benchmarks/implicit.py`` (NDCG@10 on 5-fold ml-100k:
+    0.442 against 0.360 with 1.0 / 1.0).
     confidence : {"linear", "log"}, default "linear"
     epsilon : float, default 1.0
         Scale of the log confidence.
@@ -83,7 +88,7 @@ class ImplicitALS(Recommender):
         "verbose": Options(True, False),
     }
 
-    def __init__(self, *, n_factors: int = 64, regularization: float = 1.0, alpha: float = 1.0,
+    def __init__(self, *, n_factors: int = 64, regularization: float = 50.0, alpha: float = 5.0,
                  confidence: str = "linear", epsilon: float = 1.0, n_epochs: int = 15, solver: str = "cg",
                  cg_steps: int = 3, n_threads: int = 0, random_state=None, verbose: bool = False):
         self.n_factors = n_factors
