@@ -123,6 +123,8 @@ def test_find_item_by_title_words():
     (["train", "biases", "{csv}", "-o", "{tmp}/m", "--params", "user_damping=-1"], "user_damping must be"),
     (["tune", "biases", "{csv}", "--grid", "n_factors=1,2"], "has no parameter"),
     (["recommend", "{tmp}/nothing", "--user", "1"], "manifest.json is missing"),
+    (["train", "biases", "{csv}", "-o", "{tmp}/m", "--master", "local[2]"], "--master applies to models trained on Spark"),
+    (["compare", "{csv}", "--models", "biases", "--master", "local[2]"], "add --engine spark"),
 ])
 def test_bad_input_exits_nonzero_with_a_message(csv, tmp_path, capsys, argv, message):
     argv = [a.format(csv=csv, tmp=tmp_path) for a in argv]

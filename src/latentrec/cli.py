@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError, LatentrecError
+from .errors import DataError, LatentrecError, ModelError
 
 
 # ---------------------------------------------------------------- data
@@ -132,15 +132,50 @@ def _default_output(args) -> Path:
     return Path(f"latentrec-compare-{stem}-{args.protocol}.json")
 
 
+def _with_master(name: str, model, master: str | None):
+    """Point a Spark model at ``master``; ``--master`` with a model that does not run on Spark is an error."""
+    if master is None:
+        return model
+    if "master" not in model.get_params(deep=False):
+        raise ModelError(f"--master applies to models trained on Spark (spark-als, spark-implicit-als); "
+                         f"{name!r} runs in this process")
+    return model.set_params(master=master)
+
+
+def _on_engine(models: dict, engine: str, master: str | None) -> dict:
+    """``compare --engine spark``: train the ALS models on Spark (``als`` -> ``spark-als``,
+    ``implicit-als`` -> ``spark-implicit-als``); ``--master`` goes to every Spark model."""
+    from . import registry
+
+    out = {}
+    for name, model in models.items():
+        if engine == "spark" and name in registry.SPARK_ENGINE:
+            name = registry.SPARK_ENGINE[name]
+            model = registry.create(name)
+        out[name] = model
+    if master is not None:
+        spark = {n: m for n, m in out.items() if "master" in m.get_params(deep=False)}
+        if not spark:
+            raise ModelError("--master applies to models trained on Spark, and none of the compared models is: "
+                             "add --engine spark, or spark-als / spark-implicit-als to --models")
+        for model in spark.values():
+            model.set_params(master=master)
+    return out
+
+
 def cmd_compare(args) -> int:
-    from .evaluate import evaluate, format_summary, summarize
+    from .evaluate import evaluate, format_summary, resolve_models, summarize
 
     data = load_dataset(args.dataset, args.data_home)
+    skipped: list[str] = []
+    models = _on_engine(resolve_models(args.models, "implicit" if data.is_implicit else "explicit", skipped),
+                        args.engine, args.master)
     t0 = time.perf_counter()
-    results = evaluate(args.models, data, args.protocol, k=args.k, n_jobs=args.n_jobs, random_state=args.seed,
+    results = evaluate(models, data, args.protocol, k=args.k, n_jobs=args.n_jobs, random_state=args.seed,
                        data_home=args.data_home, verbose=None if not args.quiet else False,
                        curves=not args.no_curves)
     elapsed = time.perf_counter() - t0
+    results.attrs["run"]["skipped_models"] = skipped + results.attrs["run"]["skipped_models"]
     summary = summarize(results)
     print(format_summary(summary))
     print(f"\n{data.name}: {args.protocol}, seed {args.seed}, {elapsed:.1f} s")
@@ -177,7 +212,7 @@ def cmd_tune(args) -> int:
     from .tuning import grid_search, parse_grid, random_search
 
     data = load_dataset(args.dataset, args.data_home)
-    model = registry.create(args.model)
+    model = _with_master(args.model, registry.create(args.model), args.master)
     task = model.task
     if task == "implicit" and not data.is_implicit:
         data = data.to_implicit()
@@ -232,7 +267,7 @@ def cmd_train(args) -> int:
     from . import registry
 
     data = load_dataset(args.dataset, args.data_home)
-    model = registry.create(args.model, **_parse_params(args.params))
+    model = _with_master(args.model, registry.create(args.model, **_parse_params(args.params)), args.master)
     if "random_state" in model.get_params() and model.get_params()["random_state"] is None:
         model.set_params(random_state=args.seed)
     if model.task == "implicit" and not data.is_implicit:
@@ -319,6 +354,9 @@ def cmd_serve(args) -> int:
 
 
 # ---------------------------------------------------------------- parser
+_MASTER_HELP = "Spark master URL for Spark models, e.g. local[2], spark://host:7077, yarn (default local[*])"
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
@@ -355,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
     p.add_argument("--no-curves", action="store_true",
                    help="skip the per-epoch test curves of the first fold (they re-score every epoch)")
+    p.add_argument("--engine", choices=("latentrec", "spark"), default="latentrec",
+                   help="spark: train als / implicit-als with Spark MLlib (spark-als / spark-implicit-als)")
+    p.add_argument("--master", metavar="URL", help=_MASTER_HELP)
     p = add("explore", cmd_explore, "exploratory plots of a dataset in an HTML report")
     p.add_argument("dataset", metavar="DATASET")
     p.add_argument("--report", metavar="DIR", required=True)
@@ -369,11 +410,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--n-jobs", type=int, default=1, help="processes over settings")
     p.add_argument("--report", metavar="DIR")
     p.add_argument("--output", "-o", metavar="DIR", help="save the best model here")
+    p.add_argument("--master", metavar="URL", help=_MASTER_HELP)
     p = add("train", cmd_train, "fit a model on a whole dataset and save it")
     p.add_argument("model", metavar="MODEL")
     p.add_argument("dataset", metavar="DATASET")
     p.add_argument("--output", "-o", metavar="DIR", required=True)
     p.add_argument("--params", nargs="*", metavar="NAME=VALUE", help="hyper-parameters, e.g. n_factors=64")
+    p.add_argument("--master", metavar="URL", help=_MASTER_HELP)
     p = add("recommend", cmd_recommend, "top-N items for a user from a saved model")
     p.add_argument("model", metavar="MODEL_DIR")
     p.add_argument("--user", required=True)

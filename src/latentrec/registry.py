@@ -113,6 +113,11 @@ register("mlp", M + "neural", "MLP", "explicit", extra="neural")
 register("neumf", M + "neural", "NeuMF", "implicit", extra="neural")
 # spark (extra [spark])
 register("spark-als", "latentrec.spark", "SparkALS", "explicit", extra="spark")
+register("spark-implicit-als", "latentrec.spark", "SparkALS", "implicit", extra="spark",
+         default_params={"implicit": True})
+
+#: ``latentrec compare --engine spark``: the models trained by Spark instead of latentrec
+SPARK_ENGINE = {"als": "spark-als", "implicit-als": "spark-implicit-als"}
 
 
 def available(name: str) -> bool:

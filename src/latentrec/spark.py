@@ -12,13 +12,17 @@ Semantics to know when comparing with :class:`latentrec.models.ALS` /
 :class:`latentrec.models.ImplicitALS`:
 
 * Spark's ``regParam`` is scaled by each user's / item's number of ratings
-  (ALS-WR): the penalty on p_u is λ·|I_u|·‖p_u‖². latentrec's own ALS uses a
-  fixed λ. ``regularization`` here is passed to Spark as is.
+  (ALS-WR): the penalty on p_u is λ·|I_u|·‖p_u‖², in explicit and implicit
+  mode. latentrec's explicit :class:`~latentrec.models.ALS` scales λ the same
+  way, so one λ means the same on both engines; :class:`~latentrec.models.ImplicitALS`
+  (like the ``implicit`` library) uses a fixed λ, so tune it separately.
+  ``regularization`` here is passed to Spark as is.
 * Spark's implicit confidence is c_ui = 1 + α·|d_ui| (Hu–Koren–Volinsky), the
   same as ``ImplicitALS(confidence="linear")``.
 * Spark's ALS has no biases. With ``biased=True`` (explicit only) SparkALS
-  first fits damped biases μ + b_u + b_i with Spark aggregations and trains ALS
-  on the residuals, so the model has latentrec ALS's form μ + b_u + b_i + p_u·q_i.
+  first fits damped biases μ + b_u + b_i with Spark aggregations (alternating
+  sweeps, as :class:`latentrec.models.Biases`) and trains ALS on the residuals,
+  so the model has latentrec ALS's form μ + b_u + b_i + p_u·q_i.
 * Spark's ALS needs int32 ids. Integer ids that fit int32 are used directly;
   any other ids (strings, int64 beyond 2^31−1) are indexed to int32 codes first;
   more than 2^31−1 distinct users or items cannot be trained and raise DataError.
@@ -103,8 +107,12 @@ class SparkALS(Recommender):
         Non-negative least squares for the factors.
     biased : bool, default True
         Explicit only: fit damped biases first and factorise the residuals.
-    bias_damping : float, default 10
-        Pseudo-count λ shrinking each bias towards zero (user and item alike).
+    item_damping, user_damping : float, default 2 and 5
+        Pseudo-counts shrinking each item's / user's bias towards zero (the
+        defaults of :class:`~latentrec.models.Biases`, chosen on validation).
+    bias_sweeps : int, default 3
+        Alternating item/user sweeps fitting the biases (each is two Spark
+        aggregations; the RMSE gain flattens after 3 on ml-100k).
     master : str, default "local[*]"
         Spark master URL, used to start a session when none is active (an active
         SparkSession, e.g. one made by :func:`get_spark` or a cluster's notebook, is used as is).
@@ -125,7 +133,9 @@ class SparkALS(Recommender):
         "alpha": Interval(float, 0, None),
         "nonnegative": Options(True, False),
         "biased": Options(True, False),
-        "bias_damping": Interval(float, 0, None),
+        "item_damping": Interval(float, 0, None),
+        "user_damping": Interval(float, 0, None),
+        "bias_sweeps": Interval(int, 1, None),
         "checkpoint_interval": Interval(int, 1, None),
         "n_blocks": Interval(int, 1, None, none_ok=True),
         "random_state": Interval(int, 0, None),
@@ -133,7 +143,7 @@ class SparkALS(Recommender):
 
     def __init__(self, *, n_factors: int = 10, regularization: float = 0.1, n_epochs: int = 10,
                  implicit: bool = False, alpha: float = 1.0, nonnegative: bool = False, biased: bool = True,
-                 bias_damping: float = 10.0, master: str = "local[*]", checkpoint_dir: str | None = None,
+                 item_damping: float = 2.0, user_damping: float = 5.0, bias_sweeps: int = 3, master: str = "local[*]", checkpoint_dir: str | None = None,
                  checkpoint_interval: int = 10, n_blocks: int | None = None, random_state: int = 0):
         self.n_factors = n_factors
         self.regularization = regularization
@@ -142,7 +152,9 @@ class SparkALS(Recommender):
         self.alpha = alpha
         self.nonnegative = nonnegative
         self.biased = biased
-        self.bias_damping = bias_damping
+        self.item_damping = item_damping
+        self.user_damping = user_damping
+        self.bias_sweeps = bias_sweeps
         self.master = master
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_interval = checkpoint_interval
@@ -240,7 +252,6 @@ class SparkALS(Recommender):
 
     def _train(self, sdf, n_users: int, n_items: int) -> None:
         from pyspark.ml.recommendation import ALS as SparkMLALS
-        from pyspark.sql import functions as F
 
         spark = sdf.sparkSession
         if self.checkpoint_dir:
@@ -250,17 +261,9 @@ class SparkALS(Recommender):
         train = sdf
         use_bias = self.biased and not self.implicit
         if use_bias:
-            mu = float(self.global_mean_)
-            lam = float(self.bias_damping)
-            ib = (sdf.groupBy("item").agg((F.sum(F.col("rating") - mu) / (F.count("*") + lam)).alias("bi")))
-            with_i = sdf.join(ib, on="item")
-            ub = (with_i.groupBy("user").agg((F.sum(F.col("rating") - mu - F.col("bi")) / (F.count("*") + lam))
-                                             .alias("bu")))
-            train = (with_i.join(ub, on="user")
-                     .select("user", "item", (F.col("rating") - mu - F.col("bi") - F.col("bu")).alias("rating")))
-            ibp, ubp = ib.toPandas(), ub.toPandas()
-            item_bias[ibp["item"].to_numpy()] = ibp["bi"].to_numpy()
-            user_bias[ubp["user"].to_numpy()] = ubp["bu"].to_numpy()
+            train, ub, ib = self._fit_biases(sdf)
+            item_bias[ib["item"].to_numpy()] = ib["bi"].to_numpy()
+            user_bias[ub["user"].to_numpy()] = ub["bu"].to_numpy()
         blocks = self.n_blocks or max(2, spark.sparkContext.defaultParallelism)
         als = SparkMLALS(rank=self.n_factors, maxIter=self.n_epochs, regParam=float(self.regularization),
                          implicitPrefs=self.implicit, alpha=float(self.alpha), nonnegative=self.nonnegative,
@@ -278,6 +281,25 @@ class SparkALS(Recommender):
             self.user_bias_, self.item_bias_ = user_bias, item_bias
         self._spark_model = fitted
         self.history_ = [{"epoch": self.n_epochs, "engine": "spark"}]
+
+    def _fit_biases(self, sdf):
+        """Damped biases μ + b_u + b_i by alternating sweeps, as :class:`~latentrec.models.Biases`,
+        computed with Spark aggregations. Returns the residual frame and the biases (pandas)."""
+        from pyspark.sql import functions as F
+
+        res = sdf.select("user", "item", (F.col("rating") - float(self.global_mean_)).alias("res")).cache()
+        ub = None
+        for _ in range(self.bias_sweeps):
+            with_u = res.withColumn("bu", F.lit(0.0)) if ub is None else res.join(ub, on="user")
+            ib = (with_u.groupBy("item").agg((F.sum(F.col("res") - F.col("bu"))
+                                               / (F.count("*") + float(self.item_damping))).alias("bi"))
+                  .localCheckpoint())
+            ub = (res.join(F.broadcast(ib), on="item").groupBy("user")
+                  .agg((F.sum(F.col("res") - F.col("bi")) / (F.count("*") + float(self.user_damping))).alias("bu"))
+                  .localCheckpoint())
+        train = (res.join(F.broadcast(ib), on="item").join(ub, on="user")
+                 .select("user", "item", (F.col("res") - F.col("bi") - F.col("bu")).alias("rating")))
+        return train, ub.toPandas(), ib.toPandas()
 
     def _collect(self, factors, n: int) -> np.ndarray:
         frame = factors.toPandas()
