@@ -109,6 +109,44 @@ def test_bad_master_url_and_params():
         SparkALS(n_factors=0).fit(lr.synthetic_ratings(n_users=20, n_items=10, n_ratings=50))
 
 
+def test_unreachable_master_is_a_clear_error():
+    import socket
+
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    from latentrec import spark as spark_module
+
+    with pytest.raises(lr.ModelError, match=rf"cannot reach the Spark master 'spark://127.0.0.1:{port}'"):
+        spark_module._check_reachable(f"spark://127.0.0.1:{port}", timeout=2)
+    spark_module._check_reachable("local[2]")  # nothing to reach
+
+
+def test_more_ids_than_int32_is_a_clear_error(spark, monkeypatch):
+    from latentrec import spark as spark_module
+
+    monkeypatch.setattr(spark_module, "INT32_MAX", 5)  # 2^31 - 1 users do not fit in a test
+    sdf = spark.createDataFrame(pd.DataFrame({"user": np.arange(8), "item": 1, "rating": 4.0}))
+    with pytest.raises(lr.DataError, match="8 distinct user ids: Spark's ALS needs int32 ids, so at most 5"):
+        SparkALS(master="local[2]").fit(sdf)
+
+
+def test_web_service_serves_a_spark_trained_model(fitted, tmp_path):
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from latentrec.serve import create_app
+
+    model, train, _ = fitted
+    model.save(tmp_path / "m")
+    user = model.users_.ids[0]
+    with TestClient(create_app(tmp_path / "m", tmdb_api_key="", warm_up=False)) as client:
+        assert client.get("/api/health").json()["model"] == "SparkALS"
+        recs = client.get(f"/api/users/{user}/recommendations?n=4").json()
+    expected, _ = model.recommend(user, n=4)
+    assert [r["id"] for r in recs["items"]] == list(expected)
+
+
 def test_missing_pyspark_names_the_extra(monkeypatch):
     import sys
 

@@ -36,6 +36,7 @@ import shutil
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from .data.interactions import Interactions
 from .data.vocab import Vocabulary
@@ -55,6 +56,25 @@ def _check_java() -> None:
                          "install one (e.g. apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
 
 
+def _check_reachable(master: str, timeout: float = 5.0) -> None:
+    """A standalone master URL (``spark://host:port[,host:port]``) must accept a TCP connection:
+    Spark itself would otherwise retry for minutes before failing the first job."""
+    import socket
+
+    if not master.startswith("spark://"):
+        return
+    errors = []
+    for hostport in master[len("spark://"):].split(","):
+        host, _, port = hostport.partition(":")
+        try:
+            with socket.create_connection((host, int(port or 7077)), timeout=timeout):
+                return
+        except OSError as exc:
+            errors.append(f"{host}:{port or 7077} ({exc})")
+    raise ModelError(f"cannot reach the Spark master {master!r}: {'; '.join(errors)}; check the URL, "
+                     "that the master is running and that this machine may connect to it")
+
+
 def get_spark(master: str = "local[*]", *, app_name: str = "latentrec", driver_memory: str = "4g",
               config: dict | None = None):
     """A SparkSession for latentrec (an existing active session is reused)."""
@@ -68,6 +88,7 @@ def get_spark(master: str = "local[*]", *, app_name: str = "latentrec", driver_m
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
+    _check_reachable(master.strip())
     builder = (SparkSession.builder.master(master).appName(app_name)
                .config("spark.driver.memory", driver_memory)
                .config("spark.ui.enabled", "false")
@@ -188,8 +209,7 @@ class SparkALS(Recommender):
     def _fit_distributed(self, X, *, user, item, rating):
         from pyspark.sql import functions as F
 
-        self._validate_params()
-        self._forget()
+        self._validate_params()  # before any Spark work
         spark = self._session()
         if isinstance(X, (str, os.PathLike)):
             path = os.fspath(X)
@@ -213,22 +233,16 @@ class SparkALS(Recommender):
         items, sdf = self._index(sdf, "iid", "item")
         stats = sdf.agg(F.avg("rating").alias("mu"), F.min("rating").alias("lo"),
                         F.max("rating").alias("hi")).collect()[0]
-        # the same bookkeeping Recommender.fit does for local data, computed on Spark
-        self.users_, self.items_ = users, items
-        self.global_mean_ = float(stats["mu"])
-        self.rating_scale_ = None if self.implicit else (float(stats["lo"]), float(stats["hi"]))
         counts = sdf.groupBy("item").count().toPandas()
         pop = np.zeros(len(items), dtype=np.int64)
         pop[counts["item"].to_numpy()] = counts["count"].to_numpy()
-        self.item_popularity_ = pop
         seen = sdf.select("user", "item", "rating").toPandas()
-        import scipy.sparse as sp
-
-        self.seen_ = sp.csr_matrix((seen["rating"].to_numpy(np.float32), (seen["user"], seen["item"])),
-                                   shape=(len(users), len(items)))
-        self.train_checksum_ = None
-        self.item_metadata_ = None
-        self.history_ = []
+        # what Recommender.fit records for local data, computed on Spark
+        self._start_fit(users, items, global_mean=float(stats["mu"]),
+                        rating_scale=None if self.implicit else (float(stats["lo"]), float(stats["hi"])),
+                        item_popularity=pop, checksum=None, item_metadata=None,
+                        seen=sp.csr_matrix((seen["rating"].to_numpy(np.float32), (seen["user"], seen["item"])),
+                                           shape=(len(users), len(items))))
         self._train(sdf.select("user", "item", "rating"), len(users), len(items))
         return self
 

@@ -70,16 +70,10 @@ class Recommender(BaseEstimator):
         data = as_interactions(X, y, implicit=self.task == "implicit").compact()
         if len(data) == 0:
             raise DataError("cannot fit on an empty set of interactions")
-        self._validate_params()
-        self._forget()
-        self.users_: Vocabulary = data.users
-        self.items_: Vocabulary = data.items
-        self.global_mean_ = float(np.mean(data.values, dtype=np.float64))
-        self.rating_scale_ = data.rating_scale
-        self.item_popularity_ = np.bincount(data.item_codes, minlength=data.n_items).astype(np.int64)
-        self.seen_ = data.to_csr()
-        self.train_checksum_ = data.checksum()
-        self.item_metadata_ = data.item_metadata
+        self._start_fit(data.users, data.items, global_mean=float(np.mean(data.values, dtype=np.float64)),
+                        rating_scale=data.rating_scale,
+                        item_popularity=np.bincount(data.item_codes, minlength=data.n_items).astype(np.int64),
+                        seen=data.to_csr(), checksum=data.checksum(), item_metadata=data.item_metadata)
         self._callbacks = list(callbacks or [])
         eval_data = None
         if eval_set is not None:
@@ -87,10 +81,25 @@ class Recommender(BaseEstimator):
                 eval_set = as_interactions(*eval_set, implicit=self.task == "implicit")
             eval_data, known = as_interactions(eval_set).recode(self.users_, self.items_)
             self.eval_unknown_ = int((~known).sum())
-        self.history_: list[dict] = []
         self._fit(data, eval_data)
         self._callbacks = []
         return self
+
+    def _start_fit(self, users: Vocabulary, items: Vocabulary, *, global_mean: float, rating_scale, item_popularity,
+                   seen, checksum: str | None, item_metadata) -> None:
+        """Validate the hyper-parameters, forget any earlier fit and record what every model knows
+        of its training data (shared by ``fit`` and fits whose data stay elsewhere, e.g. on Spark)."""
+        self._validate_params()
+        self._forget()
+        self.users_: Vocabulary = users
+        self.items_: Vocabulary = items
+        self.global_mean_ = global_mean
+        self.rating_scale_ = rating_scale
+        self.item_popularity_ = item_popularity
+        self.seen_ = seen
+        self.train_checksum_ = checksum
+        self.item_metadata_ = item_metadata
+        self.history_: list[dict] = []
 
     def _fit(self, data: Interactions, eval_data: Interactions | None) -> None:  # pragma: no cover
         raise NotImplementedError
