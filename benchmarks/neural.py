@@ -9,8 +9,10 @@ own defaults) is fitted with the same factor count when ``latentrec.models.mf``
 is importable.
 
 Ranking (implicit): ml-100k as implicit feedback, per-user 20 % holdout for users
-with >= 10 interactions (seed 0); NeuMF (epochs by early stopping on NDCG@10 of a
-validation holdout carved from the training part the same way, seed 1) against
+with >= 10 interactions (seed 0); NeuMF with its defaults (chosen on validation by
+benchmarks/neural_tuning.py; epochs by early stopping on NDCG@10 of a validation
+holdout carved from the training part the same way, seed 1; ``--losses bce,bpr``
+adds the BPR loss) against
 ImplicitALS (64 factors, regularization 50, alpha 5 — docs/implicit.md's
 setting). NDCG@10, P@10, fit seconds.
 
@@ -119,7 +121,7 @@ def ranking(args) -> None:
                      "recall@10": res["val_recall"], "epochs": epochs, "fit s": seconds})
         print(f"  {name}: ndcg@10 {res['val_ndcg']:.4f} ({seconds:.1f} s)", flush=True)
 
-    for loss in ("bce", "bpr"):
+    for loss in args.losses.split(","):
         probe = NeuMF(loss=loss, n_epochs=args.max_epochs, early_stopping_rounds=3, random_state=0,
                       n_threads=args.threads).fit(fit_part, eval_set=val)
         epochs = int(getattr(probe, "best_epoch_", len(probe.history_)))
@@ -147,7 +149,7 @@ def speed(args) -> None:
         ("BiasedDotProduct adam bs=8192", lambda: BiasedDotProduct(batch_size=8192, learning_rate=0.02)),
         ("BiasedDotProduct sgd bs=8192", lambda: BiasedDotProduct(batch_size=8192, optimizer="sgd", learning_rate=1.0)),
         ("BiasedDotProduct adamw bs=8192", lambda: BiasedDotProduct(batch_size=8192, optimizer="adamw", learning_rate=0.02)),
-        ("MLP (64,) bs=8192", lambda: MLP(batch_size=8192)),
+        ("MLP (32,) + dot term, bs=8192", lambda: MLP(batch_size=8192)),
     ]
     rows = []
     for repeat in range(args.repeats):
@@ -181,6 +183,7 @@ def main(argv=None) -> None:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--losses", default="bce", help="NeuMF losses to rank with, e.g. bce,bpr")
     args = parser.parse_args(argv)
     import torch
 

@@ -35,7 +35,8 @@ def mlp():
 
 
 def neumf():
-    return NeuMF(n_factors=8, hidden=(16, 8), n_epochs=4, batch_size=512, learning_rate=0.01, **FAST)
+    return NeuMF(n_factors=8, hidden=(16, 8), n_negatives=4, n_epochs=4, batch_size=512, learning_rate=0.01,
+                 **FAST)
 
 
 class TestDotProduct(ModelSuite):
@@ -86,7 +87,7 @@ def _torch_scores(model, u, i):
               and (k in _nets.EMBEDDINGS or k.startswith(("mlp_", "output_")))}
     net = _nets.Net(arrays, n_layers=model._n_layers, gmf=model._gmf, activation=model.activation,
                     dropout=0.5, embedding_dropout=0.5, mu=model.global_mean_, sparse=False,
-                    generator=torch.Generator(), device=torch.device("cpu"))
+                    dot=getattr(model, "dot_term", False), generator=torch.Generator(), device=torch.device("cpu"))
     net.eval()
     with torch.no_grad():
         out, _, _ = net(torch.from_numpy(u.astype(np.int64)), torch.from_numpy(i.astype(np.int64)))
@@ -101,13 +102,29 @@ def test_numpy_forward_matches_torch_mlp(explicit_split, activation):
     np.testing.assert_allclose(model._predict_codes(u, i), _torch_scores(model, u, i), rtol=1e-4, atol=1e-4)
 
 
+def test_numpy_forward_matches_torch_mlp_with_dot_term(explicit_split):
+    model = MLP(n_factors=6, hidden=(7,), dot_term=True, n_epochs=2, **FAST).fit(explicit_split[0])
+    u, i = explicit_split[1].user_codes, explicit_split[1].item_codes
+    plain = _torch_scores(model, u, i)
+    np.testing.assert_allclose(model._predict_codes(u, i), plain, rtol=1e-4, atol=1e-4)
+    # the residual term is really there: without it the scores move by p_u . q_i
+    model.dot_term = False
+    dot = np.einsum("ij,ij->i", model.user_factors_[u], model.item_factors_[i])
+    np.testing.assert_allclose(model._predict_codes(u, i) + dot, plain, rtol=1e-4, atol=1e-4)
+    assert np.abs(dot).max() > 0.05
+
+
 def test_numpy_forward_matches_torch_neumf(implicit_split):
-    model = NeuMF(n_factors=6, hidden=(10, 4), n_epochs=2, **FAST).fit(implicit_split[0])
+    model = NeuMF(n_factors=6, hidden=(10, 4), n_negatives=4, n_epochs=2, **FAST).fit(implicit_split[0])
     u, i = implicit_split[1].user_codes, implicit_split[1].item_codes
     np.testing.assert_allclose(model._predict_codes(u, i), _torch_scores(model, u, i), rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("factory", [mlp, neumf])
+def mlp_dot():
+    return mlp().set_params(dot_term=True)
+
+
+@pytest.mark.parametrize("factory", [mlp, mlp_dot, neumf])
 def test_score_block_agrees_with_pairs(explicit_split, implicit_split, factory):
     model = factory()
     model.fit(explicit_split[0] if model.task == "explicit" else implicit_split[0])
@@ -170,6 +187,41 @@ def test_neumf_history_has_ndcg_and_negatives_are_unseen(implicit_split):
     assert neg.shape == (len(users), 4)
     keys = users[:, None] * data.n_items + neg
     assert not np.isin(keys, model._pos_keys).any()
+
+
+def test_neumf_pretraining_trains_both_branches_then_joins_them(implicit_split):
+    train, test = implicit_split
+    joined = {}
+
+    class Spy(NeuMF):
+        def _pretrain(self, arrays, make_net, train_epoch):
+            joined["start"] = {k: v.copy() for k, v in arrays.items()}
+            joined["out"] = super()._pretrain(arrays, make_net, train_epoch)
+            return joined["out"]
+
+    model = Spy(n_factors=8, hidden=(16, 8), n_negatives=4, n_epochs=1, pretrain_epochs=3, batch_size=512,
+                learning_rate=0.01, **FAST).fit(train, eval_set=test)
+    stages = [(h["stage"], h["epoch"]) for h in model.pretrain_history_]
+    assert stages == [("gmf", 1), ("gmf", 2), ("gmf", 3), ("mlp", 1), ("mlp", 2), ("mlp", 3)]
+    for stage in ("gmf", "mlp"):
+        losses = [h["train_loss"] for h in model.pretrain_history_ if h["stage"] == stage]
+        assert losses[-1] < losses[0], (stage, losses)
+    start, out = joined["start"], joined["out"]
+    assert set(out) == set(start)
+    for name in start:
+        assert out[name].shape == start[name].shape and not np.array_equal(out[name], start[name]), name
+    # the pretrained GMF branch alone (weights halved by alpha = 0.5) already ranks well
+    gmf = (out["user_factors_"] * 2 * out["output_w_"][:8]) @ out["item_factors_"].T
+    probe = NeuMF(n_factors=2, hidden=(2,), n_negatives=1, n_epochs=1, **FAST).fit(train)
+    probe._net_block = lambda u: gmf[u]
+    recoded, _ = test.recode(probe.users_, probe.items_)
+    assert probe._eval_metrics(recoded)["val_ndcg"] > 0.1
+    # one fine-tuning epoch after pretraining beats one epoch from scratch
+    scratch = NeuMF(n_factors=8, hidden=(16, 8), n_negatives=4, n_epochs=1, batch_size=512, learning_rate=0.01,
+                    **FAST).fit(train, eval_set=test)
+    assert model.history_[0]["val_ndcg"] > scratch.history_[0]["val_ndcg"]
+    with pytest.raises(ModelError, match="pretrain_epochs must be"):
+        NeuMF(pretrain_epochs=-1, **FAST).fit(train)
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])

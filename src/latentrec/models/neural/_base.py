@@ -156,13 +156,6 @@ class NeuralRecommender(Recommender):
         arrays = self._init_arrays(data, rng)
         generator = torch.Generator(device=device)
         generator.manual_seed(seed_from(rng))
-        sparse = self.optimizer != "adamw"
-        net = _nets.Net(arrays, n_layers=self._n_layers, gmf=self._gmf,
-                        activation=getattr(self, "activation", "relu"), dropout=getattr(self, "dropout", 0.0),
-                        embedding_dropout=getattr(self, "embedding_dropout", 0.0),
-                        mu=self.global_mean_ if "user_bias_" in arrays else 0.0,
-                        sparse=sparse, generator=generator, device=device)
-        optimizers = _nets.make_optimizers(net, self.optimizer, float(self.learning_rate), float(self.weight_decay))
         tensors = {
             "u": torch.from_numpy(data.user_codes.astype(np.int64)).to(device),
             "i": torch.from_numpy(data.item_codes.astype(np.int64)).to(device),
@@ -170,8 +163,17 @@ class NeuralRecommender(Recommender):
         }
         self._prepare(data, tensors, torch)
 
-        def step(epoch):
-            lr = float(self.learning_rate) * float(self.lr_decay) ** epoch
+        def make_net(arrays, n_layers, gmf):
+            net = _nets.Net(arrays, n_layers=n_layers, gmf=gmf,
+                            activation=getattr(self, "activation", "relu"), dropout=getattr(self, "dropout", 0.0),
+                            embedding_dropout=getattr(self, "embedding_dropout", 0.0),
+                            mu=self.global_mean_ if "user_bias_" in arrays else 0.0,
+                            sparse=self.optimizer != "adamw", dot=bool(getattr(self, "dot_term", False)),
+                            generator=generator, device=device)
+            return net, _nets.make_optimizers(net, self.optimizer, float(self.learning_rate),
+                                              float(self.weight_decay))
+
+        def train_epoch(net, optimizers, lr):
             _nets.set_learning_rate(optimizers, lr)
             net.train()
             total = torch.zeros((), dtype=torch.float64, device=device)
@@ -186,22 +188,36 @@ class NeuralRecommender(Recommender):
                 total += part
                 n += len(batch[0])
             net.eval()
-            self._set_state(net.export(copy=device.type != "cpu"))
-            return {"train_loss": self._epoch_loss(float(total), n), "learning_rate": lr}
+            return self._epoch_loss(float(total), n)
 
-        evaluate = None
-        if eval_data is not None and len(eval_data):
-            evaluate = lambda: self._eval_metrics(eval_data)  # noqa: E731 - state set by step
-        patience = self.early_stopping_rounds if evaluate is not None else None
         previous = torch.get_num_threads()
         torch.set_num_threads(resolve_threads(self.n_threads))
         try:
+            # optional stages before the main training (NeuMF's pretraining of its two branches)
+            arrays = self._pretrain(arrays, make_net, train_epoch)
+            net, optimizers = make_net(arrays, self._n_layers, self._gmf)
+            lr0 = float(self.learning_rate)
+
+            def step(epoch):
+                lr = lr0 * float(self.lr_decay) ** epoch
+                loss = train_epoch(net, optimizers, lr)
+                self._set_state(net.export(copy=device.type != "cpu"))
+                return {"train_loss": loss, "learning_rate": lr}
+
+            evaluate = None
+            if eval_data is not None and len(eval_data):
+                evaluate = lambda: self._eval_metrics(eval_data)  # noqa: E731 - state set by step
+            patience = self.early_stopping_rounds if evaluate is not None else None
             self._run_epochs(self.n_epochs, step, evaluate=evaluate, monitor=self._monitor, mode=self._mode,
                              patience=patience, snapshot=net.snapshot, restore=net.load_state_dict,
                              desc=type(self).__name__, verbose=self.verbose)
         finally:
             torch.set_num_threads(previous)
         self._set_state(net.export(copy=True))
+
+    def _pretrain(self, arrays: dict, make_net, train_epoch) -> dict:
+        """Hook: train parts of the network before the main epochs; returns the starting arrays."""
+        return arrays
 
     def _prepare(self, data, tensors: dict, torch) -> None:
         """Hook: extra per-fit tensors (NeuMF's sorted positive keys)."""
@@ -261,6 +277,8 @@ class NeuralRecommender(Recommender):
                 res += h @ w[kg:]
             else:
                 res = h @ w
+                if getattr(self, "dot_term", False):
+                    res += np.einsum("ij,ij->i", self.user_factors_[uu], self.item_factors_[ii])
             out[s:s + chunk] = res + self.output_b_[0]
         return out
 
@@ -282,6 +300,8 @@ class NeuralRecommender(Recommender):
             s += (h @ w[kg:]).reshape(len(u), n_items)
         else:
             s = (h @ w).reshape(len(u), n_items)
+            if getattr(self, "dot_term", False):
+                s += self.user_factors_[u] @ self.item_factors_.T
         s += self.output_b_[0]
         return s.astype(np.float32, copy=False)
 

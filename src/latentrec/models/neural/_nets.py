@@ -46,11 +46,13 @@ class Net(nn.Module):
     * layers ``mlp_w{j}_``/``mlp_b{j}_`` + ``output_w_``/``output_b_``: an MLP over the
       concatenated MLP embeddings (``user_mlp_factors_``, else ``user_factors_``);
     * both (``gmf=True``): NeuMF, ``output_w_ · [p_u ⊙ q_i, mlp(p'_u, q'_i)] + output_b_``;
+    * ``gmf=True`` without layers: GMF, ``output_w_ · (p_u ⊙ q_i) + output_b_``;
+    * ``dot=True`` (MLP's ``dot_term``): + p_u · q_i beside the MLP;
     * ``user_bias_``/``item_bias_``: + μ + b_u + b_i.
     """
 
     def __init__(self, arrays: dict[str, np.ndarray], *, n_layers: int, gmf: bool, activation: str,
-                 dropout: float, embedding_dropout: float, mu: float, sparse: bool,
+                 dropout: float, embedding_dropout: float, mu: float, sparse: bool, dot: bool = False,
                  generator: torch.Generator, device: torch.device):
         super().__init__()
         # All lookup tables live in ONE parameter: user rows then item rows, columns
@@ -75,7 +77,7 @@ class Net(nn.Module):
             np.array(value, dtype=np.float32, copy=True)).to(device))
             for name, value in arrays.items() if name not in EMBEDDINGS})
         self.n_emb_cols = self.cols["bias"][0] if "bias" in self.cols else table.shape[1]
-        self.n_layers, self.gmf, self.sparse = n_layers, gmf, sparse
+        self.n_layers, self.gmf, self.sparse, self.dot = n_layers, gmf, sparse, bool(dot)
         self.act = _ACT[activation]
         self.dropout, self.embedding_dropout = float(dropout), float(embedding_dropout)
         self.mu = float(mu)
@@ -98,7 +100,8 @@ class Net(nn.Module):
         a, b = self.cols["factors"]
         p, q = ur[:, a:b], ir[:, a:b]
         if self.n_layers == 0:
-            out = (p * q).sum(1)
+            # GMF (NeuMF's pretraining): a learned weight per factor; else the plain dot product
+            out = (p * q) @ self.dense["output_w"] + self.dense["output_b"] if self.gmf else (p * q).sum(1)
         else:
             if "mlp_factors" in self.cols:
                 a, b = self.cols["mlp_factors"]
@@ -112,6 +115,8 @@ class Net(nn.Module):
             if self.gmf:
                 h = torch.cat([p * q, h], 1)
             out = h @ self.dense["output_w"] + self.dense["output_b"]
+            if self.dot:
+                out = out + (p * q).sum(1)
         reg_b = torch.zeros((), device=u.device)
         if self.biased:
             c = self.cols["bias"][0]

@@ -1,0 +1,126 @@
+"""How the neural models' defaults were chosen: small grids scored on VALIDATION splits
+carved from the training data only (the test folds of benchmarks/neural.py are never seen).
+
+* MLP (explicit): the training part of the first ml-100k 5-fold split (seed 0) and of the
+  ml-latest-small 80/20 holdout (seed 0), each split 90/10 (seed 1) into fit / validation;
+  every config is trained with early stopping (patience 3) and scored by its best
+  validation RMSE. BiasedDotProduct and BiasedMF on the same splits are printed for scale.
+* NeuMF (implicit): ml-100k as implicit feedback, per-user 20 % holdout (users >= 10,
+  seed 0) as in benchmarks/implicit.py; its training part is split again the same way
+  (seed 1) and configs are scored by their best validation NDCG@10 (patience 3), beside
+  ImplicitALS (64 factors, regularization 50, alpha 5) on the same validation split.
+
+    LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/neural_tuning.py [--only mlp,neumf]
+
+One thread per fit (the box is shared); the whole run takes ~30-40 minutes. Validation
+scores move by ~0.003 RMSE / ~0.005 NDCG between seeds, so differences below that are noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see latentrec.models.neural._base
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import load_ml, print_table, protocol  # noqa: E402
+
+from latentrec import metrics  # noqa: E402
+from latentrec.models.neural import MLP, BiasedDotProduct, NeuMF  # noqa: E402
+from latentrec.split import random_split, user_holdout  # noqa: E402
+
+MLP_GRID = [
+    {"dot_term": False},  # the previous defaults: regularization 0.01, hidden (64,)
+    {"dot_term": False, "regularization": 0.05},
+    {"dot_term": False, "weight_decay": 1e-4},
+    {"dot_term": True, "regularization": 0.05},
+    {"dot_term": True, "regularization": 0.1},
+    {"dot_term": True, "regularization": 0.15},
+    {"dot_term": True, "regularization": 0.2},
+    {"dot_term": True, "regularization": 0.1, "hidden": (32,)},
+    {"dot_term": True, "regularization": 0.15, "hidden": (32,)},
+    {"dot_term": True, "regularization": 0.2, "hidden": (32,)},
+]
+MLP_BASE = dict(n_factors=50, hidden=(64,), regularization=0.01, dropout=0.5, embedding_dropout=0.25,
+                learning_rate=0.003)
+
+NEUMF_GRID = [
+    {},  # the previous defaults: 32 factors, 4 negatives, regularization 1e-4
+    {"regularization": 1e-3},
+    {"n_negatives": 8},
+    {"n_factors": 64},
+    {"n_factors": 64, "n_negatives": 8, "regularization": 1e-3},
+    {"n_factors": 64, "n_negatives": 8, "regularization": 1e-3, "loss": "bpr"},
+    {"n_factors": 64, "n_negatives": 8, "regularization": 1e-3, "pretrain_epochs": 8},
+    {"n_factors": 64, "n_negatives": 16, "regularization": 1e-3},
+    {"n_factors": 64, "n_negatives": 16, "regularization": 1e-3, "learning_rate": 0.004},
+    {"n_factors": 64, "n_negatives": 32, "regularization": 1e-3},
+]
+NEUMF_BASE = dict(n_factors=32, n_negatives=4, regularization=1e-4, learning_rate=0.002, loss="bce",
+                  pretrain_epochs=0)
+
+
+def tune_mlp(max_epochs: int) -> None:
+    from latentrec.models.mf import BiasedMF
+
+    rows = []
+    for dataset, proto in (("ml-100k", "5fold"), ("ml-latest-small", "80/20")):
+        _, train, _test = next(iter(protocol(dataset, proto)))  # the test part is not used
+        fit_part, val = random_split(train, 0.1, random_state=1)
+        mf = BiasedMF(n_factors=50, random_state=0, n_threads=1).fit(fit_part)
+        rows.append({"dataset": dataset, "model": "BiasedMF (defaults)",
+                     "val rmse": metrics.rmse(val.values, mf.predict(val)), "epochs": mf.n_epochs})
+        bdp = BiasedDotProduct(n_factors=50, n_epochs=max_epochs, early_stopping_rounds=3, random_state=0,
+                               n_threads=1).fit(fit_part, eval_set=val)
+        rows.append({"dataset": dataset, "model": "BiasedDotProduct (defaults)",
+                     "val rmse": min(h["val_rmse"] for h in bdp.history_), "epochs": bdp.best_epoch_})
+        for params in MLP_GRID:
+            t0 = time.perf_counter()
+            model = MLP(**{**MLP_BASE, **params}, n_epochs=max_epochs, early_stopping_rounds=3,
+                        random_state=0, n_threads=1).fit(fit_part, eval_set=val)
+            rows.append({"dataset": dataset, "model": f"MLP {params}",
+                         "val rmse": min(h["val_rmse"] for h in model.history_), "epochs": model.best_epoch_,
+                         "s": time.perf_counter() - t0})
+            print(f"  {dataset} {rows[-1]['model']}: {rows[-1]['val rmse']:.4f}", flush=True)
+    print_table(rows, title="MLP: best validation RMSE (early stopping, patience 3), 50 factors")
+
+
+def tune_neumf(max_epochs: int) -> None:
+    from latentrec.models.ials import ImplicitALS
+
+    data = load_ml("ml-100k").to_implicit()
+    train, _test = user_holdout(data, test_size=0.2, min_interactions=10, random_state=0)
+    fit_part, val = user_holdout(train, test_size=0.2, min_interactions=10, random_state=1)
+    als = ImplicitALS(n_factors=64, regularization=50, alpha=5, random_state=0, n_threads=1).fit(fit_part)
+    recoded, _ = val.recode(als.users_, als.items_)
+    ref = als._eval_metrics(recoded)["val_ndcg"]
+    rows = [{"model": "ImplicitALS (64 f, λ 50, α 5)", "val ndcg@10": ref, "vs ALS": 1.0}]
+    for params in NEUMF_GRID:
+        t0 = time.perf_counter()
+        model = NeuMF(**{**NEUMF_BASE, **params}, n_epochs=max_epochs, early_stopping_rounds=3, random_state=0,
+                      n_threads=1).fit(fit_part, eval_set=val)
+        best = max(h["val_ndcg"] for h in model.history_)
+        rows.append({"model": f"NeuMF {params}", "val ndcg@10": best, "vs ALS": best / ref,
+                     "epochs": model.best_epoch_, "s": time.perf_counter() - t0})
+        print(f"  {rows[-1]['model']}: {best:.4f} ({best / ref:.3f} x ALS)", flush=True)
+    print_table(rows, title="NeuMF on ml-100k implicit: best validation NDCG@10 (patience 3)")
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", default="mlp,neumf")
+    parser.add_argument("--max-epochs", type=int, default=60)
+    args = parser.parse_args(argv)
+    parts = set(args.only.split(","))
+    if "mlp" in parts:
+        tune_mlp(args.max_epochs)
+    if "neumf" in parts:
+        tune_neumf(args.max_epochs)
+
+
+if __name__ == "__main__":
+    main()
