@@ -80,6 +80,15 @@ def test_spark_dataframe_with_string_ids_and_parquet_scoring(spark, data, tmp_pa
     np.testing.assert_allclose(one["score"].to_numpy(), local_scores, rtol=1e-4)
 
 
+def test_checkpointing_does_not_change_the_result(fitted, tmp_path):
+    model, train, test = fitted
+    ckpt = tmp_path / "ckpt"
+    again = SparkALS(master="local[2]", n_factors=5, n_epochs=8, regularization=0.05,
+                     checkpoint_dir=str(ckpt), checkpoint_interval=2).fit(train)
+    assert ckpt.is_dir() and any(ckpt.iterdir())  # Spark wrote its checkpoints there
+    np.testing.assert_allclose(again.predict(test), model.predict(test), rtol=1e-4, atol=1e-4)
+
+
 def test_implicit_mode(spark):
     data = lr.synthetic_implicit(n_users=200, n_items=120, n_interactions=5000, random_state=2)
     train, test = random_split(data, 0.2, random_state=0)
@@ -171,7 +180,7 @@ def test_biases_are_latentrecs_biases_computed_on_spark(spark, data):
     model.global_mean_ = float(data.values.mean())
     sdf = spark.createDataFrame(pd.DataFrame({"user": data.user_codes, "item": data.item_codes,
                                               "rating": data.values.astype(np.float64)}))
-    residual, ub, ib = model._fit_biases(sdf)
+    residual, _, ub, ib = model._fit_biases(sdf)
     ref = lr.models.Biases(item_damping=3.0, user_damping=7.0, n_epochs=4).fit(data)
     np.testing.assert_allclose(ub.sort_values("user")["bu"], ref.user_bias_, atol=1e-5)
     np.testing.assert_allclose(ib.sort_values("item")["bi"], ref.item_bias_, atol=1e-5)

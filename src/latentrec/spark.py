@@ -272,10 +272,10 @@ class SparkALS(Recommender):
             spark.sparkContext.setCheckpointDir(self.checkpoint_dir)
         user_bias = np.zeros(n_users, dtype=np.float32)
         item_bias = np.zeros(n_items, dtype=np.float32)
-        train = sdf
+        train, cached = sdf, None
         use_bias = self.biased and not self.implicit
         if use_bias:
-            train, ub, ib = self._fit_biases(sdf)
+            train, cached, ub, ib = self._fit_biases(sdf)
             item_bias[ib["item"].to_numpy()] = ib["bi"].to_numpy()
             user_bias[ub["user"].to_numpy()] = ub["bu"].to_numpy()
         blocks = self.n_blocks or max(2, spark.sparkContext.defaultParallelism)
@@ -289,6 +289,9 @@ class SparkALS(Recommender):
             fitted = als.fit(train)
         except Exception as exc:
             raise ModelError(f"Spark ALS training failed: {exc}") from exc
+        finally:
+            if cached is not None:
+                cached.unpersist()
         self.user_factors_ = self._collect(fitted.userFactors, n_users)
         self.item_factors_ = self._collect(fitted.itemFactors, n_items)
         if use_bias:
@@ -298,7 +301,8 @@ class SparkALS(Recommender):
 
     def _fit_biases(self, sdf):
         """Damped biases μ + b_u + b_i by alternating sweeps, as :class:`~latentrec.models.Biases`,
-        computed with Spark aggregations. Returns the residual frame and the biases (pandas)."""
+        computed with Spark aggregations. Returns the residual frame, the cached frame it is
+        computed from (to unpersist after training) and the biases (pandas)."""
         from pyspark.sql import functions as F
 
         res = sdf.select("user", "item", (F.col("rating") - float(self.global_mean_)).alias("res")).cache()
@@ -313,7 +317,7 @@ class SparkALS(Recommender):
                   .localCheckpoint())
         train = (res.join(F.broadcast(ib), on="item").join(ub, on="user")
                  .select("user", "item", (F.col("res") - F.col("bi") - F.col("bu")).alias("rating")))
-        return train, ub.toPandas(), ib.toPandas()
+        return train, res, ub.toPandas(), ib.toPandas()
 
     def _collect(self, factors, n: int) -> np.ndarray:
         frame = factors.toPandas()
