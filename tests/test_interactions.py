@@ -124,6 +124,14 @@ def test_memory_is_20_bytes_a_row():
     assert data.nbytes - data.users.ids.nbytes - data.items.ids.nbytes == 20 * n
 
 
+def test_memory_counts_string_ids():
+    ints = lr.Interactions(Vocabulary(np.arange(3)), Vocabulary(np.arange(2)), [0, 1, 2], [0, 1, 1], [1.0, 2.0, 3.0])
+    names = np.array(["a-rather-long-user-name-%d" % i for i in range(3)], dtype=object)
+    strs = lr.Interactions(Vocabulary(names), Vocabulary(np.arange(2)), [0, 1, 2], [0, 1, 1], [1.0, 2.0, 3.0])
+    assert strs.users.nbytes >= names.nbytes + 3 * len(names[0])  # the characters, not only the pointers
+    assert strs.nbytes - ints.nbytes == strs.users.nbytes - ints.users.nbytes
+
+
 def test_as_interactions_positional_columns_and_y():
     X = pd.DataFrame({"u": [1, 2], "i": [3, 4]})
     data = as_interactions(X, [5.0, 4.0])

@@ -207,7 +207,7 @@ class Interactions:
         n = self.user_codes.nbytes + self.item_codes.nbytes + self.values.nbytes
         if self.timestamps is not None:
             n += self.timestamps.nbytes
-        return n + self.users.ids.nbytes + self.items.ids.nbytes
+        return n + self.users.nbytes + self.items.nbytes
 
     def __repr__(self) -> str:
         kind = "implicit" if self.is_implicit else f"ratings {self.rating_scale}"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 import pandas as pd
 
@@ -45,6 +47,13 @@ class Vocabulary:
             raise DataError(f"vocabulary ids must be unique; {show(dup)} appears more than once")
         self.ids = ids
         self._index = index
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes held by the ids, counting the string objects of an object array (not just its pointers)."""
+        if self.ids.dtype == object:
+            return self.ids.nbytes + sum(sys.getsizeof(x) for x in self.ids)
+        return self.ids.nbytes
 
     @classmethod
     def factorize(cls, values, what: str = "user") -> tuple["Vocabulary", np.ndarray]:
