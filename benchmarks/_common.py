@@ -178,8 +178,8 @@ def _fmt(v) -> str:
 
 
 def markdown(rows: Iterable[dict], columns: Sequence[str] | None = None) -> str:
-    """A GitHub markdown table of dict rows (missing cells are blank)."""
-    rows = list(rows)
+    """A GitHub markdown table of dict rows or of a DataFrame (missing cells are blank)."""
+    rows = rows.to_dict("records") if isinstance(rows, pd.DataFrame) else list(rows)
     if columns is None:
         columns = list(dict.fromkeys(c for r in rows for c in r))
     lines = ["| " + " | ".join(columns) + " |", "|" + "|".join("---" for _ in columns) + "|"]

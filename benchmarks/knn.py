@@ -41,8 +41,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# benchmarks/implicit.py would shadow the peer library: keep this folder off the import path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import argparse
 import json
@@ -56,6 +55,8 @@ import pandas as pd
 import latentrec as lr
 from latentrec import metrics
 from latentrec.split import kfold
+
+from _common import load_ml, markdown  # noqa: E402  (benchmarks/ is on sys.path)
 
 MODELS = {
     "ItemKNN": ("latentrec", dict(cls="ItemKNN")),
@@ -72,11 +73,6 @@ PEER = {"ItemKNN": "Surprise KNNBaseline item", "UserKNN": "Surprise KNNBaseline
 
 
 # ------------------------------------------------------------------ data
-def load(dataset: str) -> lr.Interactions:
-    home = os.environ.get("LATENTREC_DATA_HOME")
-    if home is None:
-        sys.exit("set LATENTREC_DATA_HOME to the folder holding the MovieLens files (e.g. ../shared/datasets)")
-    return lr.load_movielens(path=Path(home) / dataset)
 
 
 def folds(data: lr.Interactions, n_splits: int = 5, seed: int = 0):
@@ -146,7 +142,7 @@ def _status_kb(field: str) -> int:
 def memory_child(name: str, dataset: str) -> None:
     import gc
 
-    data = load(dataset)
+    data = load_ml(dataset)
     train, test = folds(data)[0]
     del data
     if MODELS[name][0] == "latentrec":
@@ -182,7 +178,7 @@ def implicit_table(dataset: str, repeats: int) -> pd.DataFrame:
     from latentrec.models.knn import ImplicitItemKNN
     from latentrec.split import user_holdout
 
-    data = load(dataset).to_implicit()
+    data = load_ml(dataset).to_implicit()
     train, test = user_holdout(data, 0.2, 10, random_state=0)
     X = train.to_csr().astype(np.float32)
     truth = test.to_csr()
@@ -246,13 +242,6 @@ def scale_run(n_users: int = 100_000, n_items: int = 20_000, n_ratings: int = 5_
 
 
 # ------------------------------------------------------------------ table
-def markdown(df: pd.DataFrame) -> str:
-    def fmt(v):
-        return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
-
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 def main(argv=None) -> None:
@@ -271,7 +260,7 @@ def main(argv=None) -> None:
         memory_child(args.memory_child, args.dataset)
         return
     names = [n.strip() for n in args.models.split(",") if n.strip()]
-    data = load(args.dataset)
+    data = load_ml(args.dataset)
     parts = folds(data)
     warm_up()
     rows = {n: [] for n in names}

@@ -1,6 +1,6 @@
 """Implicit models on real MovieLens: NDCG@10 floors on the per-user 20 % holdout of ml-100k.
 
-The floors sit a little below what benchmarks/implicit.py measures with the same
+The floors sit a little below what benchmarks/implicit_feedback.py measures with the same
 hyper-parameters (ImplicitALS 0.444, EASE 0.448, BPR 0.41, Popularity 0.216).
 """
 

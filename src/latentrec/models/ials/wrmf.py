@@ -46,7 +46,7 @@ class ImplicitALS(Recommender):
 
     The defaults of ``regularization`` and ``alpha`` are the values chosen on
     validation splits carved from the training data of both ml-100k and
-    ml-latest-small by ``benchmarks/implicit.py`` (NDCG@10 on 5-fold ml-100k:
+    ml-latest-small by ``benchmarks/implicit_feedback.py`` (NDCG@10 on 5-fold ml-100k:
     0.442 against 0.360 with 1.0 / 1.0).
     confidence : {"linear", "log"}, default "linear"
     epsilon : float, default 1.0

@@ -15,7 +15,7 @@ Speed (``--peers``): ImplicitALS seconds per iteration against implicit's CPU AL
 implicit's BPR; top-10 for all users with seen items excluded (users/s and peak
 extra memory). Ratios are medians of alternating repeats measured in this run.
 
-    LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/implicit.py --peers [--scale]
+    LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/implicit_feedback.py --peers [--scale]
 
 Writes the tables to stdout and learning curves (per-iteration history) to
 benchmarks/results/implicit_curves_<dataset>.csv.
@@ -26,8 +26,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-# this file is named like the peer library: keep its folder off the import path
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import argparse
 import itertools
@@ -43,6 +42,8 @@ from latentrec import metrics
 from latentrec.models.baselines import Popularity
 from latentrec.models.ials import BPR, EASE, ImplicitALS
 
+from _common import load_ml, markdown  # noqa: E402  (benchmarks/ is on sys.path)
+
 RESULTS = Path(__file__).resolve().parent / "results"
 THREADS = 2
 
@@ -52,21 +53,11 @@ EASE_GRID = {"regularization": [50.0, 100.0, 250.0, 500.0, 1000.0]}
 KNN_GRID = {"n_neighbors": [20, 50, 100], "weighting": ["none", "bm25"]}
 
 
-def markdown(df: pd.DataFrame) -> str:
-    """A GitHub table (no tabulate dependency)."""
-    def fmt(v):
-        return f"{v:.4g}" if isinstance(v, (float, np.floating)) else str(v)
-
-    lines = ["| " + " | ".join(map(str, df.columns)) + " |", "|" + "---|" * len(df.columns)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in df.itertuples(index=False)]
-    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------ data and protocol
 def load(name: str) -> lr.Interactions:
-    from latentrec.data.movielens import load_movielens
-
-    return load_movielens(name).to_implicit()
+    return load_ml(name).to_implicit()
 
 
 def holdout(data, seed):
@@ -342,8 +333,12 @@ def main(argv=None):
     args = ap.parse_args(argv)
     os.environ.setdefault("LATENTREC_QUIET", "1")
     pd.set_option("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60)
+    only = [m for m in args.models.split(",") if m]
+    unknown = sorted(set(only) - set(latentrec_models()))
+    if unknown:
+        sys.exit(f"--models: unknown label(s) {unknown}; choose from {sorted(latentrec_models())}")
     if not args.no_quality:
-        table = pd.concat([quality(n, args.peers, [m for m in args.models.split(",") if m]) for n in args.datasets.split(",")], ignore_index=True)
+        table = pd.concat([quality(n, args.peers, only) for n in args.datasets.split(",")], ignore_index=True)
         print("\n## Ranking quality (per-user 20% holdout, users >= 10 interactions, seed 0)\n")
         print(markdown(table))
         for name, part in table.groupby("dataset"):
