@@ -202,3 +202,29 @@ def test_als_sweep_matches_numpy_solve(biased):
         np.testing.assert_allclose(xb, want_b, atol=1e-4)
     else:
         np.testing.assert_array_equal(xb, bu)
+
+
+@pytest.mark.parametrize("biased", [True, False])
+def test_als_sweep_long_rows_take_the_blocked_blas_path(biased):
+    # row lengths on both sides of BLAS_MIN_ROW and across BLOCK boundaries, and an empty row
+    lengths = [0, 3, als_kern.BLAS_MIN_ROW - 1, als_kern.BLAS_MIN_ROW, als_kern.BLOCK, 2 * als_kern.BLOCK + 17]
+    rng = np.random.default_rng(5)
+    n_cols, k = 2 * als_kern.BLOCK + 40, 6
+    rows, cols = [], []
+    for u, n in enumerate(lengths):
+        rows += [u] * n
+        cols += list(rng.choice(n_cols, n, replace=False))
+    r = rng.uniform(1, 5, len(rows)).astype(np.float32)
+    R = sp.csr_matrix((r, (rows, cols)), shape=(len(lengths), n_cols))
+    R.sort_indices()
+    Q = rng.normal(0, 0.3, (n_cols, k)).astype(np.float32)
+    bi = rng.normal(0, 0.2, n_cols).astype(np.float32)
+    mu, reg, reg_b = 3.0, 0.1, 0.05
+    want_X, want_b = als_reference(R, Q, bi, mu, reg, reg_b, biased)
+    X, xb = np.ones((len(lengths), k), np.float32), np.zeros(len(lengths), np.float32)
+    bounds = sgd_kern.balanced_bounds(np.diff(R.indptr) + 1, 2)
+    als_kern.als_sweep(R.indptr.astype(np.int64), R.indices.astype(np.int32), R.data.astype(np.float32), X, xb,
+                       Q, bi, np.float32(mu if biased else 0.0), reg, reg_b, biased, bounds)
+    np.testing.assert_allclose(X, want_X, atol=2e-4)
+    if biased:
+        np.testing.assert_allclose(xb, want_b, atol=2e-4)
