@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -14,7 +15,8 @@ import latentrec
 from latentrec.errors import MissingDependencyError, PersistError
 
 pytest.importorskip("fastapi", reason="the [serve] extra (fastapi) is not installed")
-pytest.importorskip("httpx", reason="FastAPI's test client needs httpx")
+if importlib.util.find_spec("httpx2") is None and importlib.util.find_spec("httpx") is None:
+    pytest.skip("FastAPI's test client needs httpx2 (or httpx)", allow_module_level=True)
 from fastapi.testclient import TestClient  # noqa: E402
 
 from latentrec.serve import create_app  # noqa: E402
