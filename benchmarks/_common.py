@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts (explicit.py, implicit.py, neural.py).
+"""Helpers shared by the benchmark scripts (explicit.py, implicit_feedback.py, neural.py, ...).
 
 Everything here is plain, dependency-light glue: load a MovieLens release from the
 data home, iterate folds / the canonical u1..u5 splits, time a call, measure peak

@@ -6,7 +6,7 @@ carved from the training data only (the test folds of benchmarks/neural.py are n
   every config is trained with early stopping (patience 3) and scored by its best
   validation RMSE. BiasedDotProduct and BiasedMF on the same splits are printed for scale.
 * NeuMF (implicit): ml-100k as implicit feedback, per-user 20 % holdout (users >= 10,
-  seed 0) as in benchmarks/implicit.py; its training part is split again the same way
+  seed 0) as in benchmarks/implicit_feedback.py; its training part is split again the same way
   (seed 1) and configs are scored by their best validation NDCG@10 (patience 3), beside
   ImplicitALS (64 factors, regularization 50, alpha 5) on the same validation split.
 
