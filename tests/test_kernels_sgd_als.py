@@ -186,21 +186,26 @@ def test_cholesky_solve():
     np.testing.assert_allclose(als_kern.cholesky_solve(A.copy(), b), np.linalg.solve(A, b), rtol=1e-9)
 
 
+def check_als_sweep(R, Q, bi, X, xb, biased, n_chunks, atol):
+    """One kernel sweep over the rows of R (X, xb overwritten) checked against :func:`als_reference`."""
+    R.sort_indices()
+    mu, reg, reg_b = 3.0, 0.1, 0.05
+    want_X, want_b = als_reference(R, Q, bi, mu, reg, reg_b, biased)
+    bounds = sgd_kern.balanced_bounds(np.diff(R.indptr) + 1, n_chunks)
+    als_kern.als_sweep(R.indptr.astype(np.int64), R.indices.astype(np.int32), R.data.astype(np.float32), X, xb,
+                       Q, bi, np.float32(mu if biased else 0.0), reg, reg_b, biased, bounds)
+    np.testing.assert_allclose(X, want_X, atol=atol)
+    if biased:
+        np.testing.assert_allclose(xb, want_b, atol=atol)
+
+
 @pytest.mark.parametrize("biased", [True, False])
 def test_als_sweep_matches_numpy_solve(biased):
     _, u, i, r, P, Q, bu, bi = _tiny(n=70)
     R = sp.csr_matrix((r, (u, i)), shape=(P.shape[0], Q.shape[0]))
-    R.sort_indices()
-    mu, reg, reg_b = 3.0, 0.1, 0.05
-    want_X, want_b = als_reference(R, Q, bi, mu, reg, reg_b, biased)
-    X, xb = P.copy(), bu.copy()
-    bounds = sgd_kern.balanced_bounds(np.diff(R.indptr) + 1, 3)
-    als_kern.als_sweep(R.indptr.astype(np.int64), R.indices.astype(np.int32), R.data.astype(np.float32), X, xb,
-                       Q, bi, np.float32(mu if biased else 0.0), reg, reg_b, biased, bounds)
-    np.testing.assert_allclose(X, want_X, atol=1e-4)
-    if biased:
-        np.testing.assert_allclose(xb, want_b, atol=1e-4)
-    else:
+    xb = bu.copy()
+    check_als_sweep(R, Q, bi, P.copy(), xb, biased, n_chunks=3, atol=1e-4)
+    if not biased:
         np.testing.assert_array_equal(xb, bu)
 
 
@@ -216,15 +221,7 @@ def test_als_sweep_long_rows_take_the_blocked_blas_path(biased):
         cols += list(rng.choice(n_cols, n, replace=False))
     r = rng.uniform(1, 5, len(rows)).astype(np.float32)
     R = sp.csr_matrix((r, (rows, cols)), shape=(len(lengths), n_cols))
-    R.sort_indices()
     Q = rng.normal(0, 0.3, (n_cols, k)).astype(np.float32)
     bi = rng.normal(0, 0.2, n_cols).astype(np.float32)
-    mu, reg, reg_b = 3.0, 0.1, 0.05
-    want_X, want_b = als_reference(R, Q, bi, mu, reg, reg_b, biased)
-    X, xb = np.ones((len(lengths), k), np.float32), np.zeros(len(lengths), np.float32)
-    bounds = sgd_kern.balanced_bounds(np.diff(R.indptr) + 1, 2)
-    als_kern.als_sweep(R.indptr.astype(np.int64), R.indices.astype(np.int32), R.data.astype(np.float32), X, xb,
-                       Q, bi, np.float32(mu if biased else 0.0), reg, reg_b, biased, bounds)
-    np.testing.assert_allclose(X, want_X, atol=2e-4)
-    if biased:
-        np.testing.assert_allclose(xb, want_b, atol=2e-4)
+    check_als_sweep(R, Q, bi, np.ones((len(lengths), k), np.float32), np.zeros(len(lengths), np.float32), biased,
+                    n_chunks=2, atol=2e-4)
