@@ -28,7 +28,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .topn import _less, _sift_down, _sift_up
+from .topn import _heap_drain, _heap_offer
 
 COSINE, PEARSON, SCALED_DOT = 0, 1, 2
 
@@ -168,25 +168,11 @@ def similarity_topk(indptr, indices, data, t_indptr, t_indices, t_data, scale, m
                         cand_j[m] = j
                         cand_s[m] = s
                         m += 1
-                    elif size < max_keep:
-                        hs[size] = s
-                        hc[size] = j
-                        _sift_up(hs, hc, size)
-                        size += 1
-                    elif _less(hs[0], hc[0], s, j):
-                        hs[0] = s
-                        hc[0] = j
-                        _sift_down(hs, hc, size, 0)
+                    else:
+                        size = _heap_offer(hs, hc, size, max_keep, s, j)
             if use_heap:
                 out_len[i] = size
-                for pos in range(size - 1, -1, -1):  # pop the worst first, write from the back
-                    out_sim[i, pos] = hs[0]
-                    out_idx[i, pos] = hc[0]
-                    last = size - 1
-                    hs[0] = hs[last]
-                    hc[0] = hc[last]
-                    size = last
-                    _sift_down(hs, hc, size, 0)
+                _heap_drain(hs, hc, size, out_sim[i], out_idx[i])
                 continue
             kept = _select_top(cand_j, cand_s, scratch, m, max_keep)
             # order the kept ones: similarity descending, code ascending on ties, in one

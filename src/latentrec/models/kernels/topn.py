@@ -52,6 +52,34 @@ def _sift_up(hs, hc, pos):
 
 
 @njit(inline="always")
+def _heap_offer(hs, hc, size, k, v, j):
+    """Offer (v, j) to the min-heap ``hs``/``hc`` of the ``k`` best so far; returns its new size."""
+    if size < k:
+        hs[size] = v
+        hc[size] = j
+        _sift_up(hs, hc, size)
+        return size + 1
+    if _less(hs[0], hc[0], v, j):
+        hs[0] = v
+        hc[0] = j
+        _sift_down(hs, hc, size, 0)
+    return size
+
+
+@njit(inline="always")
+def _heap_drain(hs, hc, size, out_s, out_c):
+    """Empty the heap into ``out_s``/``out_c[:size]``, best first (pops ascending, writes from the back)."""
+    for pos in range(size - 1, -1, -1):
+        out_s[pos] = hs[0]
+        out_c[pos] = hc[0]
+        last = size - 1
+        hs[0] = hs[last]
+        hc[0] = hc[last]
+        size = last
+        _sift_down(hs, hc, size, 0)
+
+
+@njit(inline="always")
 def _row_topk(s, k, mask, use_mask, out_c, out_s):
     """One pass over a score row keeping a k-sized min-heap; results written sorted."""
     hs = np.empty(k, dtype=np.float32)
@@ -63,24 +91,8 @@ def _row_topk(s, k, mask, use_mask, out_c, out_s):
             continue
         if use_mask and not mask[j]:
             continue
-        if size < k:
-            hs[size] = v
-            hc[size] = j
-            _sift_up(hs, hc, size)
-            size += 1
-        elif _less(hs[0], hc[0], v, j):
-            hs[0] = v
-            hc[0] = j
-            _sift_down(hs, hc, size, 0)
-    # pop the heap: ascending order, written from the back
-    for pos in range(size - 1, -1, -1):
-        out_s[pos] = hs[0]
-        out_c[pos] = hc[0]
-        last = size - 1
-        hs[0] = hs[last]
-        hc[0] = hc[last]
-        size = last
-        _sift_down(hs, hc, size, 0)
+        size = _heap_offer(hs, hc, size, k, v, j)
+    _heap_drain(hs, hc, size, out_s, out_c)
 
 
 @njit(parallel=True, cache=True)
