@@ -16,9 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._util import check_random_state, resolve_threads
+from .._util import check_random_state, kernel_threads, resolve_threads
 from ..data.interactions import Interactions
-from .._util import kernel_threads
 from .base import Interval, Options, Recommender
 from .kernels import als as als_kern
 from .kernels import sgd as sgd_kern

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._util import check_random_state, resolve_threads
-from ..._util import kernel_threads
+from ..._util import check_random_state, kernel_threads, resolve_threads
 from ..base import Interval, Options, Recommender
 from ..kernels import bpr as kern
+from ..kernels.sgd import balanced_bounds
 from ._common import check_weights, to_training
 
 #: re-draws of a negative that the user has seen before the sample is skipped
@@ -91,9 +91,7 @@ class BPR(Recommender):
 
         def step(epoch):
             order = rng.permutation(data.n_users).astype(np.int64)
-            cost = np.cumsum(counts[order])
-            cuts = np.searchsorted(cost, cost[-1] * np.arange(1, n_threads) / n_threads, side="right")
-            bounds = np.r_[0, cuts, data.n_users].astype(np.int64)
+            bounds = balanced_bounds(counts[order], n_threads)
             seeds = rng.integers(1, 2**62, size=n_threads, dtype=np.int64)
             stats = np.zeros((n_threads, 3), dtype=np.float64)
             if csr.nnz:

@@ -19,9 +19,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from ..._util import check_random_state, resolve_threads
+from ..._util import check_random_state, kernel_threads, resolve_threads
 from ...errors import DataError
-from ..._util import kernel_threads
 from ..base import Interval, Options, Recommender
 from ..kernels import ials as kern
 from ._common import append_ids, check_weights, confidence, replace_rows, rows_for, to_training

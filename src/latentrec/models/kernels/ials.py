@@ -23,6 +23,7 @@ import numpy as np
 from numba import njit, prange
 
 from .als import cholesky_solve
+from .sgd import balanced_bounds
 
 
 @njit(fastmath=True, cache=True)
@@ -185,11 +186,4 @@ def cholesky_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, bounds, out_los
 
 def cost_bounds(indptr: np.ndarray, n_factors: int, n_chunks: int) -> np.ndarray:
     """Row boundaries of ``n_chunks`` contiguous chunks of (about) equal cost nnz + n_factors."""
-    n_rows = len(indptr) - 1
-    if n_rows == 0:
-        return np.zeros(1, dtype=np.int64)
-    cost = np.cumsum(np.diff(indptr).astype(np.int64) + n_factors)
-    targets = cost[-1] * np.arange(1, n_chunks, dtype=np.float64) / n_chunks
-    cuts = np.searchsorted(cost, targets, side="right")
-    bounds = np.unique(np.concatenate([[0], cuts, [n_rows]]))
-    return bounds.astype(np.int64)
+    return balanced_bounds(np.diff(indptr).astype(np.int64) + n_factors, n_chunks)
