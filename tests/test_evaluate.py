@@ -39,7 +39,7 @@ def small():
 
 
 def test_tidy_frame(small):
-    res = evaluate({"biases": Biases(), "item-mean": ItemMean()}, small, "3fold")
+    res = evaluate({"biases": Biases(), "item-mean": ItemMean()}, small, "3fold").results
     assert list(res.columns[:6]) == ["model", "fold", "metric", "value", "fit_s", "predict_s"]
     assert set(res["model"]) == {"biases", "item-mean"}
     assert sorted(res["fold"].unique()) == [0, 1, 2]
@@ -70,9 +70,9 @@ def test_folds_cover_the_data_once(small):
 
 
 def test_reproducible_from_the_seed(small):
-    a = evaluate("baselines", small, "3fold", random_state=7, curves=False)
-    b = evaluate("baselines", small, "3fold", random_state=7, curves=False)
-    c = evaluate("baselines", small, "3fold", random_state=8, curves=False)
+    a = evaluate("baselines", small, "3fold", random_state=7, curves=False).results
+    b = evaluate("baselines", small, "3fold", random_state=7, curves=False).results
+    c = evaluate("baselines", small, "3fold", random_state=8, curves=False).results
     pd.testing.assert_series_equal(a["value"], b["value"])
     assert not np.allclose(a["value"], c["value"])
 
@@ -85,14 +85,14 @@ def test_model_seed_comes_from_evaluate(small):
 
 def test_parallel_equals_serial(small):
     models = {"biases": Biases(), "popularity": Popularity()}
-    serial = evaluate(models, small, "3fold", n_jobs=1, curves=False)
-    parallel = evaluate(models, small, "3fold", n_jobs=2, curves=False)
+    serial = evaluate(models, small, "3fold", n_jobs=1, curves=False).results
+    parallel = evaluate(models, small, "3fold", n_jobs=2, curves=False).results
     pd.testing.assert_frame_equal(serial[["model", "fold", "metric", "value"]],
                                   parallel[["model", "fold", "metric", "value"]])
 
 
 def test_ranking_models_on_explicit_data(small):
-    res = evaluate({"popularity": Popularity()}, small, "holdout", k=5)
+    res = evaluate({"popularity": Popularity()}, small, "holdout", k=5).results
     assert set(res["metric"]) == {"precision@5", "recall@5", "ndcg@5", "map@5"}
     assert res["task"].eq("implicit").all()
     assert res["value"].between(0, 1).all()
@@ -100,7 +100,7 @@ def test_ranking_models_on_explicit_data(small):
 
 def test_custom_metrics_and_folds(small):
     train, test = lr.split.random_split(small, 0.25, random_state=0)
-    res = evaluate({"biases": Biases()}, small, [(train, test)], metrics=["rmse", "r2", "ndcg"])
+    res = evaluate({"biases": Biases()}, small, [(train, test)], metrics=["rmse", "r2", "ndcg"]).results
     assert set(res["metric"]) == {"rmse", "r2", "ndcg@10"}
     expected = lr.metrics.rmse(test.values, Biases().fit(train).predict(test))
     assert res.loc[res["metric"] == "rmse", "value"].item() == pytest.approx(expected, rel=1e-6)
@@ -116,7 +116,7 @@ def test_bad_protocol_and_metric(small):
 
 
 def test_record_writes_table_and_run(small, tmp_path):
-    res = evaluate({"biases": Biases(user_damping=3.0)}, small, "3fold", record=tmp_path / "run")
+    res = evaluate({"biases": Biases(user_damping=3.0)}, small, "3fold", record=tmp_path / "run").results
     table = pd.read_csv(tmp_path / "run" / "results.csv")
     assert len(table) == len(res)
     run = json.loads((tmp_path / "run" / "run.json").read_text())
@@ -127,11 +127,53 @@ def test_record_writes_table_and_run(small, tmp_path):
     assert run["summary"][0]["model"] == "biases"
 
 
-def test_histories_with_test_curve(small):
+def test_histories_are_validation_curves(small):
     res = evaluate({"biases": Biases(n_epochs=4)}, small, "3fold")
-    hist = res.attrs["histories"]["biases"]
+    hist = res.histories["biases"]
     assert [h["epoch"] for h in hist] == [1, 2, 3, 4]
-    assert all("test_rmse" in h and "train_loss" in h for h in hist)
+    assert all("val_rmse" in h and "train_loss" in h for h in hist)
+    assert not any(key.startswith("test_") for h in hist for key in h)
+    assert "validation slice" in res.run["curves"]
+
+
+class EpochRecorder(Recommender):
+    """An iterative model that records every (user, item) pair it is shown during fit: the training
+    rows, the eval_set rows and whether any callback was handed in (a way to reach other data)."""
+
+    shown: list = []
+
+    def __init__(self, *, n_epochs=3, random_state=None):
+        self.n_epochs = n_epochs
+        self.random_state = random_state
+
+    def _fit(self, data, eval_data):
+        EpochRecorder.shown.append({"train": _pairs(data), "eval": set() if eval_data is None else _pairs(eval_data),
+                                    "callbacks": len(self._callbacks)})
+        self._run_epochs(self.n_epochs, lambda e: {"train_loss": 1.0},
+                         evaluate=lambda: self._eval_metrics(eval_data))
+
+    def _predict_codes(self, u, i):
+        return np.full(len(u), self.global_mean_, dtype=np.float32)
+
+
+@pytest.mark.parametrize("protocol", ["3fold", "holdout"])
+def test_no_test_row_reaches_fit_even_with_curves(small, protocol):
+    EpochRecorder.shown = []
+    res = evaluate({"rec": EpochRecorder()}, small, protocol, random_state=2, curves=True)
+    folds = make_folds(small, protocol, random_state=2)
+    test0 = _pairs(folds[0][1])
+    assert len(EpochRecorder.shown) == len(folds) + 1  # one fit per fold + the curve fit on fold 0
+    for seen in EpochRecorder.shown:
+        assert seen["callbacks"] == 0
+    fold_fits = [EpochRecorder.shown[0], *EpochRecorder.shown[2:]]  # fold 0, its curve fit, folds 1...
+    for seen, (train, test) in zip(fold_fits, folds):
+        assert seen["train"] == _pairs(train) and not seen["eval"]
+        assert not seen["train"] & _pairs(test)
+    curve_fit = EpochRecorder.shown[1]
+    assert not (curve_fit["train"] | curve_fit["eval"]) & test0
+    assert curve_fit["eval"] and curve_fit["eval"] <= _pairs(folds[0][0])
+    assert [h["epoch"] for h in res.histories["rec"]] == [1, 2, 3]
+    assert all("val_rmse" in h for h in res.histories["rec"])
 
 
 def test_summarize_sorted_and_marked(small):
@@ -139,7 +181,7 @@ def test_summarize_sorted_and_marked(small):
         def _predict_codes(self, u, i):
             return super()._predict_codes(u, i) + np.float32(0.7)
 
-    res = evaluate({"shifted": Shifted(), "biases": Biases(), "popularity": Popularity()}, small, "3fold")
+    res = evaluate({"shifted": Shifted(), "biases": Biases(), "popularity": Popularity()}, small, "3fold").results
     table = summarize(res)
     explicit = table[table["task"] == "explicit"]
     assert list(explicit["model"]) == ["biases", "shifted"]
@@ -188,5 +230,53 @@ def test_package_attribute_is_the_module_before_and_after_its_import(small):
     import latentrec.evaluate  # noqa: F401
 
     assert lr.evaluate is before
-    res = lr.evaluate.evaluate({"biases": Biases()}, small, "holdout", curves=False)
+    res = lr.evaluate.evaluate({"biases": Biases()}, small, "holdout", curves=False).results
     assert set(res["metric"]) == {"rmse", "mae"}
+
+
+def test_cold_test_items_stay_in_the_ranking_denominators():
+    """Regression: evaluate re-coded the test set through the model's vocabularies and dropped every
+    test row whose item the model never saw, so recall/NDCG lost them from |R_u|."""
+    # user u rated items 0..3 in training; the test holds one known item (4, never hit: the
+    # lists are fixed) and one item no training row has (99)
+    train = lr.Interactions.from_arrays([0, 0, 1, 1, 2, 2], [0, 1, 1, 2, 4, 2])
+    test = lr.Interactions.from_arrays([0, 0, 1], [2, 99, 4])
+    res = evaluate({"pop": Popularity()}, train, [(train, test)], k=3, metrics=["recall", "precision"])
+    table = res.results.set_index("metric")
+    model = Popularity().fit(train)
+    ids, _ = model.recommend([0, 1], n=3)
+    hits = [len(set(np.ma.compressed(ids[0])) & {2, 99}), len(set(np.ma.compressed(ids[1])) & {4})]
+    expected_recall = (hits[0] / 2 + hits[1] / 1) / 2  # user 0's |R_u| is 2, item 99 included
+    assert table.loc["recall@3", "value"] == pytest.approx(expected_recall)
+    assert table.loc["recall@3", "cold_items"] == 1 and table.loc["recall@3", "cold_users"] == 0
+    m = lr.metrics.measure_topn(model, test, 3)
+    assert m.n_rows == 3 and m.n_users == 2 and m.cold_items == 1
+
+
+def test_cold_users_are_counted_and_get_the_popular_items():
+    train = lr.Interactions.from_arrays([0, 0, 1, 1], [0, 1, 1, 2])
+    test = lr.Interactions.from_arrays([0, 7], [2, 1])  # user 7 never trained
+    m = lr.metrics.measure_topn(Popularity().fit(train), test, 2, metrics=["recall"])
+    assert m.cold_users == 1 and m.n_users == 2
+    # user 7 gets the most popular item (1) first: a hit; user 0 has seen 0 and 1, gets 2: a hit
+    assert m["recall@2"] == pytest.approx(1.0)
+
+
+def test_rating_measure_keeps_every_row_and_counts_fallbacks(small):
+    train, test = lr.split.random_split(small, 0.3, random_state=0)
+    model = Biases().fit(train.subset(train.item_codes != 0))
+    m = lr.metrics.measure_ratings(model, test, ["rmse"])
+    pred = model.predict(test)
+    assert m.n_rows == len(test) and m["rmse"] == pytest.approx(lr.metrics.rmse(test.values, pred))
+    assert m.cold_items == int(np.sum(test.item_codes == 0)) > 0 and m.fallback_rows >= m.cold_items
+
+
+def test_score_topn_reads_lists_from_any_recommender():
+    test = lr.Interactions.from_arrays(["a", "a", "b"], ["x", "y", "z"])
+    long = pd.DataFrame({"user": ["a", "a", "b", "b"], "item": ["y", "q", "q", "z"], "rank": [1, 2, 1, 2]})
+    m = lr.metrics.score_topn(long, test, 2, metrics=["recall", "precision"])
+    assert m["recall@2"] == pytest.approx((1 / 2 + 1 / 1) / 2) and m["precision@2"] == pytest.approx(0.5)
+    pair = lr.metrics.score_topn((np.array(["a"]), np.array([["y", "q"]], dtype=object)), test, 2, metrics=["recall"])
+    assert pair["recall@2"] == pytest.approx((1 / 2 + 0) / 2)  # user b has no list: scores 0
+    with pytest.raises(lr.DataError, match="need columns user and item"):
+        lr.metrics.score_topn(pd.DataFrame({"u": [1]}), test, 2)

@@ -7,9 +7,10 @@ import pandas as pd
 import pytest
 
 import latentrec as lr
-from latentrec.data.interactions import as_interactions
+from latentrec.data.interactions import Interactions, as_interactions
 from latentrec.data.vocab import Vocabulary
 from latentrec.errors import DataError, UnknownIdError
+from latentrec.models import BiasedMF, Biases, ImplicitALS
 
 
 def frame(**cols):
@@ -132,12 +133,47 @@ def test_memory_counts_string_ids():
     assert strs.nbytes - ints.nbytes == strs.users.nbytes - ints.users.nbytes
 
 
-def test_as_interactions_positional_columns_and_y():
-    X = pd.DataFrame({"u": [1, 2], "i": [3, 4]})
+def test_as_interactions_names_columns_and_takes_y():
+    X = pd.DataFrame({"user": [1, 2], "item": [3, 4]})
     data = as_interactions(X, [5.0, 4.0])
     assert list(data.users.ids) == [1, 2] and data.values.tolist() == [5.0, 4.0]
     with pytest.raises(DataError, match="y has 1 values for 2 rows"):
         as_interactions(X, [5.0])
+
+
+def test_as_interactions_never_guesses_a_column_by_position():
+    """Regression: unnamed columns were read by position, so (user, item, timestamp) trained Biases on
+    timestamps (a mean of 874724736)."""
+    with pytest.raises(DataError, match="columns named 'user' and 'item'.*\\['u', 'i'\\]"):
+        as_interactions(pd.DataFrame({"u": [1, 2], "i": [3, 4]}), [5.0, 4.0])
+    frame = pd.DataFrame({"user": [1, 2], "item": [3, 4], "stamp": [874724736, 874724737]})
+    with pytest.raises(DataError, match="\\['stamp'\\] that are not read"):
+        as_interactions(frame)
+    with pytest.raises(DataError, match="predicts ratings.*no ratings"):
+        Biases().fit(pd.DataFrame({"user": [1, 2], "item": [3, 4], "timestamp": [874724736, 874724737]}))
+
+
+@pytest.mark.parametrize("X", [
+    pd.DataFrame({"user": [1, 2, 2], "item": [3, 4, 3]}),
+    np.array([[1, 3], [2, 4], [2, 3]]),
+    "interactions",
+])
+def test_rating_model_refuses_unrated_data_and_names_implicit_models(X):
+    """Regression: a frame without a rating column trained an explicit model on all 1s."""
+    if isinstance(X, str):
+        X = Interactions.from_arrays([1, 2, 2], [3, 4, 3])  # implicit feedback
+    with pytest.raises(DataError, match="BiasedMF predicts ratings.*implicit-als, bpr, ease"):
+        BiasedMF(n_epochs=1).fit(X)
+    model = ImplicitALS(n_factors=2, n_epochs=1).fit(X)  # the implicit model takes the same data
+    assert len(model.items_) == 2
+
+
+def test_array_columns_follow_the_documented_order():
+    arr = np.array([[1, 3, 4.0, 874724736], [2, 4, 2.0, 874724737]])
+    data = as_interactions(arr)
+    assert data.values.tolist() == [4.0, 2.0] and data.timestamps.tolist() == [874724736, 874724737]
+    with pytest.raises(DataError, match="2 to 4 columns"):
+        as_interactions(np.ones((2, 5)))
 
 
 def test_vocabulary_lookup_both_ways():

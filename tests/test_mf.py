@@ -224,3 +224,31 @@ def test_fold_in_tracks_the_fitted_user(cls, params, ratings):
     assert np.corrcoef(fitted, folded)[0, 1] > 0.8
     assert not set(ids) & set(model.items_.take(row.indices))
     assert user in model.users_
+
+
+def test_explicit_fold_in_needs_ratings_and_returns_predicted_ratings(ratings):
+    """Regression: fold-in of a rating model treated every item as rated 1 star and returned
+    scores around 1.3 on a 1-5 scale (the global mean was left out)."""
+    model = BiasedMF(**FAST_MF).fit(ratings)
+    items = model.items_.ids[:6]
+    with pytest.raises(lr.DataError, match="rating model: give the visitor's rating"):
+        model.recommend_for_interactions(items, n=5)
+    high = model._fold_in_scores(np.arange(6), np.full(6, 5.0, np.float32))
+    low = model._fold_in_scores(np.arange(6), np.full(6, 1.0, np.float32))
+    assert abs(float(np.mean(high)) - model.global_mean_) < 2.0 and np.mean(high) > np.mean(low)
+    p = model._fold_in_factors(np.arange(6), np.full(6, 5.0, np.float32))
+    expect = model.global_mean_ + model.item_bias_ + model.item_factors_ @ p
+    np.testing.assert_allclose(high, expect, rtol=1e-5, atol=1e-5)
+
+
+def test_fold_in_regularization_zero_stays_zero(ratings):
+    """Regression: ``regularization or 0.1`` turned an explicit 0 into 0.1."""
+    model = BiasedMF(**{**FAST_MF, "regularization": 0.0}).fit(ratings)
+    codes = np.arange(12, dtype=np.int32)
+    r = np.linspace(1, 5, 12).astype(np.float32)
+    p = model._fold_in_factors(codes, r)
+    q = model.item_factors_[codes].astype(np.float64)
+    target = r - model.global_mean_ - model.item_bias_[codes]
+    np.testing.assert_allclose(p, np.linalg.lstsq(q, target, rcond=None)[0], rtol=1e-4, atol=1e-5)
+    ridge = np.linalg.solve(q.T @ q + 0.1 * 12 * np.eye(q.shape[1]), q.T @ target)
+    assert not np.allclose(p, ridge, atol=1e-4)

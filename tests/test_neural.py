@@ -239,7 +239,7 @@ def test_factors_drive_similar_items_and_fold_in(explicit_split):
     ids, _ = model.recommend_for_interactions(model.items_.ids[:5], [5, 5, 4, 1, 1], n=5)
     assert len(ids) == 5 and not set(ids) & set(model.items_.ids[:5])
     net = mlp().fit(explicit_split[0])
-    ids, _ = net.recommend_for_interactions(net.items_.ids[:3], n=4)
+    ids, _ = net.recommend_for_interactions(net.items_.ids[:3], [5, 4, 4], n=4)
     assert len(ids) == 4 and not set(ids) & set(net.items_.ids[:3])
 
 

@@ -81,11 +81,11 @@ def test_metric_labels_have_units():
 
 def test_chart_errors_name_the_problem(results):
     with pytest.raises(lr.DataError, match="no results for metric 'mae@3'"):
-        plots.comparison_chart(results, "mae@3")
+        plots.comparison_chart(results.results, "mae@3")
 
 
 def test_missing_matplotlib_names_the_extra(results, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     with pytest.raises(lr.MissingDependencyError, match=r"latentrec\[plots\]"):
-        plots.comparison_chart(results, "rmse")
+        plots.comparison_chart(results.results, "rmse")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import datetime
+
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -191,6 +194,34 @@ def test_temporal_split_at(data, at):
     s = split.temporal_split(data, at=at)
     assert_partition(data, *s)
     assert np.all(s.train.timestamps < at) and np.all(s.test.timestamps >= at)
+
+
+@pytest.mark.parametrize("at", [
+    86400, 86400.0, 86399.5, np.int64(86400), np.float32(86400.0),
+    "1970-01-02", "1970-01-02T00:00:00Z", "1970-01-02 01:00:00+01:00",
+    datetime.datetime(1970, 1, 2), datetime.datetime(1970, 1, 2, tzinfo=datetime.timezone.utc),
+    np.datetime64("1970-01-02"), pd.Timestamp("1970-01-02"),
+])
+def test_temporal_split_at_a_timestamp_or_a_date(at):
+    """Regression: a float ``at`` (1.0e9) was read as nanoseconds and sent every row to test."""
+    day = 86400
+    data = make([0, 0, 1, 1], [0, 1, 0, 1], timestamps=[0, 2 * day, day, day - 1])
+    train, test = split.temporal_split(data, at=at)
+    assert sorted(test.timestamps.tolist()) == [day, 2 * day]
+    assert sorted(train.timestamps.tolist()) == [0, day - 1]
+
+
+def test_temporal_split_float_seconds_of_movielens_era():
+    data = make([0, 0, 1], [0, 1, 0], timestamps=[874_724_710, 1_000_000_001, 999_999_999])
+    train, test = split.temporal_split(data, at=1.0e9)
+    assert test.timestamps.tolist() == [1_000_000_001] and len(train) == 2
+
+
+@pytest.mark.parametrize("at", [float("nan"), float("inf"), True, "not a date", [1, 2]])
+def test_temporal_split_bad_cut(at):
+    data = make([0, 1], [0, 1], timestamps=[0, 1])
+    with pytest.raises(DataError, match="at must"):
+        split.temporal_split(data, at=at)
 
 
 def test_temporal_split_at_date():

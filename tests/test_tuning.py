@@ -8,7 +8,8 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 import latentrec as lr
 from latentrec.models.baselines import Biases
-from latentrec.tuning import grid_search, parse_grid, random_search
+from latentrec.models.mf import BiasedMF
+from latentrec.tuning import grid_search, nested_cv, parse_grid, random_search
 from test_evaluate import FitRecorder, _pairs
 
 
@@ -101,3 +102,29 @@ def test_works_with_sklearn_grid_search(small):
     assert set(search.best_params_) == {"user_damping"}
     ours = grid_search(Biases(), small, {"user_damping": [0.0, 25.0]}, cv=3)
     assert search.best_params_ == ours.best_params
+
+
+def test_early_stopping_does_not_depend_on_the_curves_flag(small):
+    """Regression: eval_set (which drives early stopping) was passed only with curves=True, so the same
+    grid scored differently with curves on and off; the refit ran every epoch, not the scored model."""
+    model = BiasedMF(n_factors=8, n_epochs=40, learning_rate=0.05, early_stopping_rounds=2, n_threads=1,
+                     random_state=0)
+    grid = {"regularization": [0.0, 0.05]}
+    on = grid_search(model, small, grid, cv=2, curves=True)
+    off = grid_search(model, small, grid, cv=2, curves=False)
+    pd.testing.assert_series_equal(on.results["mean_score"], off.results["mean_score"])
+    assert off.curves.empty and not on.curves.empty
+    assert off.refit_params["early_stopping_rounds"] is None
+    assert 1 <= off.refit_params["n_epochs"] < 40 and "early stopping" in off.refit_rule
+    assert len(off.best_estimator.history_) == off.refit_params["n_epochs"]
+
+
+def test_edge_of_grid_winner_is_warned(small):
+    res = grid_search(Biases(), small, {"user_damping": [1000.0, 2000.0]}, cv=2)
+    assert any("user_damping=1000.0 is the smallest" in w for w in res.edge)
+
+
+def test_nested_cv_scores_each_outer_fold_on_data_it_never_tuned_on(small):
+    table = nested_cv(Biases(), small, {"user_damping": [1.0, 25.0]}, outer=3, cv=2)
+    assert len(table) == 3 and set(table["metric"]) == {"rmse"}
+    assert table["test_score"].between(0.3, 2.0).all() and "user_damping" in table.columns

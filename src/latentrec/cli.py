@@ -171,20 +171,25 @@ def cmd_compare(args) -> int:
     models = _on_engine(resolve_models(args.models, "implicit" if data.is_implicit else "explicit", skipped),
                         args.engine, args.master)
     t0 = time.perf_counter()
-    results = evaluate(models, data, args.protocol, k=args.k, n_jobs=args.n_jobs, random_state=args.seed,
-                       data_home=args.data_home, verbose=None if not args.quiet else False,
-                       curves=not args.no_curves)
+    evaluation = evaluate(models, data, args.protocol, k=args.k, n_jobs=args.n_jobs, random_state=args.seed,
+                          data_home=args.data_home, verbose=None if not args.quiet else False,
+                          curves=not args.no_curves)
     elapsed = time.perf_counter() - t0
-    results.attrs["run"]["skipped_models"] = skipped + results.attrs["run"]["skipped_models"]
-    summary = summarize(results)
+    run = evaluation.run
+    run["skipped_models"] = skipped + run["skipped_models"]
+    summary = summarize(evaluation.results)
     print(format_summary(summary))
     print(f"\n{data.name}: {args.protocol}, seed {args.seed}, {elapsed:.1f} s")
-    if results.attrs["run"].get("skipped_models"):
-        print("not run: " + ", ".join(results.attrs["run"]["skipped_models"]))
+    cold = evaluation.results.drop_duplicates(["model", "fold"])[["cold_users", "cold_items"]].sum()
+    if cold.any():
+        print(f"held-out rows with a user / item unseen in training (counted, never dropped): "
+              f"{int(cold['cold_users']):,} / {int(cold['cold_items']):,} over all models and folds")
+    if run.get("skipped_models"):
+        print("not run: " + ", ".join(run["skipped_models"]))
     out = Path(args.output) if args.output else _default_output(args)
-    doc = {**results.attrs["run"], "elapsed_s": elapsed,
+    doc = {**run, "elapsed_s": elapsed,
            "summary": json.loads(summary.to_json(orient="records")),
-           "results": json.loads(results.drop(columns=[], errors="ignore").to_json(orient="records"))}
+           "results": json.loads(evaluation.results.to_json(orient="records"))}
     from ._util import atomic_write_text
 
     atomic_write_text(out, json.dumps(doc, indent=1, default=str))
@@ -193,7 +198,7 @@ def cmd_compare(args) -> int:
     if args.report:
         from .report import compare_report
 
-        path = compare_report(results, data, args.report)
+        path = compare_report(evaluation, data, args.report)
         print(f"report: {path}")
     return 0
 
@@ -208,8 +213,7 @@ def cmd_explore(args) -> int:
 
 def cmd_tune(args) -> int:
     from . import registry, split
-    from .evaluate import _ranking
-    from .tuning import grid_search, parse_grid, random_search
+    from .tuning import grid_search, held_out_score, nested_cv, parse_grid, random_search
 
     data = load_dataset(args.dataset, args.data_home)
     model = _with_master(args.model, registry.create(args.model), args.master)
@@ -221,6 +225,15 @@ def cmd_tune(args) -> int:
     grid = parse_grid(args.grid)
     kw = dict(cv=args.cv, k=args.k, n_jobs=args.n_jobs, random_state=args.seed, metric=args.metric,
               verbose=False if args.quiet else None)
+    if args.outer_cv:
+        t0 = time.perf_counter()
+        table = nested_cv(model, data, grid, outer=args.outer_cv, **kw)
+        print(table.to_string(index=False))
+        metric = table["metric"].iloc[0]
+        print(f"\nnested CV, {args.outer_cv} outer folds: test {metric} {table['test_score'].mean():.4f} "
+              f"± {table['test_score'].std(ddof=0):.4f} (unbiased); the validation scores that chose each setting "
+              f"average {table['validation_score'].mean():.4f} (optimistic); {time.perf_counter() - t0:.1f} s")
+        return 0
     t0 = time.perf_counter()
     if args.random:
         result = random_search(model, train, grid, n_iter=args.random, **kw)
@@ -228,22 +241,19 @@ def cmd_tune(args) -> int:
         result = grid_search(model, train, grid, **kw)
     elapsed = time.perf_counter() - t0
     best = result.best_estimator
-    if result.metric in ("rmse", "mae", "mse", "r2"):
-        from . import metrics
-
-        test_score = float(getattr(metrics, result.metric)(test.values, best.predict(test)))
-    else:
-        base = result.metric.split("@")[0]
-        test_score = _ranking(best, test, args.k, [base])[result.metric]
+    score = held_out_score(best, test, result.metric, args.k)
     cols = ["rank", *result.param_names, "mean_score", "std_score", "fit_s"]
     print(result.results.sort_values(["rank", "setting"])[cols].to_string(index=False))
-    print(f"\nbest {result.best_params}: validation {result.metric} {result.best_score:.4f}; "
-          f"refitted on the training split, test {result.metric} {test_score:.4f}")
+    print(f"\nbest {result.best_params}: validation {result.metric} {result.best_score:.4f} (optimistic: it chose "
+          f"the setting; --outer-cv N gives the unbiased figure); refitted on the training split "
+          f"({result.refit_rule}), test {result.metric} {score:.4f}")
+    for warning in result.edge:
+        print(f"warning: {warning}")
     print(f"{len(result.results)} settings x {args.cv} fold(s) in {elapsed:.1f} s")
     if args.report:
         from .report import tune_report
 
-        print(f"report: {tune_report(result, args.report, test_score=test_score, title=f'Tuning {args.model} on {data.name}')}")
+        print(f"report: {tune_report(result, args.report, test_score=score, title=f'Tuning {args.model} on {data.name}')}")
     if args.output:
         best.save(args.output)
         print(f"best model (fitted on the training split): {args.output}")
@@ -321,8 +331,7 @@ def cmd_similar(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from . import metrics
-    from .evaluate import _ranking
+    from .evaluate import measure
 
     model = _load_model(args.model)
     data = load_dataset(args.dataset, args.data_home)
@@ -330,14 +339,13 @@ def cmd_evaluate(args) -> int:
         data = data.to_implicit()
     if getattr(model, "train_checksum_", None) == data.compact().checksum():
         print("note: this is the model's training data, so these are training figures, not test figures")
+    m = measure(model, data, k=args.k)
+    print("  ".join(f"{name.upper()} {v:.4f}" for name, v in m.values.items()))
     if model.task == "explicit":
-        pred = model.predict(data)
-        print(f"RMSE {metrics.rmse(data.values, pred):.4f}  MAE {metrics.mae(data.values, pred):.4f}  "
-              f"on {len(data):,} rows ({model.unknown_counts_['rows']:,} with an unknown user or item "
-              "got the fallback)")
+        print(f"on {m.n_rows:,} rows ({m.fallback_rows:,} with an unknown user or item got the fallback)")
     else:
-        res = _ranking(model, data, args.k, ["precision", "recall", "ndcg", "map"])
-        print("  ".join(f"{m.upper()} {v:.4f}" for m, v in res.items()))
+        print(f"on {m.n_users:,} users and {m.n_rows:,} held-out items ({m.cold_users:,} users unknown to the model "
+              f"got the most popular items; {m.cold_items:,} items unknown to it count as misses)")
     return 0
 
 
@@ -405,6 +413,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--grid", required=True, help="'n_factors=20,50,100 regularization=0.01,0.05'")
     p.add_argument("--random", type=int, metavar="N", help="sample N settings from the grid instead of all")
     p.add_argument("--cv", type=int, default=3, help="validation folds carved from the training part (1 = holdout)")
+    p.add_argument("--outer-cv", type=int, metavar="N", default=None,
+                   help="nested cross-validation: N outer folds, each tuned on the rest and scored on itself "
+                        "(the unbiased figure; prints the table, saves no model)")
     p.add_argument("--metric", help="rmse (explicit default) or ndcg / precision / recall / map (at k)")
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--n-jobs", type=int, default=1, help="processes over settings")

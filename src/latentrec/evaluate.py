@@ -12,9 +12,12 @@ the test part:
   every rating >= the threshold) is one positive interaction.
 
 The test part of a fold never reaches ``fit``: each model is cloned per fold
-(:func:`sklearn.base.clone`) and fitted on the training Interactions alone.
-Convergence curves for the report are measured on the first fold by a read-only
-epoch callback that never stops or changes training.
+(:func:`sklearn.base.clone`) and fitted on the training Interactions alone, then
+measured by the one evaluation core (:func:`latentrec.metrics.measure_ratings`,
+:func:`latentrec.metrics.measure_topn`): every held-out row counts, cold users and
+items included. Learning curves come from a separate fit on fold 0's training rows
+less a validation slice (:func:`curve_split`), measured on that slice: no test
+data is ever shown to a model during training.
 
 :func:`summarize` turns the tidy table into one row per model (mean ± std over
 folds), sorted by the main metric with baselines marked.
@@ -25,6 +28,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -48,8 +52,8 @@ PROTOCOLS = {
     "leave-last-out": "each user's latest interaction to test (split.leave_last_out)",
     "temporal": "the latest 20% of rows by time to test (split.temporal_split)",
 }
-RATING_METRICS = ("rmse", "mae", "mse", "r2")
-RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate", "mrr", "coverage")
+RATING_METRICS = _metrics.RATING_METRICS
+RANKING_METRICS = (*_metrics.RANKING_METRICS, "coverage")
 DEFAULT_METRICS = {"explicit": ("rmse", "mae"), "implicit": ("precision", "recall", "ndcg", "map")}
 #: explicit models run by default next to the baselines (when importable)
 MAIN_EXPLICIT = ("biased-mf", "als", "svdpp", "truncated-svd", "user-knn")
@@ -207,78 +211,111 @@ def _metric_lists(task: str, wanted) -> tuple[list, list]:
     return [m for m in rating if hasattr(_metrics, m)], ranking
 
 
-def _ranking(model, test: Interactions, k: int, which: list) -> dict:
-    test_c, _ = test.recode(model.users_, model.items_)
-    truth = test_c.to_csr()
-    users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int32)
-    if len(users) == 0:
-        return {f"{m}@{k}": float("nan") for m in which}
-    codes, _ = model._topn_codes(users, k, exclude_seen=True)
-    res = _metrics.ranking_metrics(codes, truth[users], k=k, metrics=[m for m in which if m != "coverage"])
-    if "coverage" in which:
-        res["coverage"] = _metrics.coverage(codes, len(model.items_), k)
-    return {f"{m}@{k}": float(res[m]) for m in which if m in res}
+#: size of the validation slice carved from fold 0's training rows for the learning curves
+CURVE_VALIDATION = 0.1
 
 
-def _curve_callback(model, test: Interactions, k: int, store: list):
-    """A read-only epoch callback measuring the test fold (for convergence plots only)."""
-    state = {}
+def measure(model, test: Interactions, *, k: int = 10, metrics=None) -> _metrics.Measurement | None:
+    """Measure a fitted model on held-out data with the metrics of its task (see latentrec.metrics).
 
-    def cb(epoch, _metrics_seen):
-        try:
-            if "codes" not in state:
-                state["codes"] = test.recode(model.users_, model.items_)[0]
-            t = state["codes"]
-            if model.task == "explicit":
-                pred = model._clip(model._predict_codes(t.user_codes, t.item_codes))
-                value = {"test_rmse": _metrics.rmse(t.values, pred)}
-            else:
-                value = {f"test_ndcg@{k}": _ranking(model, t, k, ["ndcg"])[f"ndcg@{k}"]}
-            store.append({"epoch": epoch, **value})
-        except Exception:  # a model whose state is not readable mid-fit simply gets no curve
-            state["failed"] = True
+    Explicit models get rating metrics and ranking metrics when asked for; implicit
+    models ranking metrics at ``k``. Returns one :class:`~latentrec.metrics.Measurement`
+    holding every value (``values``) and the coverage counts of the rating part when
+    there is one, else of the ranking.
+    """
+    task = getattr(model, "task", "explicit")
+    rating, ranking = _metric_lists(task, metrics)
+    parts = []
+    if rating:
+        parts.append(_metrics.measure_ratings(model, test, rating))
+    if ranking:
+        ranked = test if test.is_implicit else test.to_implicit()
+        parts.append(_metrics.measure_topn(model, ranked, k, metrics=ranking))
+    if not parts:
         return None
+    values = {name: v for p in parts for name, v in p.values.items()}
+    return _metrics.Measurement(values, **parts[0].counts())
 
-    return cb
+
+def curve_split(train: Interactions, task: str, random_state=0) -> tuple[Interactions, Interactions]:
+    """(fit, validation) rows carved from a training fold for learning curves: a random
+    :data:`CURVE_VALIDATION` of the rows (explicit) or of each user's rows (implicit)."""
+    if task == "implicit":
+        return tuple(_split.user_holdout(train, CURVE_VALIDATION, 2, random_state=random_state))
+    return tuple(_split.random_split(train, CURVE_VALIDATION, random_state=random_state))
+
+
+def _is_iterative(est) -> bool:
+    return "n_epochs" in est.get_params(deep=False)
 
 
 def run_one(name: str, model, train: Interactions, test: Interactions, *, fold: int, k: int = 10,
-            metrics=None, curve: bool = False) -> tuple[list[dict], list[dict]]:
-    """Fit a clone of ``model`` on ``train`` only and measure it on ``test``; tidy rows + curve."""
+            metrics=None, curve: bool = False, random_state=0) -> tuple[list[dict], list[dict]]:
+    """Fit a clone of ``model`` on ``train`` only and measure it on ``test``: tidy rows, and a curve.
+
+    With ``curve``, an iterative model is fitted a second time, on ``train`` less a
+    validation slice (:func:`curve_split`), with ``eval_set`` = that slice, and its
+    ``history_`` is the curve; that fit is not timed in ``fit_s`` and never sees ``test``.
+    """
     est = clone(model)
     task = getattr(est, "task", "explicit")
-    rating, ranking = _metric_lists(task, metrics)
-    store: list[dict] = []
-    callbacks = [_curve_callback(est, test, k, store)] if curve else None
+    _metric_lists(task, metrics)
     t0 = time.perf_counter()
-    est.fit(train, callbacks=callbacks) if callbacks else est.fit(train)
+    est.fit(train)
     fit_s = time.perf_counter() - t0
-    values: dict = {}
     t0 = time.perf_counter()
-    if rating:
-        pred = est.predict(test)
-        for m in rating:
-            values[m] = float(getattr(_metrics, m)(test.values, pred))
-        values["unknown_rows"] = est.unknown_counts_["rows"]
-    if ranking:
-        values.update(_ranking(est, test, k, ranking))
+    m = measure(est, test, k=k, metrics=metrics)
     predict_s = time.perf_counter() - t0
-    unknown = values.pop("unknown_rows", None)
-    rows = [{"model": name, "fold": fold, "metric": m, "value": v, "fit_s": fit_s, "predict_s": predict_s,
-             "task": task, "n_train": len(train), "n_test": len(test), "unknown_test_rows": unknown}
-            for m, v in values.items()]
-    history = [dict(h) for h in getattr(est, "history_", [])]
-    if store:
-        for h, s in zip(history, store):
-            h.update(s)
+    counts = m.counts() if m is not None else {}
+    rows = [{"model": name, "fold": fold, "metric": metric, "value": v, "fit_s": fit_s, "predict_s": predict_s,
+             "task": task, "n_train": len(train), "n_test": len(test),
+             **{c: counts.get(c) for c in COUNT_COLUMNS}}
+            for metric, v in (m.values.items() if m is not None else [])]
+    history: list[dict] = []
+    if curve and _is_iterative(est):
+        fit_part, val = curve_split(train, task, random_state)
+        probe = clone(model).fit(fit_part, eval_set=val)
+        history = [dict(h) for h in probe.history_]
     return rows, history
+
+
+#: coverage counts of every result row (see latentrec.metrics.Measurement)
+COUNT_COLUMNS = ("cold_users", "cold_items", "fallback_rows")
+
+
+@dataclass
+class Evaluation:
+    """What :func:`evaluate` measured.
+
+    Attributes
+    ----------
+    results : DataFrame
+        One row per (model, fold, metric): ``model, fold, metric, value, fit_s,
+        predict_s, task, n_train, n_test, cold_users, cold_items, fallback_rows,
+        baseline``. ``cold_items`` counts held-out rows whose item the model never
+        saw (ranking: kept in the denominators; rating: predicted by the fallback).
+    run : dict
+        The run record: versions, dataset checksum, protocol, folds, parameters,
+        skipped models.
+    histories : dict
+        Model name -> per-epoch ``history_`` of its learning-curve fit on a
+        validation slice of fold 0's training rows (never the test fold).
+    """
+
+    results: pd.DataFrame
+    run: dict
+    histories: dict = field(default_factory=dict)
+
+    def summary(self) -> pd.DataFrame:
+        """:func:`summarize` of the results."""
+        return summarize(self.results)
 
 
 # ---------------------------------------------------------------- evaluate
 def evaluate(models=None, data: Interactions | None = None, protocol="5fold", *, k: int = 10, metrics=None,
              n_jobs: int = 1, random_state: int = 0, record=None, test_size: float = 0.2,
              implicit_threshold: float | None = None, curves: bool = True, data_home=None,
-             verbose: bool | None = None) -> pd.DataFrame:
+             verbose: bool | None = None) -> Evaluation:
     """Fit and measure every model on every fold of ``protocol``.
 
     Parameters
@@ -301,21 +338,23 @@ def evaluate(models=None, data: Interactions | None = None, protocol="5fold", *,
     n_jobs : int
         Processes over (model, fold) pairs (joblib); 1 runs in this process.
     random_state : int
-        Seeds the folds and every model whose ``random_state`` is None.
+        Seeds the folds, the learning-curve validation slice and every model whose
+        ``random_state`` is None.
     record : path, optional
         Folder to write ``results.csv`` and ``run.json`` (versions, parameters,
         dataset checksum, protocol) into.
     implicit_threshold : float, optional
         Ratings >= this become positives for ranking models (default: every rating).
     curves : bool
-        Record each model's per-epoch history on fold 0 (``attrs["histories"]``).
+        Learning curves: each iterative model is fitted once more on fold 0's
+        training rows less a validation slice (:data:`CURVE_VALIDATION` of them,
+        seeded by ``random_state``) and measured on that slice after every epoch.
 
     Returns
     -------
-    DataFrame
-        One row per (model, fold, metric): ``model, fold, metric, value, fit_s,
-        predict_s`` plus ``task, n_train, n_test, unknown_test_rows, baseline``.
-        ``attrs["run"]`` holds the run record, ``attrs["histories"]`` the curves.
+    Evaluation
+        ``results`` (tidy DataFrame), ``run`` (the run record), ``histories``.
+        Every held-out row is measured: see :mod:`latentrec.metrics`.
     """
     if data is None:
         raise DataError("evaluate needs data (an Interactions)")
@@ -338,7 +377,7 @@ def evaluate(models=None, data: Interactions | None = None, protocol="5fold", *,
                                       for tr, te in folds]
                 train, test = implicit_folds[f]
             tasks.append((name, est, train, test, f))
-    kw = dict(k=k, metrics=metrics)
+    kw = dict(k=k, metrics=metrics, random_state=random_state)
     if n_jobs == 1:
         out = [run_one(n, e, tr, te, fold=f, curve=curves and f == 0, **kw)
                for n, e, tr, te, f in progress(tasks, total=len(tasks), desc="evaluate", enabled=verbose)]
@@ -350,15 +389,17 @@ def evaluate(models=None, data: Interactions | None = None, protocol="5fold", *,
     rows = [r for rs, _ in out for r in rs]
     histories = {t[0]: h for t, (_, h) in zip(tasks, out) if t[4] == 0 and h}
     df = pd.DataFrame(rows, columns=["model", "fold", "metric", "value", "fit_s", "predict_s", "task",
-                                     "n_train", "n_test", "unknown_test_rows"])
+                                     "n_train", "n_test", *COUNT_COLUMNS])
     df["baseline"] = df["model"].map({n: _is_baseline(n, e) for n, e in seeded.items()}).astype(bool)
-    df.attrs["run"] = run_record(seeded, data, protocol, folds, k=k, random_state=random_state, n_jobs=n_jobs,
-                                 implicit_threshold=implicit_threshold)
-    df.attrs["run"]["skipped_models"] = skipped
-    df.attrs["histories"] = histories
+    run = run_record(seeded, data, protocol, folds, k=k, random_state=random_state, n_jobs=n_jobs,
+                     implicit_threshold=implicit_threshold)
+    run["skipped_models"] = skipped
+    run["curves"] = (f"per-epoch metrics on a validation slice of {CURVE_VALIDATION:.0%} of fold 0's training "
+                     f"rows (seed {random_state}); the test folds never reach fit") if curves else None
+    result = Evaluation(df, run, histories)
     if record is not None:
-        write_record(df, record)
-    return df
+        write_record(result, record)
+    return result
 
 
 def _versions() -> dict:
@@ -400,14 +441,14 @@ def run_record(models: dict, data: Interactions, protocol, folds, *, k, random_s
     }
 
 
-def write_record(results: pd.DataFrame, folder) -> tuple[Path, Path]:
+def write_record(evaluation: Evaluation, folder) -> tuple[Path, Path]:
     """Write ``results.csv`` and ``run.json`` (the run record + summary) atomically into ``folder``."""
     folder = Path(folder)
     csv_path, json_path = folder / "results.csv", folder / "run.json"
-    atomic_write_text(csv_path, results.to_csv(index=False))
-    summary = summarize(results)
-    doc = {**results.attrs.get("run", {}), "summary": json.loads(summary.to_json(orient="records")),
-           "histories": results.attrs.get("histories", {})}
+    atomic_write_text(csv_path, evaluation.results.to_csv(index=False))
+    summary = summarize(evaluation.results)
+    doc = {**evaluation.run, "summary": json.loads(summary.to_json(orient="records")),
+           "histories": evaluation.histories}
     atomic_write_text(json_path, json.dumps(doc, indent=1, default=str))
     for p in (csv_path, json_path):
         p.chmod(0o644)  # mkstemp creates 0600; results are meant to be shared
@@ -480,5 +521,5 @@ def format_summary(summary: pd.DataFrame, task: str | None = None) -> str:
     return "\n\n".join(blocks)
 
 
-__all__ = ["evaluate", "summarize", "format_summary", "make_folds", "resolve_models", "default_models",
-           "run_one", "write_record", "PROTOCOLS"]
+__all__ = ["evaluate", "Evaluation", "measure", "summarize", "format_summary", "make_folds", "resolve_models",
+           "default_models", "run_one", "write_record", "curve_split", "PROTOCOLS"]

@@ -15,11 +15,27 @@ for a user u with relevant set R_u (|R_u| > 0) and list L_u = (l_1, ..., l_k),
 * map@k           = (1 / min(|R_u|, k)) * sum_j rel_j * precision@j
 * hit_rate@k      = 1 if hits > 0 else 0
 * mrr@k           = 1 / (first j with rel_j = 1), 0 if none in the top k
+
+Measuring a model on held-out data goes through one id-keyed core, used by
+``evaluate``, ``tune``, the CLI, the benchmarks and the tests alike:
+
+* :func:`measure_ratings` — rating metrics of ``model.predict`` on every test row
+  (rows with an unknown user or item get the model's documented fallback and are
+  counted, never dropped);
+* :func:`measure_topn` — the model's top-k lists for every test user, scored by
+  :func:`score_topn`;
+* :func:`score_topn` — any recommender's lists (ids) against held-out ids. Every
+  held-out row stays in |R_u|: a test item the model never saw cannot be hit but
+  still counts in recall, NDCG and MAP (``cold_items``); a test user the model never
+  saw gets the popularity fallback and is counted (``cold_users``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 
 from .errors import DataError
@@ -205,3 +221,201 @@ def coverage(recommended: np.ndarray, n_items: int, k: int | None = None) -> flo
     if items.size and items.max() >= n_items:
         raise DataError(f"recommended holds item code {int(items.max())} but n_items is {n_items}")
     return float(np.count_nonzero(np.bincount(items.astype(np.int64), minlength=n_items)) / n_items)
+
+
+# ---------------------------------------------------------------- measuring a model on held-out data
+#: rating metrics :func:`measure_ratings` knows
+RATING_METRICS = ("rmse", "mae", "mse", "r2")
+#: the metrics :func:`measure_topn` reports by default
+DEFAULT_TOPN = ("precision", "recall", "ndcg", "map")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Metric values on held-out data, and what the figures cover.
+
+    Attributes
+    ----------
+    values : dict
+        ``{"rmse": ..., "mae": ...}`` or ``{"ndcg@10": ..., "recall@10": ...}``.
+    n_rows : int
+        Held-out rows (ranking: distinct (user, item) pairs), all of them scored.
+    n_users : int
+        Distinct test users (ranking: every one of them is averaged over).
+    cold_users : int
+        Test users the model never saw in training (rating rows get the fallback;
+        ranking users get the most popular training items).
+    cold_items : int
+        Held-out rows whose item the model never saw. Rating rows get the fallback;
+        ranking rows stay in |R_u| and can never be hit.
+    fallback_rows : int
+        Rating rows predicted by the fallback (unknown user or item); 0 for ranking.
+    per_user : DataFrame or None
+        With ``per_user=True``: one row per test user (``user`` and each metric).
+    """
+
+    values: dict
+    n_rows: int
+    n_users: int
+    cold_users: int = 0
+    cold_items: int = 0
+    fallback_rows: int = 0
+    per_user: pd.DataFrame | None = field(default=None, repr=False, compare=False)
+
+    def __getitem__(self, name: str) -> float:
+        return self.values[name]
+
+    def counts(self) -> dict:
+        """The coverage counts as a dict (for result tables and JSON)."""
+        return {"n_rows": self.n_rows, "n_users": self.n_users, "cold_users": self.cold_users,
+                "cold_items": self.cold_items, "fallback_rows": self.fallback_rows}
+
+
+def _held_out(test, what: str):
+    from .data.interactions import Interactions, as_interactions
+
+    if not isinstance(test, Interactions):
+        test = as_interactions(test, implicit=what == "ranking")
+    if len(test) == 0:
+        raise DataError(f"cannot measure {what} on an empty test set")
+    return test
+
+
+def measure_ratings(model, test, metrics=("rmse", "mae")) -> Measurement:
+    """Rating metrics of ``model.predict`` on every row of ``test`` (ids, not codes).
+
+    Rows whose user or item the model never saw get its fallback prediction and
+    are counted in ``fallback_rows`` (``cold_users``/``cold_items`` count the rows
+    with an unknown user / item); nothing is left out.
+    """
+    unknown = [m for m in metrics if m not in RATING_METRICS]
+    if unknown:
+        raise DataError(f"unknown rating metric(s) {unknown}; choose from {RATING_METRICS}")
+    test = _held_out(test, "rating metrics")
+    if test.is_implicit:
+        raise DataError("rating metrics need ratings, but the test data are implicit feedback (no rating column); "
+                        "measure a ranking instead (measure_topn)")
+    pred = model.predict(test)
+    users, items = test.users.take(test.user_codes), test.items.take(test.item_codes)
+    cold_u = model.users_.codes(users, missing="ignore") < 0
+    cold_i = model.items_.codes(items, missing="ignore") < 0
+    fns = {"rmse": rmse, "mae": mae, "mse": mse, "r2": r2}
+    values = {m: float(fns[m](test.values, pred)) for m in metrics}
+    return Measurement(values, n_rows=len(test), n_users=int(len(np.unique(test.user_codes))),
+                       cold_users=int(cold_u.sum()), cold_items=int(cold_i.sum()),
+                       fallback_rows=int((cold_u | cold_i).sum()))
+
+
+def _truth(test) -> tuple[np.ndarray, sp.csr_matrix]:
+    """Test user codes with rows, and their held-out items (distinct pairs) as a 0/1 CSR in test codes."""
+    key = np.unique(test.user_codes.astype(np.int64) * max(test.n_items, 1) + test.item_codes)
+    u, i = key // max(test.n_items, 1), key % max(test.n_items, 1)
+    users, row = np.unique(u, return_inverse=True)
+    truth = sp.csr_matrix((np.ones(len(key), np.float32), (row, i)), shape=(len(users), test.n_items))
+    return users.astype(np.int32), truth
+
+
+def score_topn(lists, test, k: int = 10, *, metrics=DEFAULT_TOPN, n_items: int | None = None,
+               per_user: bool = False) -> Measurement:
+    """Score top-k lists given as ids against the held-out interactions ``test``.
+
+    Parameters
+    ----------
+    lists : (user ids, 2-d array of item ids) or DataFrame
+        Either a pair: the users (length m) and their recommended item ids in rank
+        order (m x >= k; a masked array, ``None`` or ``-1`` pads short lists), or a
+        long DataFrame with columns ``user``, ``item`` (and optionally ``rank``;
+        otherwise row order is rank order), as LensKit and most peers write them.
+    test : Interactions
+        The held-out interactions. Every test user with a row is evaluated (a user
+        with no list scores 0); every distinct held-out (user, item) pair is in
+        |R_u|, whether or not the recommender could know the item.
+    k : int
+    metrics : sequence of str
+        Names from :data:`RANKING_METRICS`, plus ``"coverage"`` (needs ``n_items``).
+    n_items : int, optional
+        Catalogue size, for coverage.
+    per_user : bool
+        Also return the per-user values (``Measurement.per_user``).
+    """
+    test = _held_out(test, "a ranking")
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise DataError(f"k must be an integer >= 1, got {k!r}")
+    if "coverage" in metrics and n_items is None:
+        raise DataError("coverage needs n_items (the size of the catalogue recommended from)")
+    if isinstance(lists, pd.DataFrame):
+        missing = [c for c in ("user", "item") if c not in lists.columns]
+        if missing:
+            raise DataError(f"recommendation lists need columns user and item (and optionally rank); "
+                            f"missing {missing}, got {list(lists.columns)}")
+        frame = lists.sort_values("rank", kind="stable") if "rank" in lists.columns else lists
+        frame = frame.assign(_pos=frame.groupby("user", sort=False).cumcount())
+        frame = frame[frame["_pos"] < k]
+        list_users = pd.unique(frame["user"].to_numpy())
+        ucode = pd.Index(list_users).get_indexer(frame["user"].to_numpy())
+        rec_ids = np.full((len(list_users), k), None, dtype=object)
+        rec_ids[ucode, frame["_pos"].to_numpy()] = frame["item"].to_numpy()
+        valid = rec_ids != None  # noqa: E711 - element-wise
+    else:
+        list_users, rec_ids = lists
+        list_users = np.atleast_1d(np.asarray(list_users))
+        valid = ~np.ma.getmaskarray(rec_ids)
+        rec_ids = np.ma.getdata(rec_ids)
+        if rec_ids.ndim != 2 or len(rec_ids) != len(list_users):
+            raise DataError(f"lists must pair {len(list_users)} users with a 2-d array of as many rows; "
+                            f"got shape {np.shape(rec_ids)}")
+        rec_ids = rec_ids[:, :k]
+        valid = valid[:, :k]
+        if rec_ids.dtype == object:
+            valid &= rec_ids != None  # noqa: E711
+        elif rec_ids.dtype.kind in "iu":
+            valid &= rec_ids != -1
+    users, truth = _truth(test)
+    return _score_rows(list_users, rec_ids, valid, test, users, truth, k, metrics, n_items, per_user)
+
+
+def _score_rows(list_users, rec_ids, valid, test, users, truth, k, metrics, n_items, per_user) -> Measurement:
+    """score_topn once the lists are an (ids, valid) pair and the truth is built."""
+    wanted = [m for m in metrics if m != "coverage"]
+    row_of = test.users.codes(list_users, missing="ignore")
+    pos = np.full(test.n_users, -1, dtype=np.int64)
+    pos[users] = np.arange(len(users))
+    rows = np.where(row_of >= 0, pos[np.maximum(row_of, 0)], -1)
+    keep = rows >= 0
+    flat, ok = rec_ids[keep], valid[keep]
+    codes = np.full(flat.shape, -1, dtype=np.int64)
+    if ok.any():  # an id outside the test vocabulary cannot be relevant: it stays -1, a miss
+        codes[ok] = test.items.codes(flat[ok], missing="ignore")
+    rec = np.full((len(users), k), -1, dtype=np.int64)
+    rec[rows[keep], :codes.shape[1]] = codes
+    res = ranking_metrics(rec, truth, k, metrics=wanted, per_user=per_user)
+    values = {f"{m}@{k}": (float(np.mean(res[m])) if per_user else res[m]) for m in wanted}
+    if "coverage" in metrics:
+        values[f"coverage@{k}"] = float(len(pd.unique(rec_ids[valid].ravel())) / n_items) if valid.any() else 0.0
+    frame = None
+    if per_user:
+        frame = pd.DataFrame({"user": test.users.take(users[res["users"]]), **{f"{m}@{k}": res[m] for m in wanted}})
+    return Measurement(values, n_rows=int(truth.nnz), n_users=len(users), per_user=frame)
+
+
+def measure_topn(model, test, k: int = 10, *, metrics=DEFAULT_TOPN, exclude_seen: bool = True,
+                 per_user: bool = False) -> Measurement:
+    """The model's top-``k`` lists for every user of ``test``, scored with cold items counted.
+
+    Every test user gets ``model.recommend(user, k, exclude_seen=exclude_seen)``; a
+    user the model never saw gets the most popular training items
+    (``unknown="popular"``) and is counted in ``cold_users``. Held-out rows whose
+    item the model never saw stay in the denominators (``cold_items``). See
+    :func:`score_topn` for the scoring.
+    """
+    test = _held_out(test, "a ranking")
+    users, truth = _truth(test)
+    user_ids = test.users.take(users)
+    ids, _ = model.recommend(user_ids, n=k, exclude_seen=exclude_seen, unknown="popular")
+    valid = ~np.ma.getmaskarray(ids)
+    ids = np.ma.getdata(ids)
+    m = _score_rows(user_ids, ids, valid, test, users, truth, k, metrics, len(model.items_), per_user)
+    cold_users = int(np.sum(model.users_.codes(user_ids, missing="ignore") < 0))
+    cold_items = int(np.sum(model.items_.codes(test.items.take(truth.indices), missing="ignore") < 0))
+    return Measurement(m.values, n_rows=m.n_rows, n_users=m.n_users, cold_users=cold_users,
+                       cold_items=cold_items, per_user=m.per_user)

@@ -21,7 +21,6 @@ _LABELS = {
     "rmse": "RMSE (rating points; lower is better)", "mae": "MAE (rating points; lower is better)",
     "mse": "MSE (squared rating points; lower is better)", "r2": "R² (higher is better)",
     "train_loss": "training loss (mean squared error)", "val_rmse": "validation RMSE (rating points)",
-    "test_rmse": "test RMSE (rating points)",
 }
 
 
@@ -123,11 +122,11 @@ def time_accuracy_chart(results: pd.DataFrame, metric: str):
 
 
 def convergence_chart(histories: dict, key: str | None = None):
-    """Per-epoch curves of each model's fit (``history_``): ``key`` such as ``test_rmse``."""
+    """Per-epoch curves of each model's learning-curve fit (``history_``): ``key`` such as ``val_rmse``."""
     usable = {m: pd.DataFrame(h) for m, h in histories.items() if len(h) > 1}
     if key is None:
         cols = {c for h in usable.values() for c in h.columns}
-        preferred = ["test_rmse", *sorted(c for c in cols if c.startswith("test_ndcg")), "val_rmse", "train_loss"]
+        preferred = ["val_rmse", "val_ndcg", "train_loss"]
         key = next((c for c in preferred if c in cols), "train_loss")
     usable = {m: h for m, h in usable.items() if key in h.columns}
     if not usable:
@@ -137,7 +136,8 @@ def convergence_chart(histories: dict, key: str | None = None):
         ax.plot(h["epoch"], h[key], marker="o", markersize=3, color=OKABE_ITO[i % 7], label=name, linewidth=1.6)
     ax.set_xlabel("epoch (passes over the training data)")
     ax.set_ylabel(metric_label(key))
-    ax.set_title(f"Convergence: {key.replace('_', ' ')} after each epoch (first fold)", fontsize=10)
+    where = "validation slice of the first fold's training rows" if key.startswith("val_") else "first fold"
+    ax.set_title(f"Convergence: {key.replace('_', ' ')} after each epoch ({where})", fontsize=10)
     ax.legend(fontsize=8, frameon=False)
     return fig
 

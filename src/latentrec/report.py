@@ -144,8 +144,8 @@ def _shown_summary(part: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
-def compare_report(results: pd.DataFrame, data=None, out=".", *, title: str | None = None) -> Path:
-    """Comparison report from :func:`latentrec.evaluate.evaluate`'s results.
+def compare_report(evaluation, data=None, out=".", *, title: str | None = None) -> Path:
+    """Comparison report from :func:`latentrec.evaluate.evaluate`'s :class:`~latentrec.evaluate.Evaluation`.
 
     Tables sorted by the main metric (baselines marked), bar charts with error
     bars over folds, fit time against accuracy, convergence curves and, when
@@ -154,7 +154,7 @@ def compare_report(results: pd.DataFrame, data=None, out=".", *, title: str | No
     """
     from .evaluate import main_metric, summarize, write_record
 
-    run = results.attrs.get("run", {})
+    results, run = evaluation.results, evaluation.run
     name = (run.get("dataset") or {}).get("name") or (data.name if data is not None else "the data")
     rep = Report(title or f"Comparison on {name}")
     n_folds = results["fold"].nunique()
@@ -176,18 +176,17 @@ def compare_report(results: pd.DataFrame, data=None, out=".", *, title: str | No
         rep.table(_shown_summary(part), baseline=part["baseline"])
         rep.figure(f"compare_{task}_{metric.replace('@', '_at_')}", plots.comparison_chart, results, metric)
         rep.figure(f"time_vs_{task}", plots.time_accuracy_chart, results, metric)
-        hist = {m: h for m, h in results.attrs.get("histories", {}).items()
-                if m in set(part["model"])}
+        hist = {m: h for m, h in evaluation.histories.items() if m in set(part["model"])}
         if any(len(h) > 1 for h in hist.values()):
-            key = "test_rmse" if task == "explicit" else None
+            key = "val_rmse" if task == "explicit" else None
             rep.figure(f"convergence_{task}", plots.convergence_chart, hist, key,
-                       caption="Measured on the test part of the first fold after each epoch by a read-only "
-                               "callback: it never influences training.")
+                       caption=f"Learning curves: {run.get('curves') or 'per-epoch validation metrics'}. "
+                               "Choose epochs on curves like these, never on a test fold.")
     if data is not None:
         rep.heading("The data")
         _explore_sections(rep, data)
     path = rep.write(out)
-    write_record(results, out)
+    write_record(evaluation, out)
     return path
 
 

@@ -289,26 +289,42 @@ def leave_last_out(data: Interactions, n: int = 1) -> Split:
 def temporal_split(data: Interactions, test_size: float = 0.2, *, at=None) -> Split:
     """Global temporal cut.
 
-    With ``at`` (seconds since the epoch, or anything ``pandas.Timestamp`` accepts),
-    test holds the rows with ``timestamp >= at`` and train the rows before it.
-    Otherwise test holds the latest ``round(test_size * n)`` rows (ties in timestamp
-    broken by row order), so ``max(train timestamps) <= min(test timestamps)``.
+    With ``at``, test holds the rows with ``timestamp >= at`` and train the rows
+    before it. ``at`` is a number of seconds since the epoch (int or float, the unit
+    of ``Interactions.timestamps``), or a date: a ``datetime``, ``numpy.datetime64``,
+    ``pandas.Timestamp`` or an ISO string (a naive date is read as UTC). Otherwise
+    test holds the latest ``round(test_size * n)`` rows (``test_size`` a fraction;
+    ties in timestamp broken by row order), so ``max(train timestamps) <= min(test timestamps)``.
     """
     data = _check_interactions(data)
     ts = _timestamps(data, "temporal_split")
     if at is not None:
-        if not isinstance(at, numbers.Integral):
-            try:
-                at = pd.Timestamp(at).value // 10**9
-            except (TypeError, ValueError) as exc:
-                raise DataError(f"at must be seconds since the epoch or a date, got {at!r}") from exc
-        return _parts(data, ts >= int(at))
+        return _parts(data, ts >= _cut_seconds(at))
     test_size = _check_fraction("test_size", test_size)
     n_test = int(round(test_size * len(data)))
     order = np.lexsort((np.arange(len(data)), ts))
     test_mask = np.zeros(len(data), dtype=bool)
     test_mask[order[len(data) - n_test:]] = True
     return _parts(data, test_mask)
+
+
+def _cut_seconds(at) -> float:
+    """A temporal cut as seconds since the epoch (see :func:`temporal_split`)."""
+    if isinstance(at, bool):
+        raise DataError(f"at must be seconds since the epoch or a date, got {at!r}")
+    if isinstance(at, numbers.Real):  # a float is seconds too, never nanoseconds
+        if not np.isfinite(at):
+            raise DataError(f"at must be a finite number of seconds since the epoch, got {at!r}")
+        return float(at)
+    try:
+        stamp = pd.Timestamp(at)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"at must be seconds since the epoch or a date, got {at!r}") from exc
+    if stamp is pd.NaT:
+        raise DataError(f"at must be seconds since the epoch or a date, got {at!r}")
+    if stamp.tzinfo is None:
+        stamp = stamp.tz_localize("UTC")
+    return stamp.timestamp()
 
 
 def strong_generalization_split(data: Interactions, test_users: float | int = 0.2, test_size: float = 0.2, *,

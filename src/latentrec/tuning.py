@@ -19,10 +19,18 @@ The models are scikit-learn estimators, so scikit-learn's own search works too::
 
 (implicit models score NDCG@10 on the held-out rows; GridSearchCV gives no
 per-epoch curves — use :func:`grid_search` for those).
+
+Early stopping (``early_stopping_rounds``) always watches the same validation fold
+that scores the setting, whatever ``curves`` says; the refit of the best setting,
+which has no validation data, trains for the epoch count early stopping reached
+(``TuneResult.refit_rule`` says which rule applied). The best score is therefore
+measured on the data that chose it and is optimistic: :func:`nested_cv` gives the
+unbiased figure (``latentrec tune --outer-cv N``).
 """
 
 from __future__ import annotations
 
+import numbers
 import time
 from dataclasses import dataclass, field
 
@@ -37,7 +45,7 @@ from . import split as _split
 from ._util import progress
 from .data.interactions import Interactions
 from .errors import DataError, ModelError
-from .evaluate import RATING_METRICS, RANKING_METRICS, _ranking, share_cores
+from .evaluate import RATING_METRICS, RANKING_METRICS, share_cores
 
 
 @dataclass
@@ -55,6 +63,12 @@ class TuneResult:
     best_score : float
     best_estimator : Recommender or None
         The best setting refitted on all the data given (None with ``refit=False``).
+    refit_params, refit_rule
+        The parameters of that refit and why: the best setting as scored, or, when
+        it stopped early on validation, the epoch count it reached there.
+    edge : list of str
+        Warnings for numeric parameters whose best value is the smallest or largest
+        of those tried (the optimum may lie outside the grid).
     metric : str
         Column name of the score (``rmse``, ``ndcg@10`` ...).
     greater_is_better : bool
@@ -70,6 +84,9 @@ class TuneResult:
     greater_is_better: bool
     param_names: list = field(default_factory=list)
     refit_s: float = 0.0
+    refit_params: dict = field(default_factory=dict)
+    refit_rule: str = ""
+    edge: list = field(default_factory=list)
 
 
 def parse_value(text: str):
@@ -117,24 +134,45 @@ def validation_folds(data: Interactions, cv: int = 3, *, validation_size: float 
     return [tuple(f) for f in _split.kfold(data, cv, random_state=random_state)]
 
 
-def _score(est, val: Interactions, metric: str, k: int) -> float:
+def held_out_score(est, val: Interactions, metric: str, k: int = 10) -> float:
+    """``metric`` (``rmse``, ``ndcg@10``...) of a fitted model on held-out data, every row counted."""
     if metric in RATING_METRICS:
-        return float(getattr(_metrics, metric)(val.values, est.predict(val)))
+        return _metrics.measure_ratings(est, val, [metric])[metric]
     base = metric.split("@")[0]
-    return _ranking(est, val, k, [base])[f"{base}@{k}"]
+    return _metrics.measure_topn(est, val, k, metrics=[base])[f"{base}@{k}"]
+
+
+def _early_stopping(est) -> bool:
+    return est.get_params(deep=False).get("early_stopping_rounds") is not None
 
 
 def _run_setting(model, params: dict, s: int, f: int, train: Interactions, val: Interactions,
                  metric: str, k: int, curves: bool) -> tuple[dict, list[dict]]:
     est = clone(model).set_params(**params)
+    # the validation fold drives early stopping whenever the setting asks for it, whatever ``curves`` says,
+    # so a setting's score never depends on a display flag
+    use_val = curves or _early_stopping(est)
     t0 = time.perf_counter()
-    est.fit(train, eval_set=val if curves else None)
+    est.fit(train, eval_set=val if use_val else None)
     fit_s = time.perf_counter() - t0
-    score = _score(est, val, metric, k)
+    score = held_out_score(est, val, metric, k)
     curve = [{"setting": s, "fold": f, "epoch": h["epoch"], "metric": name, "value": float(v)}
              for h in getattr(est, "history_", []) for name, v in h.items()
-             if name != "epoch" and isinstance(v, (int, float, np.floating))]
-    return {"setting": s, "fold": f, "score": score, "fit_s": fit_s}, curve
+             if name != "epoch" and isinstance(v, (int, float, np.floating))] if curves else []
+    epochs = getattr(est, "best_epoch_", None)
+    return {"setting": s, "fold": f, "score": score, "fit_s": fit_s, "best_epoch": epochs}, curve
+
+
+def _refit_params(model, best: dict, scores: pd.DataFrame, setting: int) -> tuple[dict, str]:
+    """The parameters the refit uses, and the rule that chose them (said in the result)."""
+    est = clone(model).set_params(**best)
+    stopped = scores.loc[scores["setting"] == setting, "best_epoch"].dropna()
+    if _early_stopping(est) and len(stopped):
+        n = max(1, int(round(float(stopped.mean()))))
+        rule = (f"n_epochs={n}, the mean epoch early stopping chose on the {len(stopped)} validation fold(s) of "
+                "the best setting; the refit has no validation data, so early stopping is off")
+        return {**best, "n_epochs": n, "early_stopping_rounds": None}, rule
+    return dict(best), "the best setting as scored"
 
 
 def search(model, data: Interactions, settings: list[dict], *, cv: int = 3, validation_size: float = 0.2,
@@ -192,15 +230,62 @@ def search(model, data: Interactions, settings: list[dict], *, cv: int = 3, vali
     best_row = results.sort_values(["rank", "setting"]).iloc[0]
     best = dict(settings[int(best_row["setting"])])
     best_est, refit_s = None, 0.0
+    refit_with, refit_rule = _refit_params(model, best, scores, int(best_row["setting"]))
     if refit:
         t0 = time.perf_counter()
-        best_est = clone(model).set_params(**best).fit(data)
+        best_est = clone(model).set_params(**refit_with).fit(data)
         refit_s = time.perf_counter() - t0
     results.attrs["metric"] = metric
     return TuneResult(results=results, curves=pd.DataFrame(curve_rows, columns=["setting", "fold", "epoch", "metric",
                                                                                    "value"]),
                       best_params=best, best_score=float(best_row["mean_score"]), best_estimator=best_est,
-                      metric=metric, greater_is_better=greater, param_names=names, refit_s=refit_s)
+                      metric=metric, greater_is_better=greater, param_names=names, refit_s=refit_s,
+                      refit_params=refit_with, refit_rule=refit_rule, edge=_edge_warnings(results, names, greater))
+
+
+def _edge_warnings(results: pd.DataFrame, names: list, greater: bool) -> list:
+    """Numeric parameters whose best value sits at the edge of the values tried."""
+    best = results.sort_values(["rank", "setting"]).iloc[0]
+    out = []
+    for p in names:
+        values = [v for v in results[p].dropna().unique() if isinstance(v, numbers.Real) and not isinstance(v, bool)]
+        if len(values) < 2 or best[p] is None or not isinstance(best[p], numbers.Real):
+            continue
+        if best[p] in (min(values), max(values)):
+            side = "smallest" if best[p] == min(values) else "largest"
+            out.append(f"{p}={best[p]} is the {side} value tried; the best may lie beyond the grid")
+    return out
+
+
+def nested_cv(model, data: Interactions, grid, *, outer: int = 5, random_state=0, k: int = 10,
+              implicit_threshold: float | None = None, **kwargs) -> pd.DataFrame:
+    """Nested cross-validation: an unbiased estimate of "tune, then refit" on unseen data.
+
+    Scoring the best setting on the validation folds that chose it is optimistic
+    (the maximum of noisy scores). Here each of ``outer`` folds of ``data`` is held
+    out in turn; :func:`grid_search` runs on the other rows only (its own ``cv``
+    validation folds, early stopping and refit rule), and the refitted best model is
+    measured on the held-out fold.
+
+    Returns
+    -------
+    DataFrame
+        One row per outer fold: ``fold``, the chosen parameters, ``validation_score``
+        (optimistic), ``test_score`` (unbiased), ``refit_rule``.
+    """
+    model = _as_model(model)
+    task = getattr(model, "task", "explicit")
+    if task == "implicit" and not data.is_implicit:
+        data = data.to_implicit(implicit_threshold)
+    if not isinstance(outer, (int, np.integer)) or outer < 2:
+        raise DataError(f"outer must be an integer >= 2 (outer folds), got {outer!r}")
+    rows = []
+    for f, (train, test) in enumerate(_split.kfold(data, outer, random_state=random_state)):
+        res = grid_search(model, train, grid, random_state=random_state, k=k, **kwargs)
+        rows.append({"fold": f, **res.best_params, "validation_score": res.best_score,
+                     "test_score": held_out_score(res.best_estimator, test, res.metric, k), "metric": res.metric,
+                     "refit_rule": res.refit_rule})
+    return pd.DataFrame(rows)
 
 
 def grid_search(model, data: Interactions, grid, **kwargs) -> TuneResult:
@@ -228,4 +313,5 @@ def random_search(model, data: Interactions, distributions: dict, n_iter: int = 
     return search(model, data, settings, **kwargs)
 
 
-__all__ = ["TuneResult", "grid_search", "random_search", "search", "parse_grid", "validation_folds"]
+__all__ = ["TuneResult", "grid_search", "random_search", "search", "nested_cv", "held_out_score", "parse_grid",
+           "validation_folds"]

@@ -374,45 +374,61 @@ def _spread(counts: np.ndarray) -> dict:
     return {"min": int(counts.min()), "median": float(np.median(counts)), "max": int(counts.max())}
 
 
-def as_interactions(X, y=None, *, implicit: bool = False) -> Interactions:
-    """Coerce what a model's ``fit``/``predict`` receives into :class:`Interactions`.
+#: the columns an in-memory frame given to fit may have, by name (arrays: in this order)
+FIT_COLUMNS = ("user", "item", "rating", "timestamp")
+_IMPLICIT_MODELS = "implicit-als, bpr, ease, implicit-item-knn or popularity"
 
-    Accepts Interactions, a DataFrame with ``user``/``item`` columns (else the first
-    two columns are user and item), or a 2-column array; ``y`` gives the ratings
-    (or weights), else a ``rating`` column or the third column, else weight 1.
+
+def _no_ratings(who: str | None) -> DataError:
+    return DataError(f"{who or 'a rating model'} predicts ratings, but the data have no ratings (no 'rating' column, "
+                     f"no y, or implicit-feedback Interactions); give the ratings, or use an implicit model "
+                     f"({_IMPLICIT_MODELS}) for unrated interactions")
+
+
+def as_interactions(X, y=None, *, implicit: bool = False, who: str | None = None) -> Interactions:
+    """Coerce what a model's ``fit`` (or a measure) receives into :class:`Interactions`.
+
+    Accepts Interactions; a DataFrame whose columns are named ``user``, ``item`` and
+    optionally ``rating`` and ``timestamp`` (any other column is an error: select
+    the columns you mean); or an array of 2 to 4 columns in the documented order
+    (user, item[, rating[, timestamp]]). ``y`` gives the ratings (or weights). No
+    column is guessed: a rating model (``implicit=False``) given data with no ratings
+    raises :class:`DataError` naming the implicit models (``who`` names the caller).
     """
     if isinstance(X, Interactions):
         if y is not None:
-            X = replace(X, values=np.asarray(y, dtype=np.float32), _csr=None)
+            return replace(X, values=np.asarray(y, dtype=np.float32), _csr=None)
+        if not implicit and X.is_implicit:
+            raise _no_ratings(who)
         return X
     if isinstance(X, pd.DataFrame):
-        df = X
-        cols = list(df.columns)
-        if "user" in cols and "item" in cols:
-            ucol, icol = "user", "item"
-        elif len(cols) >= 2:
-            ucol, icol = cols[0], cols[1]
-        else:
-            raise DataError(f"X needs user and item columns, got columns {cols}")
-        rest = [c for c in cols if c not in (ucol, icol)]
-        frame = pd.DataFrame({"user": df[ucol].to_numpy(), "item": df[icol].to_numpy()})
+        cols = list(X.columns)
+        missing = [c for c in ("user", "item") if c not in cols]
+        if missing:
+            raise DataError(f"the data need columns named 'user' and 'item' (and 'rating' for rating models); got "
+                            f"columns {cols}: rename yours, e.g. df.rename(columns={{'userId': 'user', 'movieId': "
+                            f"'item'}}), or read files with latentrec.read_interactions(path, user=..., item=...)")
+        extra = [c for c in cols if c not in FIT_COLUMNS]
+        if extra:
+            raise DataError(f"the data have column(s) {extra} that are not read; the columns read are "
+                            f"{', '.join(FIT_COLUMNS)}: select the ones you mean (df[['user', 'item', 'rating']])")
+        frame = X[[c for c in FIT_COLUMNS if c in cols]]
     else:
         arr = np.asarray(X)
-        if arr.ndim != 2 or arr.shape[1] < 2:
-            raise DataError(f"X must be Interactions, a DataFrame or an (n, 2+) array; got shape {arr.shape}")
-        frame = pd.DataFrame({"user": arr[:, 0], "item": arr[:, 1]})
-        rest = list(range(2, arr.shape[1]))
-        df = pd.DataFrame(arr)
+        if arr.ndim != 2 or not 2 <= arr.shape[1] <= 4:
+            raise DataError("X must be Interactions, a DataFrame with user/item[/rating/timestamp] columns or an "
+                            f"array of 2 to 4 columns (user, item[, rating[, timestamp]]); got shape {arr.shape}")
+        frame = pd.DataFrame({name: arr[:, j] for j, name in enumerate(FIT_COLUMNS[:arr.shape[1]])})
     if y is not None:
         y = np.asarray(y)
-        if len(y) != len(frame):
-            raise DataError(f"y has {len(y)} values for {len(frame)} rows of X")
-        frame["rating"] = y
-    elif "rating" in rest:
-        frame["rating"] = df["rating"].to_numpy()
-    elif rest and not implicit:
-        frame["rating"] = df[rest[0]].to_numpy()
-    if "rating" not in frame:
-        return Interactions.from_frame(frame, rating=None, implicit=True, duplicates="sum")
-    return Interactions.from_frame(frame, implicit=implicit, rating_scale=None,
+        if y.ndim != 1 or len(y) != len(frame):
+            raise DataError(f"y has {len(y) if y.ndim else 0} values for {len(frame)} rows of X; it must be 1-d, "
+                            "one rating (or weight) per row")
+        frame = frame.assign(rating=y)
+    timestamp = "timestamp" if "timestamp" in frame.columns else None
+    if "rating" not in frame.columns:
+        if not implicit:
+            raise _no_ratings(who)
+        return Interactions.from_frame(frame, rating=None, timestamp=timestamp, implicit=True, duplicates="sum")
+    return Interactions.from_frame(frame, timestamp=timestamp, implicit=implicit, rating_scale=None,
                                    duplicates="sum" if implicit else "error")

@@ -3,7 +3,8 @@
 A model is a scikit-learn estimator. Subclasses supply
 
 * ``_constraints`` — a table of allowed hyper-parameter ranges (checked at ``fit``);
-* ``_fit(data, eval_data)`` — learn from :class:`Interactions` in internal codes;
+* ``_fit(data, eval_data)`` — learn from :class:`Interactions` in internal codes
+  (``eval_data``, id-keyed, is only handed on to ``_eval_metrics``);
 * ``_predict_codes(u, i)`` — scores for known (user code, item code) pairs;
 * optionally ``_score_block(u)`` — dense scores of a block of users over all items
   (factor models get it for free from ``user_factors_``/``item_factors_``);
@@ -62,12 +63,13 @@ class Recommender(BaseEstimator):
             Ratings (explicit) or weights (implicit) when ``X`` has only ids.
         eval_set : Interactions or (X, y), optional
             Held-out data evaluated after every epoch of iterative models; drives
-            early stopping where a model supports it. Ids unknown to the
-            training data are left out of it and counted in ``eval_unknown_``.
+            early stopping where a model supports it. Every row is measured (see
+            :mod:`latentrec.metrics`); ``eval_unknown_`` counts the rows whose user
+            or item the training data do not have.
         callbacks : list of callables ``(epoch, metrics) -> bool | None``
             Called after every epoch; returning True stops training.
         """
-        data = as_interactions(X, y, implicit=self.task == "implicit").compact()
+        data = as_interactions(X, y, implicit=self.task == "implicit", who=type(self).__name__).compact()
         if len(data) == 0:
             raise DataError("cannot fit on an empty set of interactions")
         self._start_fit(data.users, data.items, global_mean=float(np.mean(data.values, dtype=np.float64)),
@@ -79,10 +81,15 @@ class Recommender(BaseEstimator):
         if eval_set is not None:
             if isinstance(eval_set, tuple):
                 eval_set = as_interactions(*eval_set, implicit=self.task == "implicit")
-            eval_data, known = as_interactions(eval_set).recode(self.users_, self.items_)
+            eval_data = as_interactions(eval_set, implicit=self.task == "implicit")
+            if self.task == "implicit" and not eval_data.is_implicit:
+                eval_data = eval_data.to_implicit()
+            _, known = eval_data.recode(self.users_, self.items_)
             self.eval_unknown_ = int((~known).sum())
-        self._fit(data, eval_data)
-        self._callbacks = []
+        try:
+            self._fit(data, eval_data)
+        finally:
+            self._callbacks = []
         return self
 
     def _start_fit(self, users: Vocabulary, items: Vocabulary, *, global_mean: float, rating_scale, item_popularity,
@@ -169,19 +176,15 @@ class Recommender(BaseEstimator):
             self.best_epoch_ = best_epoch + 1
 
     def _eval_metrics(self, eval_data: Interactions | None, k: int = 10) -> dict:
-        """Validation metrics on ``eval_data`` (already in model codes): RMSE or NDCG@k."""
+        """Validation metrics on ``eval_data`` (ids, every row counted): ``val_rmse`` or ``val_ndcg`` etc. at k."""
         if eval_data is None or len(eval_data) == 0:
             return {}
         from .. import metrics
 
         if self.task == "explicit":
-            pred = self._clip(self._predict_codes(eval_data.user_codes, eval_data.item_codes))
-            return {"val_rmse": metrics.rmse(eval_data.values, pred)}
-        truth = eval_data.to_csr()
-        users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int32)
-        codes, _ = self._topn_codes(users, k, exclude_seen=True)
-        res = metrics.ranking_metrics(codes, truth[users], k=k)
-        return {f"val_{name}": value for name, value in res.items()}
+            return {"val_rmse": metrics.measure_ratings(self, eval_data, ["rmse"])["rmse"]}
+        res = metrics.measure_topn(self, eval_data, k, metrics=metrics.DEFAULT_RANKING)
+        return {f"val_{name.split('@')[0]}": value for name, value in res.values.items()}
 
     # ---------------------------------------------------------------- prediction
     def predict(self, X) -> np.ndarray:
@@ -241,8 +244,7 @@ class Recommender(BaseEstimator):
                 y = data.values
                 X = data
             return -metrics.rmse(np.asarray(y, dtype=np.float64), self.predict(X))
-        data, _ = as_interactions(X, y, implicit=True).recode(self.users_, self.items_)
-        return self._eval_metrics(data, k=10).get("val_ndcg", 0.0)
+        return metrics.measure_topn(self, as_interactions(X, y, implicit=True), 10, metrics=["ndcg"])["ndcg@10"]
 
     # ---------------------------------------------------------------- top-N
     def _score_block(self, u: np.ndarray) -> np.ndarray:
@@ -428,15 +430,30 @@ class Recommender(BaseEstimator):
     def recommend_for_interactions(self, item_ids, weights=None, n: int = 10, *, exclude_seen: bool = True):
         """Top-``n`` for a visitor described by the items they interacted with (no refit).
 
+        Parameters
+        ----------
+        item_ids : sequence of item ids
+        weights : sequence of float
+            Rating models (``task == "explicit"``): the visitor's rating of each item,
+            required; the scores are then predicted ratings. Implicit models: the
+            interaction weights, default 1 each.
+        n : int
+        exclude_seen : bool
+            Leave the visitor's items out of the list.
+
         Factor models solve the visitor's factors from the fitted item factors
-        (:meth:`_fold_in`); unknown item ids are ignored and counted in
-        ``unknown_counts_``.
+        (:meth:`_fold_in_factors`, ridge with the model's ``regularization``); unknown
+        item ids are ignored and counted in ``unknown_counts_``.
         """
         self._check_fitted()
         item_ids = np.atleast_1d(np.asarray(item_ids))
+        if weights is None and self.task == "explicit":
+            raise DataError(f"{type(self).__name__} is a rating model: give the visitor's rating of each item, "
+                            "recommend_for_interactions(item_ids, ratings)")
         w = np.ones(len(item_ids), dtype=np.float32) if weights is None else np.asarray(weights, np.float32)
-        if len(w) != len(item_ids):
-            raise DataError(f"{len(w)} weights for {len(item_ids)} items")
+        if w.ndim != 1 or len(w) != len(item_ids):
+            raise DataError(f"{w.size} {'ratings' if self.task == 'explicit' else 'weights'} for "
+                            f"{len(item_ids)} items; give one per item")
         if not np.all(np.isfinite(w)):
             raise DataError("weights must be finite numbers")
         codes = self.items_.codes(item_ids, missing="ignore")
@@ -452,19 +469,26 @@ class Recommender(BaseEstimator):
         return self._to_ids(c, s, True)
 
     def _fold_in_scores(self, item_codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Scores over all items for a new user; the default ranks by popularity."""
+        """Scores over all items for a new user: factor models score with the folded-in factors
+        (rating models: predicted ratings, mu + b_i + p.q_i); others rank by popularity."""
         if hasattr(self, "item_factors_"):
-            return self._fold_in_factors(item_codes, weights) @ self.item_factors_.T + (
-                self.item_bias_ if getattr(self, "item_bias_", None) is not None else 0)
+            s = self._fold_in_factors(item_codes, weights) @ self.item_factors_.T
+            if getattr(self, "item_bias_", None) is not None:
+                s = s + self.item_bias_ + np.float32(self.global_mean_ if self.task == "explicit" else 0.0)
+            return s
         return self.item_popularity_.astype(np.float32)
 
     def _fold_in_factors(self, item_codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Ridge solution of a new user's factors from the fitted item factors (explicit default)."""
+        """Ridge solution of a new user's factors from the fitted item factors (explicit default):
+        ``(Q'Q + lambda n I) p = Q'(r - mu - b_i)`` with the model's ``regularization`` (0 means none)."""
         v = self.item_factors_[item_codes].astype(np.float64)
         target = weights.astype(np.float64)
         if getattr(self, "item_bias_", None) is not None:
             target = target - self.global_mean_ - self.item_bias_[item_codes]
-        reg = float(getattr(self, "regularization", 0.1) or 0.1) * max(len(item_codes), 1)
+        lam = getattr(self, "regularization", None)
+        reg = (0.1 if lam is None else float(lam)) * max(len(item_codes), 1)
+        if reg == 0.0:  # no ridge term: the least-squares (minimum-norm) solution
+            return np.linalg.lstsq(v, target, rcond=None)[0].astype(np.float32)
         a = v.T @ v + reg * np.eye(v.shape[1])
         return np.linalg.solve(a, v.T @ target).astype(np.float32)
 
@@ -506,9 +530,7 @@ def _pairs(X) -> tuple[np.ndarray, np.ndarray]:
         cols = list(X.columns)
         if "user" in cols and "item" in cols:
             return X["user"].to_numpy(), X["item"].to_numpy()
-        if len(cols) < 2:
-            raise DataError(f"X needs user and item columns, got columns {cols}")
-        return X[cols[0]].to_numpy(), X[cols[1]].to_numpy()
+        raise DataError(f"X needs columns named 'user' and 'item', got columns {cols}")
     arr = np.asarray(X)
     if arr.ndim != 2 or arr.shape[1] < 2:
         raise DataError(f"X must be Interactions, a DataFrame or an (n, 2) array; got shape {arr.shape}")

@@ -175,7 +175,8 @@ class Biases(Recommender):
         return (np.float32(self.global_mean_) + self.user_bias_[u][:, None] + self.item_bias_[None, :])
 
     def _fold_in_scores(self, item_codes, weights):
-        return self.item_bias_.astype(np.float32)
+        """A visitor's predicted ratings: mu + b_i (their own bias does not change the ranking)."""
+        return (np.float32(self.global_mean_) + self.item_bias_).astype(np.float32)
 
 
 class Popularity(Recommender):
