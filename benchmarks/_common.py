@@ -168,6 +168,35 @@ def traced_peak_mb(fn: Callable, *args, **kwargs) -> tuple[object, float]:
     return out, peak / (1024 * 1024)
 
 
+# ---------------------------------------------------------------- figures for the README (benchmarks/figures.py)
+def figure(table: str, library: str, model: str, column: str, metric: str, value: float) -> dict:
+    """One README figure: ``value`` of ``metric`` in ``table``, row (``library``, ``model``), ``column``."""
+    return {"table": table, "library": library, "model": model, "column": column, "metric": metric,
+            "value": float(value)}
+
+
+def write_figures(path, name: str, figures: list[dict], command: str | None = None) -> None:
+    """Merge the figure set ``name`` (measured by ``command``) into the JSON file ``path``, atomically."""
+    import json
+
+    path = Path(path)
+    doc = json.loads(path.read_text()) if path.is_file() else {}
+    doc[name] = {"command": command or "python " + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]]),
+                 "versions": {"latentrec": lr.__version__, "numpy": np.__version__}, "figures": figures}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(doc, indent=1) + "\n")
+    os.replace(tmp, path)
+
+
+def model_label(name: str) -> str:
+    """The README's name of a registry model (its class name), else ``name`` itself."""
+    try:
+        return lr.registry.get(name).cls
+    except lr.ModelError:
+        return name
+
+
 # ---------------------------------------------------------------- tables
 def _fmt(v) -> str:
     if isinstance(v, (float, np.floating)):
@@ -204,4 +233,5 @@ def mean_rows(rows: list[dict], by: Sequence[str], values: Sequence[str]) -> lis
 
 
 __all__ = ["data_home", "load_ml", "canonical_splits", "kfold_splits", "holdout_split", "protocol", "timed",
-           "median_time", "peak_rss_mb", "traced_peak_mb", "markdown", "print_table", "mean_rows", "lr"]
+           "median_time", "peak_rss_mb", "traced_peak_mb", "markdown", "print_table", "mean_rows", "figure",
+           "write_figures", "model_label", "lr"]

@@ -76,9 +76,8 @@ def explicit_models(selected: str | None) -> list[str]:
 
 def evaluate(model, train, test) -> dict:
     _, fit_s = c.timed(model.fit, train)
-    pred, pred_s = c.timed(model.predict, test)
-    return {"rmse": metrics.rmse(test.values, pred), "mae": float(np.mean(np.abs(test.values - pred))),
-            "fit_s": fit_s, "predict_s": pred_s}
+    m, pred_s = c.timed(metrics.measure_ratings, model, test, ["rmse", "mae"])
+    return {**m.values, "fit_s": fit_s, "predict_s": pred_s}
 
 
 def _blend_features(preds: np.ndarray, data, part) -> np.ndarray:
@@ -128,6 +127,10 @@ def surprise_eval(algo, trainset, testset) -> dict:
             "fit_s": fit_s, "predict_s": pred_s}
 
 
+PEER_LABELS = {"surprise-svd": "SVD", "surprise-svdpp": "SVD++", "surprise-knnbaseline": "KNNBaseline (user-based)",
+               "surprise-baselineonly": "BaselineOnly"}
+
+
 def surprise_peers():
     from surprise import SVD, BaselineOnly, KNNBaseline, SVDpp
 
@@ -171,7 +174,7 @@ def warm_up(names):
 def run(args) -> None:
     names = explicit_models(args.models)
     warm_up(names)
-    speed = []
+    speed, figures = [], []
     for dataset, proto in PROTOCOLS:
         if args.protocols and proto not in args.protocols.split(","):
             continue
@@ -200,12 +203,19 @@ def run(args) -> None:
         table = c.mean_rows(rows, ["model"], ["rmse", "mae", "fit_s", "predict_s"])
         c.print_table(table, ["model", "rmse", "mae", "fit_s", "predict_s", "folds"],
                       title=f"{dataset}, {proto} (means over folds)")
+        for r in table:
+            library, model = (("Surprise 1.1.5", PEER_LABELS[r["model"]]) if r["model"] in PEER_LABELS
+                              else ("latentrec", c.model_label(r["model"])))
+            for metric in ("rmse", "mae"):
+                figures.append(c.figure(dataset, library, model, proto, metric, r[metric]))
     if speed:
         c.print_table(speed, title="fit time at the same n_factors x n_epochs (ratio = latentrec / Surprise)")
         for name, threads in sorted({(r["model"], str(r["n_threads"])) for r in speed}):
             ratios = [r["ratio"] for r in speed if r["model"] == name and str(r["n_threads"]) == threads]
             print(f"# {name} (n_threads={threads}): median ratio latentrec/Surprise {np.median(ratios):.4f} "
                   f"({1 / np.median(ratios):.0f}x faster) over {len(ratios)} folds")
+    if args.figures:
+        c.write_figures(args.figures, "rating", figures)
 
 
 # ---------------------------------------------------------------- tuning
@@ -269,6 +279,7 @@ def main(argv=None) -> None:
     ap.add_argument("--epochs", type=int, default=3, help=argparse.SUPPRESS)
     ap.add_argument("--tune", choices=sorted(TUNE_GRIDS), help="rerun the validation search for a model")
     ap.add_argument("--max-combos", type=int, help="with --tune: stop after this many settings")
+    ap.add_argument("--figures", help="merge the accuracy table into this JSON file (benchmarks/figures.py)")
     args = ap.parse_args(argv)
     if args.scale_one:
         print(json.dumps(scale_one(args.scale_one, args.epochs)))

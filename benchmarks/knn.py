@@ -181,8 +181,7 @@ def implicit_table(dataset: str, repeats: int) -> pd.DataFrame:
     data = load_ml(dataset).to_implicit()
     train, test = user_holdout(data, 0.2, 10, random_state=0)
     X = train.to_csr().astype(np.float32)
-    truth = test.to_csr()
-    users = np.flatnonzero(np.diff(truth.indptr) > 0).astype(np.int32)
+    users = np.unique(test.user_codes).astype(np.int32)  # parent codes = the peer's row numbers
     peers = {"none": CosineRecommender, "tfidf": TFIDFRecommender, "bm25": BM25Recommender}
     ImplicitItemKNN().fit(train)  # load the kernels
     rows = []
@@ -198,7 +197,6 @@ def implicit_table(dataset: str, repeats: int) -> pd.DataFrame:
                     t1 = time.perf_counter()
                     ids, _ = model.recommend(data.users.ids[users], n=10)
                     t2 = time.perf_counter()
-                    codes = data.items.codes(np.asarray(ids).ravel()).reshape(ids.shape)
                 else:
                     model = peer_cls(K=20)
                     t0 = time.perf_counter()
@@ -206,9 +204,10 @@ def implicit_table(dataset: str, repeats: int) -> pd.DataFrame:
                     t1 = time.perf_counter()
                     codes, _ = model.recommend(users, X[users], N=10, filter_already_liked_items=True)
                     t2 = time.perf_counter()
+                    ids = np.ma.masked_array(data.items.take(np.maximum(codes, 0)), mask=codes < 0)
                 fits.append(t1 - t0)
                 recs.append(t2 - t1)
-            ndcg = metrics.ranking_metrics(codes, truth[users], k=10)["ndcg"]
+            ndcg = metrics.score_topn((data.users.ids[users], ids), test, 10, metrics=["ndcg"])["ndcg@10"]
             res[lib] = (ndcg, float(np.median(fits)), float(np.median(recs)))
         rows.append({"weighting": weighting, "NDCG@10 latentrec": res["latentrec"][0],
                      "NDCG@10 implicit": res["implicit"][0], "fit s latentrec": res["latentrec"][1],

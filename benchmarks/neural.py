@@ -115,11 +115,10 @@ def ranking(args) -> None:
     rows = []
 
     def measure(name, model, seconds, epochs):
-        recoded, _ = test.recode(model.users_, model.items_)
-        res = model._eval_metrics(recoded, k=10)
-        rows.append({"model": name, "ndcg@10": res["val_ndcg"], "p@10": res["val_precision"],
-                     "recall@10": res["val_recall"], "epochs": epochs, "fit s": seconds})
-        print(f"  {name}: ndcg@10 {res['val_ndcg']:.4f} ({seconds:.1f} s)", flush=True)
+        res = metrics.measure_topn(model, test, 10, metrics=["ndcg", "precision", "recall"])
+        rows.append({"model": name, "ndcg@10": res["ndcg@10"], "p@10": res["precision@10"],
+                     "recall@10": res["recall@10"], "epochs": epochs, "fit s": seconds})
+        print(f"  {name}: ndcg@10 {res['ndcg@10']:.4f} ({seconds:.1f} s)", flush=True)
 
     for loss in args.losses.split(","):
         probe = NeuMF(loss=loss, n_epochs=args.max_epochs, early_stopping_rounds=3, random_state=0,

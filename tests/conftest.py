@@ -42,3 +42,22 @@ def ratings():
 def implicit_data():
     """A small implicit set with a planted rank-5 structure."""
     return lr.synthetic_implicit(random_state=0)
+
+
+_EXPECTED = Path(__file__).resolve().parents[1] / "benchmarks" / "expected_figures.json"
+
+
+def readme_figure(figure_set: str, table: str, model: str, column: str, metric: str,
+                  library: str = "latentrec") -> tuple[float, float]:
+    """A README figure pinned in benchmarks/expected_figures.json and its tolerance (benchmarks/figures.py)."""
+    import json
+    import sys
+
+    sys.path.insert(0, str(_EXPECTED.parent))
+    import figures
+
+    doc = json.loads(_EXPECTED.read_text())
+    for f in doc[figure_set]["figures"]:
+        if (f["table"], f["library"], f["model"], f["column"], f["metric"]) == (table, library, model, column, metric):
+            return f["value"], figures.TOLERANCE[figures.metric_of(f)]
+    raise KeyError(f"no README figure {figure_set}/{table}/{library}/{model}/{column}/{metric} in {_EXPECTED}")

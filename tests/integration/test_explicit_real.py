@@ -1,8 +1,8 @@
-"""Real-data checks of the explicit MF models: default settings on ml-100k's canonical u1 split.
+"""Real-data checks of the explicit MF models on ml-100k's canonical u1 split.
 
-Ceilings sit a little above what the defaults measure (benchmarks/explicit.py
-prints the full table): BiasedMF ~0.915, ALS ~0.92, SVDpp ~0.915 on u1; Surprise's
-SVD gets ~0.95 there. Wall-clock is not asserted.
+Their accuracy is pinned to the README's figures in test_compare_real.py (5-fold and
+u1..u5, ±0.002 RMSE); here: u1 has test items that no training row has, and every one
+of those rows is measured with the fallback and counted, never dropped.
 """
 
 from __future__ import annotations
@@ -29,18 +29,14 @@ def u1():
     return _read(folder / "u1.base"), _read(folder / "u1.test")
 
 
-@pytest.mark.parametrize("model, ceiling", [
-    (BiasedMF(random_state=0), 0.94),
-    (ALS(random_state=0), 0.94),
-    (SVDpp(random_state=0), 0.94),
-], ids=["BiasedMF", "ALS", "SVDpp"])
-def test_defaults_beat_the_ceiling_on_u1(model, ceiling, u1):
+@pytest.mark.parametrize("model", [BiasedMF(random_state=0), ALS(random_state=0), SVDpp(random_state=0)],
+                         ids=["BiasedMF", "ALS", "SVDpp"])
+def test_every_u1_test_row_is_measured_and_cold_items_counted(model, u1):
     train, test = u1
     model.fit(train)
-    pred = model.predict(test.to_frame()[["user", "item"]])
-    rmse = lr.metrics.rmse(test.values, pred)
-    assert rmse <= ceiling, rmse
-    # and clearly better than the regularised biases alone (~0.96 on u1)
-    biases = lr.models.Biases().fit(train)
-    assert rmse < lr.metrics.rmse(test.values, biases.predict(test.to_frame()[["user", "item"]])) - 0.02
-    assert model.unknown_counts_["rows"] == np.sum(~test.to_frame()["item"].isin(train.items.ids))
+    m = lr.metrics.measure_ratings(model, test, ["rmse"])
+    cold = int(np.sum(~test.to_frame()["item"].isin(train.items.ids)))
+    assert cold > 0 and m.cold_items == cold and m.fallback_rows == cold and m.n_rows == len(test) == 20_000
+    assert m["rmse"] == pytest.approx(lr.metrics.rmse(test.values, model.predict(test)))
+    # clearly better than the regularised biases alone (~0.96 on u1)
+    assert m["rmse"] < lr.metrics.measure_ratings(lr.models.Biases().fit(train), test, ["rmse"])["rmse"] - 0.02
