@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from .._util import progress
-from ..errors import ChecksumError, DataError, DownloadError
+from ..errors import ChecksumError, DataError, DownloadError, clip
 from .interactions import Interactions
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens/"
@@ -305,11 +305,66 @@ def download_movielens(name: str, data_home: str | os.PathLike | None = None, *,
 
 # ---------------------------------------------------------------------------- parsers
 def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
-    """``pd.read_csv`` whose parse errors name the file."""
+    """``pd.read_csv`` whose parse errors name the file, and the line and column of a bad value."""
     try:
         return pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a valid MovieLens file ({exc})") from None
+        if isinstance(exc, ValueError) and not isinstance(exc, (pd.errors.ParserError, UnicodeDecodeError)):
+            _locate_bad_value(path, kwargs)
+        raise DataError(f"{path}: not a valid MovieLens file ({clip(str(exc), 200)})") from None
+
+
+def _locate_bad_value(path: Path, kwargs: dict) -> None:
+    """Re-read ``path`` as text and raise a DataError at the first value its declared dtype refuses."""
+    from .readers import _Where
+
+    dtypes = kwargs.get("dtype") or {}
+    text_kwargs = {**kwargs, "dtype": str, "keep_default_na": False, "engine": "c"}
+    try:
+        raw = pd.read_csv(path, **text_kwargs)
+    except (pd.errors.ParserError, ValueError, UnicodeDecodeError):
+        return
+    where = _Where(path, kwargs.get("header", "infer") is not None, kwargs.get("encoding") or "utf-8", text=True)
+    for col, dtype in dtypes.items():
+        if col not in raw.columns or np.dtype(dtype).kind not in "iuf":
+            continue
+        num = pd.to_numeric(raw[col].str.strip(), errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(num)
+        if np.dtype(dtype).kind in "iu":
+            info = np.iinfo(dtype)
+            with np.errstate(invalid="ignore"):
+                bad |= (num != np.round(num)) | (num < info.min) | (num > info.max)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            what = "an integer" if np.dtype(dtype).kind in "iu" else "a number"
+            raise where.error(i, f"column {col!r} is {clip(raw[col].iloc[i])}; expected {what} "
+                                 f"({int(bad.sum())} such rows); not a valid MovieLens file")
+
+
+def _int_column(lines: pd.Series, values: pd.Series, path: Path, what: str) -> np.ndarray:
+    """``values`` (text split from ``lines``) as int64; a DataError naming the line of the first bad one."""
+    num = pd.to_numeric(values, errors="coerce")
+    bad = num.isna().to_numpy()
+    if not bad.any():
+        vals = num.to_numpy(dtype=np.float64)
+        bad = vals != np.round(vals)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{path}, line {int(lines.index[k]) + 1}: {what} is {clip(values.iloc[k])}; expected an "
+                        f"integer (the line reads {clip(lines.iloc[k])})")
+    return num.to_numpy(dtype=np.int64)
+
+
+def _split_dat(path: Path, encoding: str | None, n_fields: int) -> tuple[pd.Series, pd.DataFrame]:
+    """The non-empty lines of a ``::``-separated file and their fields; a line with too few is named."""
+    lines = _read_text_lines(path, encoding)
+    parts = lines.str.split("::", n=n_fields - 1, expand=True)
+    if parts.shape[1] < n_fields or parts[n_fields - 1].isna().any():
+        short = np.flatnonzero(parts.isna().any(axis=1).to_numpy()) if parts.shape[1] >= n_fields else [0]
+        k = int(short[0])
+        raise DataError(f"{path}, line {int(lines.index[k]) + 1}: expected {n_fields} '::'-separated fields, "
+                        f"the line reads {clip(lines.iloc[k])}")
+    return lines, parts
 
 
 def _year(titles: pd.Series) -> pd.Series:
@@ -324,7 +379,12 @@ def _read_text_lines(path: Path, encoding: str | None) -> pd.Series:
         except UnicodeDecodeError:
             text = raw.decode("latin-1")
     else:
-        text = raw.decode(encoding)
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise DataError(f"{path}, line {line}, byte offset {exc.start} of the file: cannot decode as {encoding} "
+                            f"({exc.reason})") from None
     lines = pd.Series(text.splitlines())
     return lines[lines.str.len() > 0]
 
@@ -363,16 +423,19 @@ def _parse_dat(folder: Path, encoding: str | None):
                           dtype={"user": np.int32, "item": np.int32, "rating": np.float32, "timestamp": np.int64})
     items = users = None
     if (folder / "movies.dat").is_file():
-        parts = _read_text_lines(folder / "movies.dat", encoding).str.split("::", n=2, expand=True)
+        path = folder / "movies.dat"
+        lines, parts = _split_dat(path, encoding, 3)
         items = pd.DataFrame({"title": parts[1].to_numpy(), "genres": parts[2].fillna("").to_numpy()},
-                             index=pd.Index(parts[0].astype(np.int64).to_numpy(), name="item"))
+                             index=pd.Index(_int_column(lines, parts[0], path, "the movie id"), name="item"))
         items["genres"] = items["genres"].replace("(no genres listed)", "")
         items["year"] = _year(items["title"])
     if (folder / "users.dat").is_file():
-        parts = _read_text_lines(folder / "users.dat", encoding).str.split("::", expand=True)
-        users = pd.DataFrame({"gender": parts[1].to_numpy(), "age": parts[2].astype(np.int64).to_numpy(),
-                              "occupation": parts[3].astype(np.int64).to_numpy(), "zip": parts[4].to_numpy()},
-                             index=pd.Index(parts[0].astype(np.int64).to_numpy(), name="user"))
+        path = folder / "users.dat"
+        lines, parts = _split_dat(path, encoding, 5)
+        users = pd.DataFrame({"gender": parts[1].to_numpy(), "age": _int_column(lines, parts[2], path, "the age"),
+                              "occupation": _int_column(lines, parts[3], path, "the occupation"),
+                              "zip": parts[4].to_numpy()},
+                             index=pd.Index(_int_column(lines, parts[0], path, "the user id"), name="user"))
     return ratings, items, users
 
 
