@@ -198,9 +198,9 @@ def _check_numbers(series: pd.Series, role: str, where: _Where, scale=None, inte
             raise where.error(i, f"{role} is {vals[i]:g}, outside the int64 range of whole seconds "
                                  f"({int(out.sum())} such rows)")
         return np.floor(vals).astype(np.int64)
-    big = np.abs(vals) > _F32_MAX
     with np.errstate(over="ignore"):
-        tiny = (vals != 0) & (vals.astype(np.float32) == 0)
+        as32 = vals.astype(np.float32)
+    big, tiny = np.isinf(as32), (vals != 0) & (as32 == 0)
     if big.any() or tiny.any():
         i = int(np.flatnonzero(big | tiny)[0])
         raise where.error(i, f"{role} is {vals[i]:g}, outside the float32 range values are stored in "
