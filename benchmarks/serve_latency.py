@@ -17,14 +17,22 @@ adds. ``server model p50`` is the model call's time inside the server (from the
 ``Server-Timing`` header). Goal: recommend p99 < 20 ms for the
 60k-item catalogue, zero errors.
 
+Concurrent mode: ``--levels 1,4,16`` runs every endpoint at each number of
+client threads and reports p50/p99 by concurrency level; ``--idle N`` holds N
+idle TCP connections open to the server for the whole run (they must not cost
+the other clients anything). The rows are also written as JSON (``--json``,
+default ``benchmarks/results/serve_latency.json``, an ignored folder).
+
     LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/serve_latency.py
     python benchmarks/serve_latency.py --requests 2000 --concurrency 4 --skip-movielens
+    python benchmarks/serve_latency.py --skip-movielens --levels 1,4,16 --idle 100 --requests 600
 """
 
 from __future__ import annotations
 
 import argparse
 import concurrent.futures as cf
+import json
 import os
 import socket
 import subprocess
@@ -152,24 +160,39 @@ def bench(label: str, model, args, workdir: Path) -> list[dict]:
             "visitor": [("POST", "/api/recommendations", visitor()) for _ in range(args.requests)],
             "health": [("GET", "/api/health", None)] * args.requests,
         }
+        idle = hold_idle(url, args.idle)
         for name, plan in plans.items():
             load(url, plan[:args.warmup], 1)  # warm the connection and the kernels
-            times, errors, model_ms = load(url, plan, args.concurrency)
-            p50, p90, p99 = np.percentile(times, [50, 90, 99])
-            rows.append({"model": label, "items": len(items), "endpoint": name, "requests": len(times),
-                         "conc": args.concurrency, "p50": p50, "p90": p90, "p99": p99, "max": times.max(),
-                         "errors": errors, "server_model_p50": float(np.median(model_ms)) if len(model_ms) else None,
-                         "peer_p50": float(np.median(peer)) if name == "recommend" else None})
+            for level in args.levels:
+                times, errors, model_ms = load(url, plan, level)
+                p50, p90, p99 = np.percentile(times, [50, 90, 99])
+                rows.append({"model": label, "items": len(items), "endpoint": name, "requests": len(times),
+                             "conc": level, "idle": args.idle, "p50": p50, "p90": p90, "p99": p99,
+                             "max": float(times.max()), "errors": errors,
+                             "server_model_p50": float(np.median(model_ms)) if len(model_ms) else None,
+                             "peer_p50": float(np.median(peer)) if name == "recommend" else None})
+        for sock in idle:
+            sock.close()
     finally:
         proc.terminate()
         proc.wait(timeout=20)
     return rows
 
 
+def hold_idle(url: str, n: int) -> list:
+    """``n`` TCP connections to the server that never send a request (closed by the caller)."""
+    host, port = url.rsplit("//", 1)[1].split(":")
+    return [socket.create_connection((host, int(port)), timeout=5) for _ in range(n)]
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--requests", type=int, default=2000, help="requests per endpoint (fixed, bounded load)")
-    ap.add_argument("--concurrency", type=int, default=1, help="client threads")
+    ap.add_argument("--concurrency", type=int, default=1, help="client threads (one level)")
+    ap.add_argument("--levels", help="comma-separated client thread counts, e.g. 1,4,16 (overrides --concurrency)")
+    ap.add_argument("--idle", type=int, default=0, help="idle TCP connections held open during the run")
+    ap.add_argument("--json", default=str(Path(__file__).parent / "results" / "serve_latency.json"),
+                    help="where the rows are written as JSON")
     ap.add_argument("--warmup", type=int, default=50)
     ap.add_argument("--items", type=int, default=60_000, help="synthetic catalogue size")
     ap.add_argument("--users", type=int, default=20_000)
@@ -178,6 +201,9 @@ def main(argv=None) -> None:
     ap.add_argument("--skip-movielens", action="store_true")
     ap.add_argument("--skip-synthetic", action="store_true")
     args = ap.parse_args(argv)
+    args.levels = [int(x) for x in args.levels.split(",")] if args.levels else [args.concurrency]
+    if min(args.levels) < 1 or args.idle < 0 or args.requests < 1:
+        ap.error("--levels/--concurrency and --requests must be >= 1, --idle >= 0")
     rows = []
     with tempfile.TemporaryDirectory(prefix="latentrec-serve-bench-") as tmp:
         if not args.skip_movielens:
@@ -196,18 +222,24 @@ def main(argv=None) -> None:
             print(f"[synthetic-{args.items // 1000}k] data + {type(model).__name__} in "
                   f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
             rows += bench(f"synthetic-{args.items // 1000}k", model, args, Path(tmp))
-    print(f"\nserve latency, {args.requests} requests per endpoint, {args.concurrency} client thread(s), "
-          f"{os.cpu_count()} cores, model: {type(model).__name__} {args.factors} factors")
-    head = f"{'model':<16} {'items':>7} {'endpoint':<10} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} {'max ms':>7} " \
-           f"{'errors':>6} {'server model p50':>16} {'in-process p50':>14} {'x in-process':>12}"
+    print(f"\nserve latency, {args.requests} requests per endpoint and level, client threads "
+          f"{','.join(map(str, args.levels))}, {args.idle} idle connections held, {os.cpu_count()} cores, "
+          f"model: {type(model).__name__} {args.factors} factors")
+    head = f"{'model':<16} {'items':>7} {'endpoint':<10} {'conc':>4} {'p50 ms':>7} {'p90 ms':>7} {'p99 ms':>7} " \
+           f"{'max ms':>7} {'errors':>6} {'server model p50':>16} {'in-process p50':>14} {'x in-process':>12}"
     print(head)
     print("-" * len(head))
     for r in rows:
         peer = f"{r['peer_p50']:.2f}" if r["peer_p50"] is not None else ""
         ratio = f"{r['p50'] / r['peer_p50']:.1f}" if r["peer_p50"] else ""
         srv = f"{r['server_model_p50']:.2f}" if r["server_model_p50"] is not None else ""
-        print(f"{r['model']:<16} {r['items']:>7} {r['endpoint']:<10} {r['p50']:>7.2f} {r['p90']:>7.2f} "
-              f"{r['p99']:>7.2f} {r['max']:>7.1f} {r['errors']:>6} {srv:>16} {peer:>14} {ratio:>12}")
+        print(f"{r['model']:<16} {r['items']:>7} {r['endpoint']:<10} {r['conc']:>4} {r['p50']:>7.2f} "
+              f"{r['p90']:>7.2f} {r['p99']:>7.2f} {r['max']:>7.1f} {r['errors']:>6} {srv:>16} {peer:>14} {ratio:>12}")
+    out = Path(args.json)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"args": {k: v for k, v in vars(args).items()}, "cores": os.cpu_count(),
+                               "rows": rows}, indent=1, default=float))
+    print(f"rows: {out}")
 
 
 if __name__ == "__main__":

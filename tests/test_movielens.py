@@ -354,16 +354,19 @@ def test_docs_catalogue_table_agrees_with_code():
 
 
 def test_malformed_ratings_file_names_the_file(tmp_path):
+    # issue 16: garbage in u.data used to be reported without its line
     folder = write_100k(tmp_path / "ml-100k")
     (folder / "u.data").write_text("1\t1\t5\t881250949\n1\tx\t3\t881250950\n")
-    with pytest.raises(DataError, match=r"u\.data: not a valid MovieLens file"):
+    with pytest.raises(DataError, match=r"u\.data, line 2: column 'item' is 'x'; expected an integer"):
         ml.load_movielens(path=folder)
 
 
-def test_malformed_movies_dat_names_the_folder(tmp_path):
+def test_malformed_movies_dat_names_the_line(tmp_path):
+    # issue 16: garbage in movies.dat used to be reported without its line
     folder = write_dat(tmp_path / "x")
-    (folder / "movies.dat").write_text("1193 no separators here\n")
-    with pytest.raises(DataError, match=r"x: the 'dat'-format MovieLens files do not parse"):
+    (folder / "movies.dat").write_text("1::Toy Story (1995)::Comedy\n\n1193 no separators here\n")
+    with pytest.raises(DataError, match=r"x/movies\.dat, line 3: expected 3 '::'-separated fields, "
+                                        r"the line reads '1193 no separators here'"):
         ml.load_movielens(path=folder)
 
 

@@ -97,7 +97,7 @@ def test_duplicates_policy_mean(tmp_path):
 
 def test_latin1_encoding(tmp_path):
     p = write(tmp_path, "r.csv", "user,item,rating\nJosé,1,3\n", encoding="latin-1")
-    with pytest.raises(DataError, match=r"r\.csv: cannot decode as utf-8.*encoding="):
+    with pytest.raises(DataError, match=r"r\.csv, line 2, byte offset 20 .*cannot decode as utf-8.*encoding="):
         read_interactions(p)
     assert read_interactions(p, encoding="latin-1").users.ids.tolist() == ["José"]
 
@@ -116,7 +116,7 @@ def test_parquet_bad_value_names_row(tmp_path):
     pytest.importorskip("pyarrow")
     p = tmp_path / "r.parquet"
     pd.DataFrame({"user": [1, 2], "item": [1, 2], "rating": [1.0, np.nan]}).to_parquet(p)
-    with pytest.raises(DataError, match=r"r\.parquet, row 2: column 'rating' is missing or NaN"):
+    with pytest.raises(DataError, match=r"r\.parquet, row 2 \(row group 1 of 1\): column 'rating' is missing or NaN"):
         read_interactions(p)
 
 
@@ -215,25 +215,25 @@ def test_duplicated_pairs_name_both_lines(tmp_path):
 
 def test_mixed_id_types(tmp_path):
     p = write(tmp_path, "r.csv", "user,item,rating\n1,2,3\nabc,3,4\n")
-    with pytest.raises(DataError, match=r"user ids are of mixed types: integer '1' at line 2, text 'abc' at line 3"):
+    with pytest.raises(DataError, match=r"user ids \(column 'user'\) are of mixed types: integer '1' at line 2, text 'abc' at line 3"):
         read_interactions(p)
 
 
 def test_id_type_int_rejects_text(tmp_path):
     p = write(tmp_path, "r.csv", "user,item,rating\nabc,2,3\n")
-    with pytest.raises(DataError, match=r"line 2: user id is 'abc'; expected an integer"):
+    with pytest.raises(DataError, match=r"line 2: user id \(column 'user'\) is 'abc'; expected an integer"):
         read_interactions(p, id_type="int")
 
 
 def test_missing_id(tmp_path):
     p = write(tmp_path, "r.csv", "user,item,rating\n1,2,3\n,3,4\n")
-    with pytest.raises(DataError, match=r"line 3: user id is missing"):
+    with pytest.raises(DataError, match=r"line 3: user id \(column 'user'\) is missing"):
         read_interactions(p)
 
 
 def test_fractional_id(tmp_path):
     p = write(tmp_path, "r.csv", "user,item,rating\n1,2.5,3\n")
-    with pytest.raises(DataError, match=r"line 2: item id is 2.5; expected an integer or a string"):
+    with pytest.raises(DataError, match=r"line 2: item id \(column 'item'\) is 2.5; expected an integer or a string"):
         read_interactions(p)
 
 
@@ -251,7 +251,7 @@ def test_short_line_is_reported(tmp_path):
 
 def test_bad_timestamp(tmp_path):
     p = write(tmp_path, "r.csv", "user,item,rating,ts\n1,2,3,100\n1,3,4,yesterday\n")
-    with pytest.raises(DataError, match=r"line 3: timestamp is 'yesterday'; expected a number"):
+    with pytest.raises(DataError, match=r"line 3: timestamp \(column 'ts'\) is 'yesterday'; expected a number"):
         read_interactions(p, timestamp="ts")
 
 

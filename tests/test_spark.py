@@ -71,7 +71,7 @@ def test_spark_dataframe_with_string_ids_and_parquet_scoring(spark, data, tmp_pa
     sdf = spark.createDataFrame(frame)
     model = SparkALS(master="local[2]", n_factors=4, n_epochs=5).fit(sdf)
     assert "u1" in model.users_ and len(model.users_) == frame["user"].nunique()
-    out = model.recommend_all_to_parquet(str(tmp_path / "recs.parquet"), n=3)
+    out = model.recommend_all_to_parquet(str(tmp_path / "recs.parquet"), n=3, exclude_seen=False)
     recs = pd.read_parquet(out)
     assert len(recs) == 3 * len(model.users_)
     one = recs[recs.user == "u1"].sort_values("rank")
@@ -223,3 +223,56 @@ def test_ml100k_u1_rmse_within_0_005_of_latentrec_als(spark):
     ours = lr.metrics.rmse(test.values, lr.models.ALS(random_state=0, **params).fit(train).predict(test))
     theirs = lr.metrics.rmse(test.values, SparkALS(master="local[2]", **params).fit(train).predict(test))
     assert abs(theirs - ours) <= 0.005, (theirs, ours)
+
+
+def _spy_collects(monkeypatch, sdf):
+    """Record the number of rows of every DataFrame brought to the driver with toPandas()."""
+    DataFrame = type(sdf)  # pyspark 4: the classic DataFrame class overrides toPandas
+    sizes, original = [], DataFrame.toPandas
+
+    def spy(self, *args, **kwargs):
+        out = original(self, *args, **kwargs)
+        sizes.append(len(out))
+        return out
+
+    monkeypatch.setattr(DataFrame, "toPandas", spy)
+    return sizes
+
+
+def test_seen_items_stay_on_the_cluster(spark, data, tmp_path, monkeypatch):
+    # issue 16: SparkALS collected every interaction to the driver (toPandas of the seen pairs), and
+    # recommend_all_to_parquet did not exclude seen items while recommend does
+    frame = data.to_frame()[["user", "item", "rating"]]
+    sdf = spark.createDataFrame(frame)
+    sizes = _spy_collects(monkeypatch, sdf)
+    model = SparkALS(master="local[2]", n_factors=4, n_epochs=4).fit(sdf)
+    user = model.users_.ids[0]
+    ids, _ = model.recommend(user, n=10)
+    out = model.recommend_all_to_parquet(str(tmp_path / "recs.parquet"), n=10)
+    assert sizes and max(sizes) < len(frame) / 4, f"collects of {sizes} rows ({len(frame)} interactions)"
+    assert "seen_" not in vars(model)
+    seen = frame.groupby("user")["item"].apply(set)
+    assert not set(ids) & seen[user]  # recommend excluded them with only this user's rows fetched
+    recs = pd.read_parquet(out)
+    assert not any(i in seen[u] for u, i in zip(recs["user"], recs["item"]))
+    one = recs[recs.user == user].sort_values("rank")
+    np.testing.assert_array_equal(one["item"].to_numpy(), ids)
+    assert (recs.groupby("user")["rank"].max() == 10).all()
+    # whatever needs the whole matrix on the driver still gets it
+    assert model.seen_.nnz == len(frame)
+    model.save(tmp_path / "m")
+    np.testing.assert_array_equal(lr.load_model(tmp_path / "m").recommend(user, n=10)[0], ids)
+
+
+def test_recommend_all_to_parquet_excludes_seen_for_a_local_fit(fitted, tmp_path):
+    model, train, _ = fitted
+    recs = pd.read_parquet(model.recommend_all_to_parquet(str(tmp_path / "r.parquet"), n=5))
+    pairs = set(zip(train.users.take(train.user_codes), train.items.take(train.item_codes)))
+    assert recs.size and not any((u, i) in pairs for u, i in zip(recs["user"], recs["item"]))
+    user = model.users_.ids[1]
+    np.testing.assert_array_equal(recs[recs.user == user].sort_values("rank")["item"].to_numpy(),
+                                  model.recommend(user, n=5)[0])
+    with pytest.raises(lr.errors.ModelError, match="n must be a positive integer"):
+        model.recommend_all_to_parquet(str(tmp_path / "x.parquet"), n=0)
+    with pytest.raises(lr.errors.ModelError, match="exclude_seen must be True or False"):
+        model.recommend_all_to_parquet(str(tmp_path / "x.parquet"), exclude_seen="yes")

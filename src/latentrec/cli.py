@@ -4,9 +4,10 @@ Sub-commands: ``datasets``, ``info``, ``compare``, ``explore``, ``tune``, ``trai
 ``recommend``, ``similar``, ``evaluate``, ``serve`` (``latentrec COMMAND --help``).
 DATASET is a catalogue name (``ml-100k`` ...; loaded from the data home, downloaded
 once when absent), a MovieLens folder, or a CSV/TSV/PSV/Parquet file with
-``user,item[,rating][,timestamp]`` columns. Errors print one line on stderr and
-exit with status 1 (2 for bad usage); progress bars show only on a terminal and
-never with ``--quiet``.
+``user,item[,rating][,timestamp]`` columns. Every failure prints one line on
+stderr and exits with status 1 (2 for bad usage), never a traceback (set
+``LATENTREC_DEBUG=1`` to see one); output paths are checked before any work
+starts. Progress bars show only on a terminal and never with ``--quiet``.
 """
 
 from __future__ import annotations
@@ -260,6 +261,17 @@ def cmd_tune(args) -> int:
     return 0
 
 
+def _check_params(name: str, params: dict) -> None:
+    """``--params`` names must be hyper-parameters of the model (else one line listing them)."""
+    from . import registry
+
+    known = registry.model_class(name)._get_param_names()
+    unknown = [p for p in params if p not in known]
+    if unknown:
+        raise DataError(f"--params {unknown[0]!r} is not a hyper-parameter of {name}; "
+                        f"expected one of {', '.join(sorted(known))}")
+
+
 def _parse_params(items) -> dict:
     from .tuning import parse_value
 
@@ -276,8 +288,10 @@ def _parse_params(items) -> dict:
 def cmd_train(args) -> int:
     from . import registry
 
+    params = _parse_params(args.params)
+    _check_params(args.model, params)
     data = load_dataset(args.dataset, args.data_home)
-    model = _with_master(args.model, registry.create(args.model, **_parse_params(args.params)), args.master)
+    model = _with_master(args.model, registry.create(args.model, **params), args.master)
     if "random_state" in model.get_params() and model.get_params()["random_state"] is None:
         model.set_params(random_state=args.seed)
     if model.task == "implicit" and not data.is_implicit:
@@ -361,22 +375,103 @@ def cmd_serve(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- argument checks
+def _int_at_least(low: int, what: str = "an integer"):
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer; expected {what} >= {low}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{value} is too small; expected {what} >= {low}")
+        return value
+    parse.__name__ = what  # argparse names the type in its messages
+    return parse
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number; expected 0-65535") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{value} is not a port number; expected 0-65535")
+    return value
+
+
+def _n_jobs(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer; expected >= 1, or -1 for every core") from None
+    if value == 0 or value < -1:
+        raise argparse.ArgumentTypeError(f"{value} is not a number of processes; expected >= 1, or -1 for every core")
+    return value
+
+
+def check_output(path, kind: str, option: str) -> Path:
+    """Refuse an output path that cannot be written, before any work starts.
+
+    ``kind`` is ``"file"`` (a JSON file: not an existing folder) or ``"dir"`` (a
+    folder: not an existing file). In both cases the nearest existing ancestor
+    must be a writable folder. Raises :class:`~latentrec.errors.DataError`.
+    """
+    path = Path(path).expanduser()
+    if kind == "file" and path.is_dir():
+        raise DataError(f"{option} {path} is an existing folder; expected a file name (e.g. {path / 'results.json'})")
+    if kind == "dir" and path.exists() and not path.is_dir():
+        raise DataError(f"{option} {path} is an existing file; expected a folder")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise DataError(f"{option} {path}: {parent} is a file, so nothing can be written under it; "
+                        "expected a path inside a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise DataError(f"{option} {path}: the folder {parent} is not writable")
+    return path
+
+
+# (command, attribute, kind, option) of every path a command writes
+_OUTPUTS = (
+    ("compare", "output", "file", "--output"), ("compare", "report", "dir", "--report"),
+    ("explore", "report", "dir", "--report"), ("tune", "report", "dir", "--report"),
+    ("tune", "output", "dir", "--output"), ("train", "output", "dir", "--output"),
+)
+
+
+def _check_outputs(args) -> None:
+    for command, attr, kind, option in _OUTPUTS:
+        value = getattr(args, attr, None)
+        if args.command == command and value:
+            check_output(value, kind, option)
+    if args.command == "compare" and not args.output:
+        check_output(_default_output(args), "file", "--output (default)")
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors: ``latentrec CMD: error: ...; see latentrec CMD --help``."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 # ---------------------------------------------------------------- parser
 _MASTER_HELP = "Spark master URL for Spark models, e.g. local[2], spark://host:7077, yarn (default local[*])"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
     common.add_argument("--data-home", help="folder of the MovieLens releases (default $LATENTREC_DATA_HOME, "
                                             "else ~/.cache/latentrec)")
     common.add_argument("--seed", type=int, default=0, help="random seed of splits and models (default 0)")
-    parser = argparse.ArgumentParser(prog="latentrec", description=__doc__.split("\n")[0],
+    parser = _Parser(prog="latentrec", description=__doc__.split("\n")[0],
                                      epilog="Options --quiet, --data-home and --seed go after the COMMAND.")
     from .__about__ import __version__
 
     parser.add_argument("--version", action="version", version=f"latentrec {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
     def add(name, func, help_):
         p = sub.add_parser(name, help=help_, description=help_, parents=[common])
@@ -397,10 +492,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE",
                    help="JSON of the results (default DIR/results.json with --report, else "
                         "./latentrec-compare-DATASET-PROTOCOL.json)")
-    p.add_argument("--n-jobs", type=int, default=1, help="processes over (model, fold) pairs")
-    p.add_argument("-k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
+    p.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes over (model, fold) pairs (-1: every core)")
+    p.add_argument("-k", type=_int_at_least(1, "a cut-off"), default=10,
+                   help="cut-off of the ranking metrics (default 10)")
     p.add_argument("--no-curves", action="store_true",
-                   help="skip the per-epoch test curves of the first fold (they re-score every epoch)")
+                   help="skip the learning curves (one more fit of each iterative model on a validation "
+                        "slice of the first fold's training rows)")
     p.add_argument("--engine", choices=("latentrec", "spark"), default="latentrec",
                    help="spark: train als / implicit-als with Spark MLlib (spark-als / spark-implicit-als)")
     p.add_argument("--master", metavar="URL", help=_MASTER_HELP)
@@ -411,14 +508,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", metavar="MODEL")
     p.add_argument("dataset", metavar="DATASET")
     p.add_argument("--grid", required=True, help="'n_factors=20,50,100 regularization=0.01,0.05'")
-    p.add_argument("--random", type=int, metavar="N", help="sample N settings from the grid instead of all")
-    p.add_argument("--cv", type=int, default=3, help="validation folds carved from the training part (1 = holdout)")
-    p.add_argument("--outer-cv", type=int, metavar="N", default=None,
+    p.add_argument("--random", type=_int_at_least(1, "a number of settings"), metavar="N",
+                   help="sample N settings from the grid instead of all")
+    p.add_argument("--cv", type=_int_at_least(1, "a number of folds"), default=3,
+                   help="validation folds carved from the training part (1 = holdout)")
+    p.add_argument("--outer-cv", type=_int_at_least(2, "a number of outer folds"), metavar="N", default=None,
                    help="nested cross-validation: N outer folds, each tuned on the rest and scored on itself "
                         "(the unbiased figure; prints the table, saves no model)")
     p.add_argument("--metric", help="rmse (explicit default) or ndcg / precision / recall / map (at k)")
-    p.add_argument("-k", type=int, default=10)
-    p.add_argument("--n-jobs", type=int, default=1, help="processes over settings")
+    p.add_argument("-k", type=_int_at_least(1, "a cut-off"), default=10)
+    p.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes over settings (-1: every core)")
     p.add_argument("--report", metavar="DIR")
     p.add_argument("--output", "-o", metavar="DIR", help="save the best model here")
     p.add_argument("--master", metavar="URL", help=_MASTER_HELP)
@@ -431,20 +530,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("recommend", cmd_recommend, "top-N items for a user from a saved model")
     p.add_argument("model", metavar="MODEL_DIR")
     p.add_argument("--user", required=True)
-    p.add_argument("-n", type=int, default=10)
+    p.add_argument("-n", type=_int_at_least(1, "a number of items"), default=10)
     p.add_argument("--include-seen", action="store_true", help="also recommend items the user already has")
     p = add("similar", cmd_similar, "items similar to an item (id or title words) from a saved model")
     p.add_argument("model", metavar="MODEL_DIR")
     p.add_argument("--item", required=True, help="an item id or words of its title")
-    p.add_argument("-n", type=int, default=10)
+    p.add_argument("-n", type=_int_at_least(1, "a number of items"), default=10)
     p = add("evaluate", cmd_evaluate, "measure a saved model on a dataset (e.g. a held-out file)")
     p.add_argument("model", metavar="MODEL_DIR")
     p.add_argument("dataset", metavar="DATASET")
-    p.add_argument("-k", type=int, default=10)
+    p.add_argument("-k", type=_int_at_least(1, "a cut-off"), default=10)
     p = add("serve", cmd_serve, "serve a saved model over HTTP (JSON API + web page)")
     p.add_argument("model", metavar="MODEL_DIR")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--port", type=_port, default=8000, help="TCP port, 0-65535 (0: any free port)")
     return parser
 
 
@@ -455,16 +554,29 @@ def main(argv=None) -> int:
     if args.quiet:
         os.environ["LATENTREC_QUIET"] = "1"
     try:
+        _check_outputs(args)
         return int(args.func(args) or 0)
-    except (LatentrecError, FileNotFoundError, NotADirectoryError, PermissionError) as exc:
-        print(f"latentrec {args.command}: error: {exc}", file=sys.stderr)
-        return 1
     except BrokenPipeError:  # output piped into head & co.
         sys.stdout = open(os.devnull, "w")
         return 0
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # noqa: BLE001 - the one place every failure becomes one line
+        if os.environ.get("LATENTREC_DEBUG"):
+            raise
+        print(f"latentrec {args.command}: error: {_one_line(exc)}", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    """The message of ``exc`` on one line; errors latentrec did not raise on purpose carry their type."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if not isinstance(exc, (LatentrecError, OSError)):
+        text = f"{type(exc).__name__}: {text} (set LATENTREC_DEBUG=1 for the traceback)"
+    if len(text) > 2000:
+        text = text[:2000] + "..."
+    return text
 
 
 __all__ = ["main", "build_parser", "load_dataset", "find_item"]

@@ -68,3 +68,16 @@ def show(value) -> str:
         except (TypeError, ValueError):
             pass
     return repr(value)
+
+
+#: the most characters of a field any message quotes
+MAX_QUOTED = 80
+
+
+def clip(value, limit: int = MAX_QUOTED) -> str:
+    """:func:`show` of ``value`` cut to ``limit`` characters (``...`` and the length when cut), for messages."""
+    text = value if isinstance(value, str) else None
+    if text is not None and len(text) > limit:
+        return repr(text[:limit]) + f"... ({len(text):,} characters)"
+    out = show(value)
+    return out if len(out) <= limit + 2 else out[:limit] + f"... ({len(out):,} characters)"

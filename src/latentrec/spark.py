@@ -26,6 +26,13 @@ Semantics to know when comparing with :class:`latentrec.models.ALS` /
 * Spark's ALS needs int32 ids. Integer ids that fit int32 are used directly;
   any other ids (strings, int64 beyond 2^31−1) are indexed to int32 codes first;
   more than 2^31−1 distinct users or items cannot be trained and raise DataError.
+
+Seen items stay on the cluster. A fit on a Spark DataFrame or a path keeps the
+(user, item) pairs there: ``recommend`` fetches only the requested users' pairs,
+and :meth:`SparkALS.recommend_all_to_parquet` joins each user's list of seen
+items to their factors inside Spark. The whole ``seen_`` matrix comes to the
+driver only when something needs all of it there (``save``, the web service's
+history, reading ``model.seen_``).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import threading
 
 import numpy as np
 import pandas as pd
@@ -45,6 +53,8 @@ from .models.base import Interval, Options, Recommender
 
 _MASTER = re.compile(r"^(local(\[(\*|\d+)(,\s*\d+)?\])?|spark://[^\s/]+(:\d+)?(,[^\s/]+(:\d+)?)*|yarn|k8s://\S+|mesos://\S+)$")
 INT32_MAX = 2**31 - 1
+_PARTIAL_SEEN = threading.Lock()  # recommend() of a distributed fit swaps in the requested users' seen rows
+_ISIN_MAX = 5000  # users fetched with an isin filter; more go through a broadcast join
 
 
 def _check_java() -> None:
@@ -192,9 +202,57 @@ class SparkALS(Recommender):
         """Fit on Interactions / a pandas DataFrame (collected locally, as every latentrec model),
         or on a Spark DataFrame or a Parquet/CSV path readable by Spark (indexed and trained on Spark).
         """
+        old = self.__dict__.get("_seen_frame")
+        if old is not None:
+            old.unpersist()
+        self._seen_frame = None
         if isinstance(X, (str, os.PathLike)) or _is_spark_frame(X):
             return self._fit_distributed(X, user=user, item=item, rating=rating)
         return super().fit(X, y, **kwargs)
+
+    # ------------------------------------------------------------------ seen pairs kept on Spark
+    def __getattr__(self, name):
+        # only reached when ``name`` is not set: the seen matrix of a distributed fit, collected on demand
+        if name == "seen_" and self.__dict__.get("_seen_frame") is not None:
+            seen = self._collect_seen(None)
+            self.seen_ = seen
+            return seen
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+    def _seen_on_cluster(self) -> bool:
+        return "seen_" not in self.__dict__ and self.__dict__.get("_seen_frame") is not None
+
+    def _collect_seen(self, users) -> sp.csr_matrix:
+        """The seen matrix with the rows of ``users`` (codes; None = all) fetched from Spark."""
+        from pyspark.sql import functions as F
+
+        frame = self._seen_frame
+        if users is not None:
+            codes = sorted({int(c) for c in np.asarray(users).ravel()})
+            if len(codes) <= _ISIN_MAX:
+                frame = frame.filter(F.col("user").isin(codes))
+            else:
+                wanted = frame.sparkSession.createDataFrame(pd.DataFrame({"user": np.asarray(codes, np.int32)}))
+                frame = frame.join(F.broadcast(wanted), on="user")
+        pairs = frame.select("user", "item", "rating").toPandas()
+        return sp.csr_matrix((pairs["rating"].to_numpy(np.float32), (pairs["user"].to_numpy(), pairs["item"].to_numpy())),
+                             shape=(len(self.users_), len(self.items_)))
+
+    def _topn_codes(self, u, n, *, exclude_seen=True, item_mask=None):
+        if not (exclude_seen and self._seen_on_cluster()):
+            return super()._topn_codes(u, n, exclude_seen=exclude_seen, item_mask=item_mask)
+        with _PARTIAL_SEEN:  # only the requested users' rows come to the driver
+            self.__dict__["seen_"] = self._collect_seen(u)
+            try:
+                return super()._topn_codes(u, n, exclude_seen=True, item_mask=item_mask)
+            finally:
+                self.__dict__.pop("seen_", None)
+
+    def save(self, path, *args, **kwargs):
+        """Save as every latentrec model; a distributed fit first collects ``seen_`` (the saved model needs it)."""
+        self._check_fitted()
+        _ = self.seen_
+        return super().save(path, *args, **kwargs)
 
     def _session(self):
         return get_spark(self.master)
@@ -236,14 +294,14 @@ class SparkALS(Recommender):
         counts = sdf.groupBy("item").count().toPandas()
         pop = np.zeros(len(items), dtype=np.int64)
         pop[counts["item"].to_numpy()] = counts["count"].to_numpy()
-        seen = sdf.select("user", "item", "rating").toPandas()
-        # what Recommender.fit records for local data, computed on Spark
+        # what Recommender.fit records for local data, computed on Spark; the seen pairs stay there
         self._start_fit(users, items, global_mean=float(stats["mu"]),
                         rating_scale=None if self.implicit else (float(stats["lo"]), float(stats["hi"])),
-                        item_popularity=pop, checksum=None, item_metadata=None,
-                        seen=sp.csr_matrix((seen["rating"].to_numpy(np.float32), (seen["user"], seen["item"])),
-                                           shape=(len(users), len(items))))
-        self._train(sdf.select("user", "item", "rating"), len(users), len(items))
+                        item_popularity=pop, checksum=None, item_metadata=None, seen=None)
+        self.__dict__.pop("seen_", None)
+        coded = sdf.select("user", "item", "rating")
+        self._seen_frame = coded.persist()
+        self._train(coded, len(users), len(items))
         return self
 
     def _index(self, sdf, col: str, what: str):
@@ -333,17 +391,26 @@ class SparkALS(Recommender):
         return s.astype(np.float32)
 
     # ------------------------------------------------------------------ batch scoring on Spark
-    def recommend_all_to_parquet(self, path: str, n: int = 10) -> str:
+    def recommend_all_to_parquet(self, path: str, n: int = 10, *, exclude_seen: bool = True) -> str:
         """Top-``n`` for every user, computed on Spark and written to Parquet (user, rank, item, score).
 
         The item factors (and biases) are broadcast and each partition of user
         factors is scored block by block with NumPy inside ``mapInPandas``, so
         nothing of size users × items is ever collected. Scores are the model's
-        predictions (biases included); items seen in training are not excluded.
+        predictions (biases included). With ``exclude_seen`` (the default, as in
+        :meth:`recommend`) the items each user had in training are left out: each
+        user's list of seen items is joined to their factors on Spark (a fit on a
+        Spark DataFrame or path), or shipped with the broadcast (a local or loaded
+        model, whose seen matrix is already on the driver). A user with fewer than
+        ``n`` unseen items gets fewer rows.
         """
         self._check_fitted()
-        if not isinstance(n, int) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ModelError(f"n must be a positive integer, got {n!r}")
+        if not isinstance(exclude_seen, (bool, np.bool_)):
+            raise ModelError(f"exclude_seen must be True or False, got {exclude_seen!r}")
+        from pyspark.sql import functions as F
+
         spark = self._session()
         model = getattr(self, "_spark_model", None)
         if model is not None:
@@ -357,27 +424,46 @@ class SparkALS(Recommender):
         user_bias = getattr(self, "user_bias_", None)
         offset = np.zeros(len(self.users_), np.float32) if user_bias is None else \
             user_bias + np.float32(self.global_mean_)
+        local_seen = None
+        users = users.select("user", "features")
+        if exclude_seen and self._seen_on_cluster():  # the seen lists are joined on Spark
+            lists = self._seen_frame.groupBy("user").agg(F.collect_list("item").alias("seen"))
+            users = users.join(lists, on="user", how="left")
+        elif exclude_seen:
+            seen = self.seen_.tocsr()
+            local_seen = (seen.indptr, seen.indices)
         shipped = spark.sparkContext.broadcast((self.item_factors_, item_bias, offset, self.users_.ids,
-                                                self.items_.ids))
+                                                self.items_.ids, local_seen))
 
         def score(batches):
-            V, b, off, user_ids, item_ids = shipped.value
+            V, b, off, user_ids, item_ids, seen_csr = shipped.value
             for pdf in batches:
                 codes = pdf["user"].to_numpy()
                 U = np.stack(pdf["features"].to_numpy()).astype(np.float32)
                 S = U @ V.T + (0 if b is None else b[None, :]) + off[codes][:, None]
+                if "seen" in pdf.columns:
+                    lists = [np.asarray(x if x is not None else [], dtype=np.int64) for x in pdf["seen"]]
+                elif seen_csr is not None:
+                    indptr, indices = seen_csr
+                    lists = [indices[indptr[c]:indptr[c + 1]] for c in codes]
+                else:
+                    lists = None
+                if lists is not None:
+                    rows = np.repeat(np.arange(len(codes)), [len(x) for x in lists])
+                    S[rows, np.concatenate(lists + [np.zeros(0, np.int64)]).astype(np.int64)] = -np.inf
                 top = np.argpartition(-S, k - 1, axis=1)[:, :k]
                 top_s = np.take_along_axis(S, top, axis=1)
                 order = np.argsort(-top_s, axis=1, kind="stable")
                 top, top_s = np.take_along_axis(top, order, axis=1), np.take_along_axis(top_s, order, axis=1)
-                yield pd.DataFrame({"user": np.repeat(user_ids[codes], k), "rank": np.tile(np.arange(1, k + 1), len(codes)),
+                out = pd.DataFrame({"user": np.repeat(user_ids[codes], k), "rank": np.tile(np.arange(1, k + 1), len(codes)),
                                     "item": item_ids[top.ravel()], "score": top_s.ravel().astype(np.float64)})
+                yield out[np.isfinite(out["score"].to_numpy())]
 
         def spark_type(ids):
             return "string" if ids.dtype.kind in "OUS" else "long"
 
         schema = (f"user {spark_type(self.users_.ids)}, rank int, item {spark_type(self.items_.ids)}, "
                   "score double")
-        users.select("user", "features").mapInPandas(score, schema=schema).write.mode("overwrite").parquet(path)
+        users.mapInPandas(score, schema=schema).write.mode("overwrite").parquet(path)
         shipped.unpersist()
         return path

@@ -16,6 +16,7 @@ The data home is the ``data_home`` argument, else ``$LATENTREC_DATA_HOME``, else
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
 import shutil
 import tempfile
@@ -23,6 +24,7 @@ import time
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,10 +32,16 @@ import numpy as np
 import pandas as pd
 
 from .._util import progress
-from ..errors import ChecksumError, DataError, DownloadError
+from ..errors import ChecksumError, DataError, DownloadError, clip
 from .interactions import Interactions
 
 BASE_URL = "https://files.grouplens.org/datasets/movielens/"
+#: environment variable naming a mirror of :data:`BASE_URL`
+URL_ENV = "LATENTREC_MOVIELENS_URL"
+#: environment variable overriding the overall download deadline (seconds)
+DEADLINE_ENV = "LATENTREC_DOWNLOAD_DEADLINE"
+DEADLINE_S = 3600.0
+_STALE_S = 600.0  # .part files / staging folders untouched this long are leftovers of a killed download
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,8 @@ class DatasetInfo:
 
     @property
     def url(self) -> str:
-        return f"{BASE_URL}{self.name}.zip"
+        """The zip's address under :func:`resolve_base_url` (``$LATENTREC_MOVIELENS_URL`` or GroupLens)."""
+        return f"{resolve_base_url()}{self.name}.zip"
 
     @property
     def ratings_file(self) -> str:
@@ -144,8 +153,8 @@ def dataset_status(data_home: str | os.PathLike | None = None) -> list[tuple[str
             for info in KNOWN_DATASETS.values()]
 
 
-def _placement_hint(info: DatasetInfo, folder: Path) -> str:
-    return (f"download {info.url}, unzip it and place {info.ratings_file} (and the other files of "
+def _placement_hint(info: DatasetInfo, folder: Path, url: str | None = None) -> str:
+    return (f"download {url or info.url}, unzip it and place {info.ratings_file} (and the other files of "
             f"{info.folder}/) in {folder}{os.sep}")
 
 
@@ -185,6 +194,31 @@ def verify_files(folder: str | os.PathLike, name: str) -> dict[str, bool]:
 
 
 # ---------------------------------------------------------------------------- download
+def resolve_base_url(url: str | None = None) -> str:
+    """Where the zips are fetched from: ``url``, else ``$LATENTREC_MOVIELENS_URL``, else :data:`BASE_URL`.
+
+    A mirror (or a local server in tests) holding ``<name>.zip`` files; http(s) only.
+    """
+    url = url or os.environ.get(URL_ENV) or BASE_URL
+    if not str(url).startswith(("http://", "https://")):
+        source = "base_url" if url is not None and url != os.environ.get(URL_ENV) else URL_ENV
+        raise DataError(f"{source} {clip(str(url))} is not an http:// or https:// URL; expected the address of a "
+                        "folder holding the MovieLens zips, e.g. " + BASE_URL)
+    return url if url.endswith("/") else url + "/"
+
+
+def _deadline(deadline: float | None) -> float:
+    if deadline is None:
+        env = os.environ.get(DEADLINE_ENV)
+        try:
+            deadline = float(env) if env else DEADLINE_S
+        except ValueError:
+            raise DataError(f"{DEADLINE_ENV}={clip(env)} is not a number of seconds") from None
+    if not (isinstance(deadline, (int, float)) and deadline > 0 and np.isfinite(deadline)):
+        raise DataError(f"deadline must be a positive number of seconds, got {deadline!r}")
+    return float(deadline)
+
+
 def _check_writable(home: Path, info: DatasetInfo) -> None:
     try:
         home.mkdir(parents=True, exist_ok=True)
@@ -197,40 +231,110 @@ def _check_writable(home: Path, info: DatasetInfo) -> None:
                             ) from exc
 
 
-def _fetch(url: str, dest: Path, md5: str | None) -> None:
-    """Stream ``url`` into ``dest`` atomically, verifying its md5; retry transient failures."""
-    last = None
-    for attempt in range(_RETRIES):
-        if attempt:
-            time.sleep(_BACKOFF * 2 ** (attempt - 1))
+def clean_stale(home: Path, info: DatasetInfo, older_than: float = _STALE_S) -> list[Path]:
+    """Remove the ``.part`` files and staging folders a killed download of ``info`` left in ``home``.
+
+    Only leftovers untouched for ``older_than`` seconds go, so a download running in
+    another process keeps its files. Returns what was removed.
+    """
+    removed = []
+    now = time.time()
+    for p in [*home.glob(f".{info.name}.zip.*.part"), *home.glob(f".{info.folder}.*")]:
+        try:
+            if now - p.lstat().st_mtime < older_than:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            elif p.name.endswith(".part") or p.is_symlink():
+                p.unlink()
+            else:
+                continue
+            removed.append(p)
+        except OSError:
+            pass
+    return removed
+
+
+class _Incomplete(Exception):
+    """A response that ended before its Content-Length (retried)."""
+
+
+class _CorruptArchive(DownloadError):
+    """The zip is not a zip, is truncated, or a member fails its CRC (deleted and fetched again once)."""
+
+
+def _fetch(url: str, dest: Path, md5: str | None, deadline_at: float, deadline: float) -> int:
+    """Stream ``url`` into ``dest`` atomically, verifying its md5; retry transient failures.
+
+    Returns the number of attempts made. An incomplete response, a dropped connection
+    or a 5xx is retried (up to :data:`_RETRIES` attempts, backing off); a 4xx is not.
+    A complete download whose md5 differs is fetched once more: the same wrong md5 twice
+    means the file changed upstream, two different ones a connection that alters data.
+    The whole call stops at ``deadline_at`` (``time.monotonic()``), however slowly bytes arrive.
+    """
+    last, attempts, digests = None, 0, []
+    while attempts < _RETRIES:
+        if attempts:
+            pause = min(_BACKOFF * 2 ** (attempts - 1), max(0.0, deadline_at - time.monotonic()))
+            time.sleep(pause)
+        if time.monotonic() >= deadline_at:
+            break
+        attempts += 1
         fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".part", dir=dest.parent)
         try:
-            digest = hashlib.md5()
-            with os.fdopen(fd, "wb") as out, _urlopen(url, timeout=60) as resp:
-                total = int(resp.headers.get("Content-Length") or 0) if getattr(resp, "headers", None) else 0
-                chunks = iter(lambda: resp.read(_CHUNK), b"")
-                for block in progress(chunks, total=-(-total // _CHUNK) or None, desc=dest.name):
+            digest, got, total = hashlib.md5(), 0, 0
+            timeout = max(0.1, min(60.0, deadline_at - time.monotonic()))
+            with os.fdopen(fd, "wb") as out, _urlopen(url, timeout=timeout) as resp:
+                headers = getattr(resp, "headers", None)
+                total = int(headers.get("Content-Length") or 0) if headers else 0
+                read = getattr(resp, "read1", None) or resp.read  # read1: whatever has arrived, so a
+                chunks = iter(lambda: read(_CHUNK), b"")           # trickle cannot outlive the deadline
+                for block in progress(chunks, total=total or None, desc=dest.name):
                     digest.update(block)
                     out.write(block)
+                    got += len(block)
+                    if time.monotonic() > deadline_at:
+                        raise TimeoutError(f"the {deadline:g} s deadline passed with {got:,}"
+                                           + (f" of {total:,}" if total else "") + " bytes received")
+            if total and got < total:
+                raise _Incomplete(f"incomplete: the connection closed after {got:,} of {total:,} bytes")
             actual = digest.hexdigest()
             if md5 is not None and actual != md5:
-                raise ChecksumError(f"{dest.name} downloaded from {url} has md5 {actual}, expected {md5}; "
-                                    "the download is corrupt or the file changed upstream")
+                digests.append(actual)
+                if len(digests) == 1:
+                    last = ChecksumError(f"md5 {actual}, expected {md5}")
+                    continue  # fetched again once
+                cause = ("the file changed upstream (two complete downloads agree)" if digests[0] == digests[1]
+                         else f"the download is being corrupted in transit (md5 {digests[0]} then {digests[1]})")
+                raise ChecksumError(f"{dest.name} downloaded from {url} has md5 {actual}, expected {md5}: {cause}; "
+                                    f"{attempts} attempts made")
             os.replace(tmp, dest)
-            return
+            return attempts
         except urllib.error.HTTPError as exc:
             last = exc
             if exc.code < 500:
                 break
-        except (urllib.error.URLError, OSError, TimeoutError) as exc:
-            if isinstance(exc, ChecksumError):
-                raise
+        except ChecksumError:
+            raise
+        except TimeoutError as exc:
+            last = exc
+            if time.monotonic() >= deadline_at:
+                break
+        except (_Incomplete, http.client.HTTPException, urllib.error.URLError, OSError) as exc:
             last = exc
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
-    reason = getattr(last, "reason", None) or last
-    raise DownloadError(f"could not download {url} ({reason}) after {_RETRIES} attempts") from last
+    reason = getattr(last, "reason", None) or last or f"the {deadline:g} s deadline passed"
+    if isinstance(last, urllib.error.HTTPError):
+        reason = f"HTTP {last.code} {last.reason}" + (", not retried" if last.code < 500 else "")
+    if isinstance(last, http.client.IncompleteRead):
+        reason = f"incomplete: the connection closed after {len(last.partial):,} bytes"
+    offline = isinstance(last, urllib.error.URLError) and not isinstance(last, urllib.error.HTTPError)
+    hint = ("; without network access, place the files in the data home by hand or set LATENTREC_DATA_HOME to a "
+            "folder that has them" if offline else "")
+    raise DownloadError(f"could not download {url} ({reason}) after {attempts} attempt"
+                        f"{'s' if attempts != 1 else ''}{hint}") from (last if isinstance(last, BaseException) else None)
 
 
 def _safe_extract(archive: Path, target: Path) -> None:
@@ -246,12 +350,12 @@ def _safe_extract(archive: Path, target: Path) -> None:
                                         "refusing to extract this archive")
             bad = zf.testzip()
             if bad is not None:
-                raise DownloadError(f"{archive}: member {bad!r} is corrupt (CRC mismatch); delete the file and retry")
+                raise _CorruptArchive(f"{archive}: member {bad!r} is corrupt (CRC mismatch)")
             for m in members:
                 zf.extract(m, root)
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile) as exc:
-        raise DownloadError(f"{archive} is not a valid zip archive ({exc}); it is corrupt or truncated: "
-                            "delete it and download again") from exc
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, zlib.error) as exc:
+        raise _CorruptArchive(f"{archive} is not a valid zip archive ({clip(str(exc), 120)}); it is corrupt or "
+                              "truncated") from exc
 
 
 def _install_zip(archive: Path, info: DatasetInfo, home: Path) -> Path:
@@ -271,33 +375,66 @@ def _install_zip(archive: Path, info: DatasetInfo, home: Path) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def download_movielens(name: str, data_home: str | os.PathLike | None = None, *, force: bool = False) -> Path:
+def download_movielens(name: str, data_home: str | os.PathLike | None = None, *, force: bool = False,
+                       base_url: str | None = None, deadline: float | None = None) -> Path:
     """Download, verify and extract one release into the data home; returns its folder.
 
     Does nothing when the ratings file is already present (unless ``force``).
 
+    Parameters
+    ----------
+    name : str
+        A catalogue name (``ml-100k`` ...).
+    data_home : path, optional
+        Overrides ``$LATENTREC_DATA_HOME``.
+    force : bool, default False
+        Download again even when the files are present.
+    base_url : str, optional
+        A mirror holding ``<name>.zip`` (default ``$LATENTREC_MOVIELENS_URL``, else GroupLens).
+    deadline : float, optional
+        Seconds the whole download may take, retries included (default
+        ``$LATENTREC_DOWNLOAD_DEADLINE``, else 3600).
+
+    A cached or downloaded archive that is corrupt or truncated is deleted and fetched
+    again once; ``.part`` files and staging folders left by a killed download are removed.
+
     Raises
     ------
     DownloadError
-        Offline, unwritable data home, bad zip; the message says which URL to fetch and where to put it.
+        Offline, unwritable data home, bad zip, deadline passed; the message says what happened,
+        how many attempts were made, which URL to fetch and where to put it.
     ChecksumError
-        The download does not match the published md5.
+        The download does not match the published md5 (twice).
     """
     info = _info(name)
     home = get_data_home(data_home)
     folder = home / info.folder
+    url = f"{resolve_base_url(base_url)}{info.name}.zip"
+    seconds = _deadline(deadline)
     if (folder / info.ratings_file).is_file() and not force:
         return folder
     _check_writable(home, info)
+    clean_stale(home, info)
+    deadline_at = time.monotonic() + seconds
     archive = home / f"{info.name}.zip"
     try:
-        if not archive.is_file() or (info.md5 and file_hash(archive, "md5") != info.md5):
-            _fetch(info.url, archive, info.md5)
-        return _install_zip(archive, info, home)
+        if archive.is_file() and info.md5 and file_hash(archive, "md5") != info.md5:
+            archive.unlink()  # a cached archive that fails its md5: fetch a fresh one
+        fetched = 0
+        for round_ in range(2):  # a corrupt archive (cached or fresh) is deleted and fetched again once
+            if not archive.is_file():
+                fetched += _fetch(url, archive, info.md5, deadline_at, seconds)
+            try:
+                return _install_zip(archive, info, home)
+            except _CorruptArchive as exc:
+                archive.unlink(missing_ok=True)
+                if round_ == 1:
+                    raise DownloadError(f"{exc}; it was deleted, fetched again from {url} and is corrupt again "
+                                        f"({fetched} download attempts in all): the file upstream may be broken") from None
     except ChecksumError:
         raise
     except DownloadError as exc:
-        raise DownloadError(f"{exc}. To install {info.name} by hand: {_placement_hint(info, folder)}") from exc
+        raise DownloadError(f"{exc}. To install {info.name} by hand: {_placement_hint(info, folder, url)}") from exc
     finally:
         if archive.is_file() and (folder / info.ratings_file).is_file():
             archive.unlink()  # keep only the extracted files
@@ -305,11 +442,66 @@ def download_movielens(name: str, data_home: str | os.PathLike | None = None, *,
 
 # ---------------------------------------------------------------------------- parsers
 def _read_csv(path: Path, **kwargs) -> pd.DataFrame:
-    """``pd.read_csv`` whose parse errors name the file."""
+    """``pd.read_csv`` whose parse errors name the file, and the line and column of a bad value."""
     try:
         return pd.read_csv(path, **kwargs)
     except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError, UnicodeDecodeError) as exc:
-        raise DataError(f"{path}: not a valid MovieLens file ({exc})") from None
+        if isinstance(exc, ValueError) and not isinstance(exc, (pd.errors.ParserError, UnicodeDecodeError)):
+            _locate_bad_value(path, kwargs)
+        raise DataError(f"{path}: not a valid MovieLens file ({clip(str(exc), 200)})") from None
+
+
+def _locate_bad_value(path: Path, kwargs: dict) -> None:
+    """Re-read ``path`` as text and raise a DataError at the first value its declared dtype refuses."""
+    from .readers import _Where
+
+    dtypes = kwargs.get("dtype") or {}
+    text_kwargs = {**kwargs, "dtype": str, "keep_default_na": False, "engine": "c"}
+    try:
+        raw = pd.read_csv(path, **text_kwargs)
+    except (pd.errors.ParserError, ValueError, UnicodeDecodeError):
+        return
+    where = _Where(path, kwargs.get("header", "infer") is not None, kwargs.get("encoding") or "utf-8", text=True)
+    for col, dtype in dtypes.items():
+        if col not in raw.columns or np.dtype(dtype).kind not in "iuf":
+            continue
+        num = pd.to_numeric(raw[col].str.strip(), errors="coerce").to_numpy(dtype=np.float64)
+        bad = ~np.isfinite(num)
+        if np.dtype(dtype).kind in "iu":
+            info = np.iinfo(dtype)
+            with np.errstate(invalid="ignore"):
+                bad |= (num != np.round(num)) | (num < info.min) | (num > info.max)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            what = "an integer" if np.dtype(dtype).kind in "iu" else "a number"
+            raise where.error(i, f"column {col!r} is {clip(raw[col].iloc[i])}; expected {what} "
+                                 f"({int(bad.sum())} such rows); not a valid MovieLens file")
+
+
+def _int_column(lines: pd.Series, values: pd.Series, path: Path, what: str) -> np.ndarray:
+    """``values`` (text split from ``lines``) as int64; a DataError naming the line of the first bad one."""
+    num = pd.to_numeric(values, errors="coerce")
+    bad = num.isna().to_numpy()
+    if not bad.any():
+        vals = num.to_numpy(dtype=np.float64)
+        bad = vals != np.round(vals)
+    if bad.any():
+        k = int(np.flatnonzero(bad)[0])
+        raise DataError(f"{path}, line {int(lines.index[k]) + 1}: {what} is {clip(values.iloc[k])}; expected an "
+                        f"integer (the line reads {clip(lines.iloc[k])})")
+    return num.to_numpy(dtype=np.int64)
+
+
+def _split_dat(path: Path, encoding: str | None, n_fields: int) -> tuple[pd.Series, pd.DataFrame]:
+    """The non-empty lines of a ``::``-separated file and their fields; a line with too few is named."""
+    lines = _read_text_lines(path, encoding)
+    parts = lines.str.split("::", n=n_fields - 1, expand=True)
+    if parts.shape[1] < n_fields or parts[n_fields - 1].isna().any():
+        short = np.flatnonzero(parts.isna().any(axis=1).to_numpy()) if parts.shape[1] >= n_fields else [0]
+        k = int(short[0])
+        raise DataError(f"{path}, line {int(lines.index[k]) + 1}: expected {n_fields} '::'-separated fields, "
+                        f"the line reads {clip(lines.iloc[k])}")
+    return lines, parts
 
 
 def _year(titles: pd.Series) -> pd.Series:
@@ -324,7 +516,12 @@ def _read_text_lines(path: Path, encoding: str | None) -> pd.Series:
         except UnicodeDecodeError:
             text = raw.decode("latin-1")
     else:
-        text = raw.decode(encoding)
+        try:
+            text = raw.decode(encoding)
+        except UnicodeDecodeError as exc:
+            line = raw.count(b"\n", 0, exc.start) + 1
+            raise DataError(f"{path}, line {line}, byte offset {exc.start} of the file: cannot decode as {encoding} "
+                            f"({exc.reason})") from None
     lines = pd.Series(text.splitlines())
     return lines[lines.str.len() > 0]
 
@@ -363,16 +560,19 @@ def _parse_dat(folder: Path, encoding: str | None):
                           dtype={"user": np.int32, "item": np.int32, "rating": np.float32, "timestamp": np.int64})
     items = users = None
     if (folder / "movies.dat").is_file():
-        parts = _read_text_lines(folder / "movies.dat", encoding).str.split("::", n=2, expand=True)
+        path = folder / "movies.dat"
+        lines, parts = _split_dat(path, encoding, 3)
         items = pd.DataFrame({"title": parts[1].to_numpy(), "genres": parts[2].fillna("").to_numpy()},
-                             index=pd.Index(parts[0].astype(np.int64).to_numpy(), name="item"))
+                             index=pd.Index(_int_column(lines, parts[0], path, "the movie id"), name="item"))
         items["genres"] = items["genres"].replace("(no genres listed)", "")
         items["year"] = _year(items["title"])
     if (folder / "users.dat").is_file():
-        parts = _read_text_lines(folder / "users.dat", encoding).str.split("::", expand=True)
-        users = pd.DataFrame({"gender": parts[1].to_numpy(), "age": parts[2].astype(np.int64).to_numpy(),
-                              "occupation": parts[3].astype(np.int64).to_numpy(), "zip": parts[4].to_numpy()},
-                             index=pd.Index(parts[0].astype(np.int64).to_numpy(), name="user"))
+        path = folder / "users.dat"
+        lines, parts = _split_dat(path, encoding, 5)
+        users = pd.DataFrame({"gender": parts[1].to_numpy(), "age": _int_column(lines, parts[2], path, "the age"),
+                              "occupation": _int_column(lines, parts[3], path, "the occupation"),
+                              "zip": parts[4].to_numpy()},
+                             index=pd.Index(_int_column(lines, parts[0], path, "the user id"), name="user"))
     return ratings, items, users
 
 
@@ -438,7 +638,8 @@ def _parse_folder(folder: Path, fmt: str, info: DatasetInfo | None):
 
 def load_movielens(name: str | None = None, *, path: str | os.PathLike | None = None,
                    data_home: str | os.PathLike | None = None, download: bool = True,
-                   verify: bool = False) -> Interactions:
+                   verify: bool = False, base_url: str | None = None,
+                   deadline: float | None = None) -> Interactions:
     """Load a MovieLens release as :class:`Interactions` (ratings with timestamps and metadata).
 
     Parameters
@@ -454,6 +655,9 @@ def load_movielens(name: str | None = None, *, path: str | os.PathLike | None = 
         Fetch the release when absent. With ``False`` a missing release raises :class:`DownloadError`.
     verify : bool, default False
         Check the extracted files against :data:`KNOWN_FILE_HASHES` first.
+    base_url, deadline
+        Passed to :func:`download_movielens`: a mirror of the GroupLens folder
+        (default ``$LATENTREC_MOVIELENS_URL``) and the overall download deadline in seconds.
 
     Returns
     -------
@@ -479,8 +683,9 @@ def load_movielens(name: str | None = None, *, path: str | os.PathLike | None = 
         if not (folder / info.ratings_file).is_file():
             if not download:
                 raise DownloadError(f"{info.name}: {folder / info.ratings_file} is missing; "
-                                    f"{_placement_hint(info, folder)} (or pass download=True)")
-            folder = download_movielens(info.name, home)
+                                    f"{_placement_hint(info, folder)}, or set LATENTREC_DATA_HOME to a folder "
+                                    f"holding {info.folder}/ (or pass download=True)")
+            folder = download_movielens(info.name, home, base_url=base_url, deadline=deadline)
         fmt, label = info.format, info.name
     if verify and info is not None:
         verify_files(folder, info.name)

@@ -10,18 +10,24 @@ newline.
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, require
+from ..errors import DataError, clip, require
 from .interactions import DUPLICATE_POLICIES, Interactions
 
 SEPARATORS = {".csv": ",", ".tsv": "\t", ".tab": "\t", ".psv": "|"}
 PARQUET_SUFFIXES = (".parquet", ".pq")
+#: longest id (in characters) a reader accepts; longer fields are refused, never echoed whole
+MAX_ID_LENGTH = 1024
 _CANDIDATES = (",", "\t", "|", ";")
 _INT_LIKE = r"[+-]?\d+"
+_INT64 = np.iinfo(np.int64)
+_FLOAT_EXACT = 2.0 ** 53  # float64 holds every integer up to this exactly
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 def _py(value):
@@ -32,12 +38,16 @@ def _py(value):
 class _Where:
     """Turns a 0-based data row into "line N" of the file (computed only when an error is raised)."""
 
-    def __init__(self, path: Path, header: bool, encoding: str, text: bool):
+    def __init__(self, path: Path, header: bool, encoding: str, text: bool, row_groups=None):
         self.path, self.header, self.encoding, self.text = path, header, encoding, text
+        self.row_groups = row_groups  # Parquet: rows per row group
         self._lines: np.ndarray | None = None
 
     def __call__(self, row: int) -> str:
         if not self.text:
+            if self.row_groups is not None and len(self.row_groups) > 0:
+                group = int(np.searchsorted(np.cumsum(self.row_groups), row, side="right"))
+                return f"row {row + 1} (row group {group + 1} of {len(self.row_groups)})"
             return f"row {row + 1}"
         if self._lines is None:
             with open(self.path, encoding=self.encoding, errors="replace", newline="") as fh:
@@ -74,44 +84,95 @@ def _resolve(df: pd.DataFrame, col, role: str, path: Path, required: bool = True
     raise DataError(f"{path}: {role} column {col!r} not found; the columns found are {list(df.columns)}")
 
 
+def _int_ids(text: pd.Series, role: str, col: str, where: _Where) -> np.ndarray:
+    """Integer-looking text ids as int64; an id beyond the int64 range is an error, never text."""
+    big = np.flatnonzero(text.str.lstrip("+-").str.len().to_numpy() >= 19)
+    for i in big:  # few: only 19+ digit ids need the exact check
+        if not _INT64.min <= int(text.iloc[i]) <= _INT64.max:
+            raise where.error(int(i), f"{role} id ({col}) {clip(text.iloc[i])} is outside the int64 range "
+                                      f"[{_INT64.min}, {_INT64.max}]; pass id_type='str' to read ids as text")
+    return text.astype(np.int64).to_numpy()
+
+
 def _check_ids(series: pd.Series, role: str, where: _Where, id_type: str | None) -> np.ndarray:
+    col = f"column {series.name!r}"
     missing = series.isna().to_numpy()
     if missing.any():
-        raise where.error(int(np.flatnonzero(missing)[0]), f"{role} id is missing; expected a value")
-    if id_type == "str":
-        return series.astype(str).to_numpy(dtype=object)
+        raise where.error(int(np.flatnonzero(missing)[0]), f"{role} id ({col}) is missing; expected a value")
     kind = series.dtype.kind
+    if kind == "O":
+        nested = series.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))).to_numpy(dtype=bool)
+        if nested.any():
+            i = int(np.flatnonzero(nested)[0])
+            raise where.error(i, f"{role} id ({col}) is a list-like {type(series.iloc[i]).__name__} "
+                                 f"{clip(str(series.iloc[i]))}; expected one integer or string per row")
     if kind == "f":
-        vals = series.to_numpy()
+        vals = series.to_numpy(dtype=np.float64)
         frac = np.flatnonzero(vals != np.round(vals))
         if len(frac):
-            raise where.error(int(frac[0]), f"{role} id is {float(vals[frac[0]])!r}; expected an integer or a string "
-                                            "(pass id_type='str' to read ids as text)")
-        return vals.astype(np.int64)
+            raise where.error(int(frac[0]), f"{role} id ({col}) is {float(vals[frac[0]])!r}; expected an integer "
+                                            "or a string (pass id_type='str' to read ids as text)")
+        huge = np.flatnonzero(np.abs(vals) > _FLOAT_EXACT)
+        if len(huge):
+            raise where.error(int(huge[0]), f"{role} id ({col}) is {float(vals[huge[0]])!r}, beyond 2**53 where a "
+                                            "floating-point column can no longer hold every integer exactly; "
+                                            "write ids as integers or text (id_type='str')")
+        if id_type != "str":
+            return vals.astype(np.int64)
+    if kind == "u" and len(series) and int(series.max()) > _INT64.max:
+        i = int(np.argmax(series.to_numpy()))
+        raise where.error(i, f"{role} id ({col}) {int(series.iloc[i])} is outside the int64 range; "
+                             "pass id_type='str' to read ids as text")
+    if id_type == "str":
+        text = series.astype(np.int64).astype(str) if kind == "f" else series.astype(str)
+        _check_length(text, role, col, where)
+        return text.to_numpy(dtype=object)
     if kind in "iu":
-        return series.to_numpy()
+        return series.to_numpy().astype(np.int64, copy=False)
+    if kind == "b":
+        raise DataError(f"{where.path}: {role} {col} holds booleans; expected integer or string ids")
     text = series.astype(str)
+    _check_length(text, role, col, where)
     int_like = text.str.fullmatch(_INT_LIKE).to_numpy(dtype=bool)
-    if id_type == "int" or (int_like.any() and not int_like.all()):
-        if int_like.all():
-            return text.astype(np.int64).to_numpy()
-        if id_type == "int":
-            bad = int(np.flatnonzero(~int_like)[0])
-            raise where.error(bad, f"{role} id is {text.iloc[bad]!r}; expected an integer (id_type='int')")
+    if int_like.all():
+        return _int_ids(text, role, col, where)
+    if id_type == "int":
+        bad = int(np.flatnonzero(~int_like)[0])
+        raise where.error(bad, f"{role} id ({col}) is {clip(text.iloc[bad])}; expected an integer (id_type='int')")
+    if int_like.any():
         i, s = int(np.flatnonzero(int_like)[0]), int(np.flatnonzero(~int_like)[0])
-        raise DataError(f"{where.path}: {role} ids are of mixed types: integer {text.iloc[i]!r} at {where(i)}, "
-                        f"text {text.iloc[s]!r} at {where(s)}; pass id_type='str' to read every id as text "
-                        "or id_type='int' to require integers")
+        raise DataError(f"{where.path}: {role} ids ({col}) are of mixed types: integer {clip(text.iloc[i])} at "
+                        f"{where(i)}, text {clip(text.iloc[s])} at {where(s)}; pass id_type='str' to read every id "
+                        "as text or id_type='int' to require integers")
     return text.to_numpy(dtype=object)
+
+
+def _check_length(text: pd.Series, role: str, col: str, where: _Where) -> None:
+    lengths = text.str.len().to_numpy()
+    if len(lengths) and lengths.max() > MAX_ID_LENGTH:
+        i = int(np.argmax(lengths))
+        raise where.error(i, f"{role} id ({col}) is {int(lengths[i]):,} characters long "
+                             f"(starts {clip(text.iloc[i][:40])}); ids may have at most {MAX_ID_LENGTH} characters")
 
 
 def _check_numbers(series: pd.Series, role: str, where: _Where, scale=None, integer: bool = False) -> np.ndarray:
     raw = series
+    if series.dtype.kind == "O":
+        nested = series.map(lambda v: isinstance(v, (list, tuple, dict, set, np.ndarray))).to_numpy(dtype=bool)
+        if nested.any():
+            i = int(np.flatnonzero(nested)[0])
+            raise where.error(i, f"{role} is a list-like {type(series.iloc[i]).__name__} {clip(str(series.iloc[i]))}; "
+                                 "expected one number per row")
+    if series.dtype.kind == "b":
+        raise DataError(f"{where.path}: {role} holds booleans; expected numbers")
     num = pd.to_numeric(raw, errors="coerce")
     bad = num.isna().to_numpy() & ~raw.isna().to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise where.error(i, f"{role} is {raw.iloc[i]!r}; expected a number ({int(bad.sum())} such rows)")
+        raise where.error(i, f"{role} is {clip(raw.iloc[i])}; expected a number ({int(bad.sum())} such rows)")
+    if num.dtype.kind == "u" and len(num) and int(num.max()) > _INT64.max:
+        i = int(np.argmax(num.to_numpy()))
+        raise where.error(i, f"{role} is {int(num.iloc[i])}, outside the int64 range")
     vals = num.to_numpy(dtype=np.float64, na_value=np.nan)
     nan = np.isnan(vals)
     if nan.any():
@@ -129,27 +190,92 @@ def _check_numbers(series: pd.Series, role: str, where: _Where, scale=None, inte
             raise where.error(i, f"{role} is {vals[i]:g}, outside the declared rating scale [{lo:g}, {hi:g}] "
                                  f"({int(out.sum())} such rows)")
     if integer:
-        return num.to_numpy(dtype=np.int64) if series.dtype.kind in "iu" else vals.astype(np.int64)
+        if num.dtype.kind in "iu":
+            return num.to_numpy(dtype=np.int64)
+        out = (vals < _INT64.min) | (vals >= 2.0 ** 63)
+        if out.any():
+            i = int(np.flatnonzero(out)[0])
+            raise where.error(i, f"{role} is {vals[i]:g}, outside the int64 range of whole seconds "
+                                 f"({int(out.sum())} such rows)")
+        return np.floor(vals).astype(np.int64)
+    with np.errstate(over="ignore"):
+        as32 = vals.astype(np.float32)
+    big, tiny = np.isinf(as32), (vals != 0) & (as32 == 0)
+    if big.any() or tiny.any():
+        i = int(np.flatnonzero(big | tiny)[0])
+        raise where.error(i, f"{role} is {vals[i]:g}, outside the float32 range values are stored in "
+                             f"(magnitudes from 1.4e-45 to {_F32_MAX:.4g}) ({int((big | tiny).sum())} such rows)")
     return vals
 
 
 def _check_timestamps(series: pd.Series, where: _Where) -> np.ndarray:
+    role = f"timestamp (column {series.name!r})"
     if pd.api.types.is_datetime64_any_dtype(series):
+        missing = series.isna().to_numpy()
+        if missing.any():
+            i = int(np.flatnonzero(missing)[0])
+            raise where.error(i, f"{role} is missing (null); expected a date and time "
+                                 f"({int(missing.sum())} such rows)")
+        if getattr(series.dt, "tz", None) is not None:  # tz-aware: the same instant in UTC
+            series = series.dt.tz_convert("UTC").dt.tz_localize(None)
         return (series.astype("datetime64[s]").astype("int64")).to_numpy()
-    if series.dtype.kind in "iuf":
-        return _check_numbers(series, "timestamp", where, integer=True)
+    if series.dtype.kind in "iufb":
+        return _check_numbers(series, role, where, integer=True)
     parsed = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True)
     if parsed.isna().all():  # not dates: report the first non-number
-        return _check_numbers(series, "timestamp", where, integer=True)
+        return _check_numbers(series, role, where, integer=True)
     bad = parsed.isna().to_numpy()
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise where.error(i, f"timestamp is {series.iloc[i]!r}; expected seconds since the epoch or an ISO date")
+        numeric = pd.to_numeric(series, errors="coerce").notna().to_numpy()
+        if numeric[i]:
+            d = int(np.flatnonzero(~bad)[0])
+            raise DataError(f"{where.path}: {role} mixes ISO dates ({clip(series.iloc[d])} at {where(d)}) and "
+                            f"numbers ({clip(series.iloc[i])} at {where(i)}); write every timestamp one way, "
+                            "either seconds since the epoch or an ISO date")
+        raise where.error(i, f"{role} is {clip(series.iloc[i])}; expected seconds since the epoch or an ISO date")
     return (parsed.astype("datetime64[s, UTC]").astype("int64")).to_numpy()
+
+
+def _bad_byte(path: Path, encoding: str) -> tuple[int, int, int, str] | None:
+    """(line, byte offset in the file, the byte, why) of the first byte ``encoding`` cannot decode."""
+    offset = 0
+    with open(path, "rb") as fh:
+        for line, raw in enumerate(fh, 1):
+            try:
+                raw.decode(encoding)
+            except UnicodeDecodeError as exc:
+                return line, offset + exc.start, raw[exc.start], exc.reason
+            except LookupError:
+                return None
+            offset += len(raw)
+    return None
+
+
+def _check_header(path: Path, sep, quotechar, escapechar, encoding) -> None:
+    """A name given to two columns of the header is an error (pandas would rename one silently)."""
+    try:
+        names = pd.read_csv(path, sep=sep, header=None, nrows=1, dtype=str, quotechar=quotechar,
+                            escapechar=escapechar, encoding=encoding, engine="c", keep_default_na=False,
+                            skip_blank_lines=True).iloc[0].tolist()
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, IndexError):
+        return  # reported by the full read
+    _check_unique(path, [str(n) for n in names], "the header")
+
+
+def _check_unique(path: Path, names: list, where: str) -> None:
+    seen: dict = {}
+    for k, name in enumerate(names):
+        if name in seen:
+            raise DataError(f"{path}: column {clip(name)} appears twice in {where} (columns {seen[name] + 1} and "
+                            f"{k + 1}); every column needs its own name")
+        seen[name] = k
 
 
 def _read_frame(path: Path, sep, header, quotechar, escapechar, encoding, usecols_dtype) -> pd.DataFrame:
     try:
+        if header:
+            _check_header(path, sep, quotechar, escapechar, encoding)
         return pd.read_csv(path, sep=sep, header=0 if header else None, quotechar=quotechar,
                            escapechar=escapechar, encoding=encoding, engine="c", on_bad_lines="error",
                            dtype=usecols_dtype or None)
@@ -157,10 +283,39 @@ def _read_frame(path: Path, sep, header, quotechar, escapechar, encoding, usecol
         raise DataError(f"{path} has no header and no rows; expected a header line and data rows") from None
     except pd.errors.ParserError as exc:
         msg = str(exc).replace("Error tokenizing data. C error: ", "").strip()
-        raise DataError(f"{path}: {msg} (separator {sep!r}); every line needs the same number of fields") from None
+        quote = re.search(r"EOF inside string starting at row (\d+)", msg)
+        if quote:  # the C parser counts rows from 0 over every physical line
+            raise DataError(f"{path}, line {int(quote.group(1)) + 1}: a quoted field ({quotechar!r}) opens here and is "
+                            "never closed; close the quote or pass quotechar= another character") from None
+        raise DataError(f"{path}: {msg[:200]} (separator {sep!r}); every line needs the same number of "
+                        "fields") from None
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: cannot decode as {encoding} ({exc.reason} at byte {exc.start}); "
+        bad = _bad_byte(path, encoding)
+        where, why = ((f"line {bad[0]}, byte offset {bad[1]} of the file (byte 0x{bad[2]:02x})", bad[3])
+                      if bad is not None else ("somewhere", exc.reason))
+        raise DataError(f"{path}, {where}: cannot decode as {encoding} ({why}); "
                         "pass encoding= (e.g. 'latin-1')") from None
+
+
+def _read_parquet(path: Path) -> tuple[pd.DataFrame, list[int]]:
+    """The frame and the rows of each row group; a file that is not Parquet or holds unusable columns is a DataError."""
+    pa = require("pyarrow", "parquet", "reading Parquet files")
+    import pyarrow.parquet as pq
+
+    try:
+        pf = pq.ParquetFile(path)
+        schema = pf.schema_arrow
+        groups = [pf.metadata.row_group(g).num_rows for g in range(pf.metadata.num_row_groups)]
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path} is not a readable Parquet file ({clip(str(exc), 120)}); "
+                        "expected a Parquet file, or a .csv/.tsv extension for text") from None
+    _check_unique(path, list(schema.names), "the Parquet schema")
+    try:
+        table = pf.read()
+    except (pa.ArrowException, OSError) as exc:
+        raise DataError(f"{path}: the Parquet data cannot be read ({clip(str(exc), 120)}); "
+                        "the file is corrupt or truncated") from None
+    return table.to_pandas(), groups
 
 
 def read_interactions(path, *, user="user", item="item", rating="rating", timestamp=None, sep=None,
@@ -209,8 +364,7 @@ def read_interactions(path, *, user="user", item="item", rating="rating", timest
     is_parquet = path.suffix.lower() in PARQUET_SUFFIXES
     where = _Where(path, header, encoding, text=not is_parquet)
     if is_parquet:
-        require("pyarrow", "parquet", "reading Parquet files")
-        df = pd.read_parquet(path)
+        df, where.row_groups = _read_parquet(path)
     else:
         if path.stat().st_size == 0:
             raise DataError(f"{path} is empty; expected a header line and data rows")

@@ -124,7 +124,7 @@ def _asset(name: str) -> bytes:
 
 
 def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
-              max_body_bytes: int = 64 * 1024) -> FastAPI:
+              max_body_bytes: int = 64 * 1024, max_in_flight: int = 256) -> FastAPI:
     """The app around an already loaded :class:`ModelService` (see :func:`create_app`)."""
     # no /docs: the Swagger page loads its scripts from a CDN, which the offline,
     # CSP-locked service does not allow; /openapi.json is the schema
@@ -169,9 +169,12 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
     for route in pages:
         app.add_api_route(route, page(route), methods=["GET"], include_in_schema=False)
 
-    # Model endpoints are ``async``: they run on the event loop, one at a time
-    # (model calls are serialised anyway), which saves two thread switches per
-    # request. Search and posters may be slow (a scan, a download): thread pool.
+    # Every endpoint that calls the model, scans or downloads is a plain ``def``:
+    # FastAPI runs it in the bounded worker pool (anyio's, 40 threads), so the
+    # event loop - /api/health, the page and its static files - keeps answering
+    # while a heavy request runs. Model calls still go one at a time through the
+    # service's lock. Item ids are matched with a ``path`` converter so an id
+    # holding "/" (sent as %2F) reaches its route.
     @app.get("/api/health", response_model=Health, tags=["meta"])
     async def health():
         """The loaded model and its size."""
@@ -185,18 +188,13 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
         items when ``q`` is empty."""
         return _json({"items": [service.card(c) for c in service.search(q, limit)]})
 
-    @app.get("/api/items/{item_id}", response_model=Item, tags=["items"])
-    async def get_item(item_id: str):
-        """One item with its metadata."""
-        return _json(service.card(service.item_code(item_id)))
-
-    @app.get("/api/items/{item_id}/similar", response_model=Similar, tags=["items"])
-    async def similar_items(item_id: str, n: N = 10):
+    @app.get("/api/items/{item_id:path}/similar", response_model=Similar, tags=["items"])
+    def similar_items(item_id: str, n: N = 10):
         """The ``n`` items most similar to this one (cosine in the latent space)."""
         code = service.item_code(item_id)
         return _json({"item": service.card(code), "similar": service.similar(code, n)}, service)
 
-    @app.get("/api/items/{item_id}/poster", tags=["items"],
+    @app.get("/api/items/{item_id:path}/poster", tags=["items"],
              responses={200: {"content": {"image/jpeg": {}, "image/svg+xml": {}}}})
     def poster(item_id: str):
         """The item's TMDb poster (cached) when configured, else a generated SVG card."""
@@ -208,6 +206,11 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
         svg = generated_svg(service.names[code], service.years[code], service.genres[code])
         return Response(svg.encode("utf-8"), media_type="image/svg+xml", headers=headers)
 
+    @app.get("/api/items/{item_id:path}", response_model=Item, tags=["items"])
+    def get_item(item_id: str):
+        """One item with its metadata."""
+        return _json(service.card(service.item_code(item_id)))
+
     @app.get("/api/users", response_model=UserList, tags=["users"])
     async def list_users(offset: Annotated[int, Query(ge=0)] = 0, limit: Annotated[int, Query(ge=1, le=MAX_N)] = 50):
         """A page of the known user ids with their number of interactions."""
@@ -216,22 +219,22 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
         return _json({"count": service.n_users,
                       "users": [{"id": u, "count": int(c)} for u, c in zip(ids.tolist(), counts)]})
 
-    @app.get("/api/users/{user_id}/recommendations", response_model=Recommendations, tags=["users"])
-    async def recommend(user_id: str, n: N = 10, exclude_seen: bool = True):
+    @app.get("/api/users/{user_id:path}/recommendations", response_model=Recommendations, tags=["users"])
+    def recommend(user_id: str, n: N = 10, exclude_seen: bool = True):
         """Top-``n`` items for a known user (training items left out unless ``exclude_seen=false``)."""
         code = service.user_code(user_id)
         items = service.recommend(code, n, exclude_seen)
         return _json({"user": service.user_ids[code].item(), "items": items}, service)
 
-    @app.get("/api/users/{user_id}/history", response_model=History, tags=["users"])
-    async def history(user_id: str, limit: Annotated[int, Query(ge=1, le=MAX_N)] = 50):
+    @app.get("/api/users/{user_id:path}/history", response_model=History, tags=["users"])
+    def history(user_id: str, limit: Annotated[int, Query(ge=1, le=MAX_N)] = 50):
         """The user's training interactions, highest rated first."""
         code = service.user_code(user_id)
         count, items = service.history(code, limit)
         return _json({"user": service.user_ids[code].item(), "count": count, "items": items})
 
     @app.post("/api/recommendations", response_model=Recommendations, tags=["visitors"])
-    async def visitor(request: Annotated[VisitorRequest, Body(examples=[{
+    def visitor(request: Annotated[VisitorRequest, Body(examples=[{
             "ratings": [{"item": 1, "rating": 5}, {"item": 2, "rating": 3}], "n": 10}])]):
         """Top-``n`` for a visitor the model has never seen, from a few (item, rating) pairs.
 
@@ -248,7 +251,7 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
 
         app.add_middleware(CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["content-type"])
-    app.add_middleware(GuardMiddleware, max_body_bytes=max_body_bytes)
+    app.add_middleware(GuardMiddleware, max_body_bytes=max_body_bytes, max_in_flight=max_in_flight)
     return app
 
 
@@ -261,6 +264,7 @@ def load_service(model_path, *, warm_up: bool = True, threads: int = 1) -> Model
         service = ModelService(model, source=model_path, threads=threads)
     else:
         service = ModelService(model_path, threads=threads)
+    service.start()
     if warm_up:
         service.warm_up()
     return service

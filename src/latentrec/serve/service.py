@@ -2,27 +2,32 @@
 
 Nothing here imports FastAPI, so the logic is testable and reusable on its own.
 Every model call goes through one lock and runs on ``threads`` threads (one by
-default): the numba kernels and the BLAS thread limits are process-wide, a
-single user's top-N gains nothing from a parallel region, and on a busy 2-core
-machine waking a second OpenMP thread for every request costs 20-80 ms of
-waiting (measured: 0.7 ms on one thread vs 25-80 ms on two for one 60k-item
-top-N while other processes kept the cores busy).
+default): a single user's top-N gains nothing from a parallel region, and on a
+busy 2-core machine waking a second OpenMP thread for every request costs 20-80
+ms of waiting (measured: 0.7 ms on one thread vs 25-80 ms on two for one
+60k-item top-N while other processes kept the cores busy). Thread limits are set
+once: BLAS is held to one thread for the whole process when the service starts
+(:meth:`ModelService.start`), and each worker thread sets its numba thread count
+(a per-thread setting) the first time it calls the model. The caller's model is
+never modified: a different ``n_threads`` is set on a shallow copy.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import re
 import threading
 import time
 import unicodedata
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, UnknownIdError
+from ..errors import DataError, UnknownIdError, clip, show
 
 _YEAR = re.compile(r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
 _ARTICLE = re.compile(r"^(.*?), (The|A|An|Les|Le|La|L'|Il|Das|Der|Die|El|Los|Las)( \(.*\))?$")
@@ -58,14 +63,14 @@ def parse_id(raw, ids: np.ndarray, what: str = "item"):
     """
     kind = ids.dtype.kind
     if isinstance(raw, bool) or raw is None:
-        raise UnknownIdError(f"{what} {raw!r} is not known to the model")
+        raise UnknownIdError(f"{what} {show(raw)} is not known to the model")
     if kind in "iu":
         if isinstance(raw, (int, np.integer)):
             value = int(raw)
         elif isinstance(raw, str) and _INT_ID.match(raw.strip()):
             value = int(raw.strip())
         else:
-            raise UnknownIdError(f"{what} {str(raw)[:MAX_ID_LENGTH]!r} is not known to the model "
+            raise UnknownIdError(f"{what} {clip(str(raw))} is not known to the model "
                                  "(this model's ids are integers)")
         info = np.iinfo(ids.dtype)
         if not info.min <= value <= info.max:
@@ -74,8 +79,15 @@ def parse_id(raw, ids: np.ndarray, what: str = "item"):
     if isinstance(raw, (int, np.integer)):
         raw = str(int(raw))
     if not isinstance(raw, str) or len(raw) > MAX_ID_LENGTH:
-        raise UnknownIdError(f"{what} {str(raw)[:MAX_ID_LENGTH]!r} is not known to the model")
+        raise UnknownIdError(f"{what} {clip(str(raw))} is not known to the model")
     return raw
+
+
+def url_id(value) -> str:
+    """An id as one URL path segment: every reserved character percent-encoded (``a/b`` -> ``a%2Fb``),
+    and the dot segments ``.`` / ``..`` too, so no client or proxy resolves them away."""
+    text = quote(str(value), safe="")
+    return text.replace(".", "%2E") if text in (".", "..") else text
 
 
 def _json_id(value):
@@ -108,16 +120,22 @@ class ModelService:
     source : str or Path, optional
         Where the model was loaded from (shown by ``/api/health``).
     threads : int, default 1
-        Threads each model call may use (numba and BLAS). The model's own
-        ``n_threads`` is set to this value when it has one.
+        Numba threads each model call may use (BLAS always runs one). A model
+        with a different ``n_threads`` is served through a shallow copy set to
+        this value; the model passed in is not modified.
     """
 
     def __init__(self, model, source=None, *, threads: int = 1):
         model._check_fitted()
-        self.model = model
         self.threads = int(threads)
-        if "n_threads" in model.get_params(deep=False):
+        if self.threads < 1:
+            raise DataError(f"threads must be an integer >= 1, got {threads!r}")
+        if "n_threads" in model.get_params(deep=False) and model.get_params(deep=False)["n_threads"] != self.threads:
+            model = copy.copy(model)  # shares the fitted arrays; the caller's object keeps its setting
             model.n_threads = self.threads
+        self.model = model
+        self._thread_state = threading.local()
+        self._blas_limit = None
         self.source = str(source) if source is not None else None
         self.lock = threading.Lock()
         self._timing = threading.local()
@@ -180,7 +198,7 @@ class ModelService:
         try:
             return self.model.items_.code(value)
         except UnknownIdError:
-            raise UnknownIdError(f"item {value!r} is not known to the model") from None
+            raise UnknownIdError(f"item {clip(value)} is not known to the model") from None
 
     def user_code(self, raw) -> int:
         """The code of a user id from a request; :class:`UnknownIdError` when absent."""
@@ -188,7 +206,7 @@ class ModelService:
         try:
             return self.model.users_.code(value)
         except UnknownIdError:
-            raise UnknownIdError(f"user {value!r} is not known to the model") from None
+            raise UnknownIdError(f"user {clip(value)} is not known to the model") from None
 
     def tmdb_id(self, code: int) -> int | None:
         if self.tmdb is None or self.tmdb[code] is None:
@@ -204,7 +222,7 @@ class ModelService:
         item_id = _json_id(self.item_ids[code])
         out = {"id": item_id, "title": self.titles[code], "name": self.names[code], "year": self.years[code],
                "genres": self.genres[code], "popularity": int(self.popularity[code]),
-               "poster_url": f"/api/items/{item_id}/poster"}
+               "poster_url": f"/api/items/{url_id(item_id)}/poster"}
         if self.imdb is not None and self.imdb[code] is not None:
             out["imdb_id"] = str(self.imdb[code])
         tmdb = self.tmdb_id(code)
@@ -246,16 +264,34 @@ class ModelService:
         return [int(c) for c in hits[order[:limit]]]
 
     # ------------------------------------------------------------------ model calls
+    def start(self) -> None:
+        """Set the process-wide thread limits once: BLAS on one thread for the life of the service.
+
+        Called by :func:`load_service`; idempotent. Without it a model call would raise
+        and restore the process-wide BLAS limit on every request.
+        """
+        if self._blas_limit is None:
+            import scipy.linalg  # noqa: F401 - load SciPy's BLAS before threadpoolctl scans
+            from threadpoolctl import threadpool_limits
+
+            self._blas_limit = threadpool_limits(limits=1, user_api="blas")
+
+    def _set_thread_numba(self) -> None:
+        """numba's thread count is per thread: set it the first time a worker thread calls the model."""
+        if getattr(self._thread_state, "numba_threads", None) != self.threads:
+            import numba
+
+            numba.set_num_threads(min(self.threads, numba.config.NUMBA_NUM_THREADS))
+            self._thread_state.numba_threads = self.threads
+
     @contextlib.contextmanager
     def _calling(self):
-        """Hold the model lock and run numba on ``threads`` threads, BLAS on one."""
-        from .._util import kernel_threads
-
+        """Hold the model lock; numba on ``threads`` threads (BLAS held to one by :meth:`start`)."""
         with self.lock:
+            self._set_thread_numba()
             t0 = time.perf_counter()
             try:
-                with kernel_threads(self.threads):
-                    yield
+                yield
             finally:
                 self._timing.model_ms = (time.perf_counter() - t0) * 1e3
 
@@ -308,7 +344,7 @@ class ModelService:
             lo, hi = scale
             bad = np.flatnonzero((w < lo) | (w > hi))
             if len(bad):
-                raise DataError(f"rating {float(w[bad[0]]):g} of item {raw_items[bad[0]]!r} is outside the "
+                raise DataError(f"rating {float(w[bad[0]]):g} of item {clip(raw_items[bad[0]])} is outside the "
                                 f"model's rating scale [{lo:g}, {hi:g}]")
         with self._calling():
             ids, scores = self.model.recommend_for_interactions(self.item_ids[codes], w, n=n,

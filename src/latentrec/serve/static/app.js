@@ -39,7 +39,8 @@ async function api(path, options = {}) {
   return body;
 }
 
-const enc = encodeURIComponent;
+// one path segment per id: dot segments encoded too, so "." / ".." are not resolved away
+const enc = (s) => { const e = encodeURIComponent(s); return e === "." || e === ".." ? e.replace(/\./g, "%2E") : e; };
 const label = (item) => item.year ? `${item.name} (${item.year})` : item.name;
 
 function scoreText(item, kind) {
