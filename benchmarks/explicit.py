@@ -74,6 +74,12 @@ def explicit_models(selected: str | None) -> list[str]:
     return out
 
 
+def seeded(name: str):
+    """The registry model with its shipped defaults, seeded 0 as `latentrec compare` seeds it."""
+    model = registry.create(name)
+    return model.set_params(random_state=0) if "random_state" in model.get_params() else model
+
+
 def evaluate(model, train, test) -> dict:
     _, fit_s = c.timed(model.fit, train)
     m, pred_s = c.timed(metrics.measure_ratings, model, test, ["rmse", "mae"])
@@ -99,8 +105,8 @@ def blend(names: list[str], train, test, ridge: float = 1.0) -> dict:
     fit, val = random_split(train, 0.1, random_state=1)
     cols_val, cols_test = [], []
     for name in names:
-        cols_val.append(registry.create(name).fit(fit).predict(val))
-        cols_test.append(registry.create(name).fit(train).predict(test))
+        cols_val.append(seeded(name).fit(fit).predict(val))
+        cols_test.append(seeded(name).fit(train).predict(test))
     A = _blend_features(np.array(cols_val, dtype=np.float64).T, fit, val)
     w = np.linalg.solve(A.T @ A + ridge * np.eye(A.shape[1]), A.T @ val.values.astype(np.float64))
     pred = np.clip(_blend_features(np.array(cols_test, dtype=np.float64).T, train, test) @ w, *train.rating_scale)
@@ -182,7 +188,7 @@ def run(args) -> None:
         rows = []
         for label, train, test in c.protocol(dataset, proto, quick=args.quick, data=data):
             for name in names:
-                rows.append({"model": name, **evaluate(registry.create(name), train, test)})
+                rows.append({"model": name, **evaluate(seeded(name), train, test)})
                 print(f"#   {label} {name}: rmse {rows[-1]['rmse']:.4f} fit {rows[-1]['fit_s']:.2f}s",
                       file=sys.stderr, flush=True)
             if args.blend:
