@@ -44,7 +44,7 @@ import scipy.sparse as sp
 from .__about__ import __version__
 from .data.vocab import Vocabulary
 from ._persist_checks import assemble
-from .errors import PersistError
+from .errors import ModelError, PersistError
 
 FORMAT = "latentrec-model"
 FORMAT_VERSION = 1
@@ -387,8 +387,8 @@ def load_model(path):
     manifest = read_manifest(path)
     try:
         cls = class_by_qualname(manifest["class"])
-    except Exception as exc:
-        raise PersistError(f"{path}: {exc}") from exc
+    except ModelError as exc:  # not a registered class; an import failure (a missing extra) is its own message
+        raise PersistError(f"{path}: field 'class': {exc}") from exc
     model = _instantiate(cls, manifest["params"], path)
     arrays = _read_arrays(path, manifest["arrays"])
     for name, value in assemble(path, cls, arrays, manifest["state"], _unjson).items():
@@ -407,8 +407,6 @@ def load_model(path):
 
 
 def _instantiate(cls, params: dict, path: Path):
-    from .errors import ModelError
-
     allowed = set(cls._get_param_names())
     for name in params:
         if name not in allowed:

@@ -120,13 +120,13 @@ class Recommender(BaseEstimator):
         if not hasattr(self, "users_"):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit first.")
 
-    def _check_call(self, *, n=None, exclude_seen=None) -> int | None:
+    def _check_call(self, *, n=..., exclude_seen=None) -> int | None:
         """The argument checks every public query method starts with: fitted, ``n`` a positive
         integer (returned as an int; bools, floats and numpy arrays refused), flags real booleans."""
         self._check_fitted()
         if exclude_seen is not None and not isinstance(exclude_seen, (bool, np.bool_)):
             raise ModelError(f"exclude_seen must be True or False, got {show(exclude_seen)}")
-        if n is None:
+        if n is ...:  # the method takes no n
             return None
         if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
             raise ModelError(f"n must be a positive integer, got {show(n)}")
