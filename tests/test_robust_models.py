@@ -198,6 +198,14 @@ def test_partial_fit_error_leaves_the_model_unchanged(implicit):
     np.testing.assert_array_equal(model.user_factors_, factors)
 
 
+def test_implicit_fold_in_singular_system_is_a_model_error(implicit):
+    data, _ = implicit
+    model = ImplicitALS(regularization=0.0, n_factors=4, n_epochs=1, random_state=0).fit(data)
+    model.item_factors_ = np.zeros_like(model.item_factors_)  # Y^T Y = 0 and no penalty: singular
+    with pytest.raises(ModelError, match="the visitor folded in are singular .* raise regularization"):
+        model.recommend_for_interactions(_items(model))
+
+
 # ---------------------------------------------------------------- top-N kernel bounds
 
 def _reference_topk(scores, k, seen_rows):

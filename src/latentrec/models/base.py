@@ -207,12 +207,15 @@ class Recommender(BaseEstimator):
 
     def _check_solved(self, failed_row: int, side: str, epoch: int | None = None, ids=None) -> None:
         """Raise :class:`ModelError` when an exact solve reported a row (``-1``: all rows solved);
-        ``ids`` are the ids of the solved rows (default: the ``side`` vocabulary)."""
+        ``ids`` are the ids of the solved rows (default: the ``side`` vocabulary), or a description."""
         if failed_row < 0:
             return
-        if ids is None:
-            ids = (self.users_ if side == "user" else self.items_).ids
-        who = f"{side} {show(ids[failed_row])}" if failed_row < len(ids) else f"{side} row {failed_row}"
+        if isinstance(ids, str):  # a description rather than the rows' ids
+            who = ids
+        else:
+            if ids is None:
+                ids = (self.users_ if side == "user" else self.items_).ids
+            who = f"{side} {show(ids[failed_row])}" if failed_row < len(ids) else f"{side} row {failed_row}"
         when = f" at epoch {epoch + 1}" if epoch is not None else ""
         params = self.get_params(deep=False)
         advice = f"raise regularization (now {params.get('regularization')!r})"

@@ -171,7 +171,13 @@ class ImplicitALS(Recommender):
         a = self._gram() + float(self.regularization) * np.eye(self.n_factors)
         a += (v * acoef[:, None].astype(np.float64)).T @ v
         b = v.T @ bcoef.astype(np.float64)
-        return np.linalg.solve(a, b).astype(np.float32)
+        try:
+            x = np.linalg.solve(a, b)
+        except np.linalg.LinAlgError:
+            x = None
+        if x is None or not np.isfinite(x).all():
+            self._check_solved(0, "user", ids="the visitor folded in")
+        return x.astype(np.float32)
 
     def _fold_in_scores(self, item_codes, weights):
         check_weights(weights, "recommend_for_interactions")
