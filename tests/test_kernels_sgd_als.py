@@ -178,12 +178,25 @@ def test_balanced_bounds_partition():
     np.testing.assert_array_equal(sgd_kern.balanced_bounds(np.zeros(0), 4), [0, 0])
 
 
-def test_cholesky_solve():
+def test_spd_solve_matches_numpy():
     rng = np.random.default_rng(1)
     M = rng.normal(size=(7, 7))
     A = M @ M.T + 7 * np.eye(7)
     b = rng.normal(size=7)
-    np.testing.assert_allclose(als_kern.cholesky_solve(A.copy(), b), np.linalg.solve(A, b), rtol=1e-9)
+    x = np.empty(7)
+    assert als_kern.spd_solve(A.copy(), b, x)
+    np.testing.assert_allclose(x, np.linalg.solve(A, b), rtol=1e-9)
+
+
+@pytest.mark.parametrize("case", ["negative", "singular", "nan", "near-singular"])
+def test_spd_solve_reports_a_system_it_cannot_solve(case):
+    """Regression (issue 16): the hand-written Cholesky replaced a non-positive pivot by 1e-12."""
+    v = np.arange(1.0, 6.0)
+    A = {"negative": -np.eye(5), "singular": np.outer(v, v), "nan": np.full((5, 5), np.nan),
+         "near-singular": np.outer(v, v) + 1e-15 * np.eye(5)}[case]
+    x = np.full(5, 7.0)
+    assert not als_kern.spd_solve(A.copy(), np.ones(5), x)
+    assert np.all(x == 0.0)
 
 
 def check_als_sweep(R, Q, bi, X, xb, biased, n_chunks, atol):

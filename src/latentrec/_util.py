@@ -1,4 +1,4 @@
-"""Small shared helpers: random state, thread control, progress bars, atomic writes."""
+"""Small shared helpers: random state, thread control, numba's cache folder, progress bars, atomic writes."""
 
 from __future__ import annotations
 
@@ -68,6 +68,61 @@ def kernel_threads(n_threads: int | None) -> Iterator[int]:
             yield n
     finally:
         numba.set_num_threads(previous)
+
+
+def _writable_dir(path: Path) -> bool:
+    """Whether ``path`` is (or can be made) a folder this process can create files in."""
+    try:
+        os.makedirs(path, exist_ok=True)
+        tempfile.TemporaryFile(dir=path).close()
+    except OSError:
+        return False
+    return True
+
+
+def _private_dir(path: Path) -> bool:
+    """Whether ``path`` is a real folder owned by this user that nobody else may write to
+    (numba's cache holds compiled code: a folder another user controls must not be reused)."""
+    import stat
+
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+        st = os.lstat(path)
+    except OSError:
+        return False
+    owner_ok = not hasattr(os, "getuid") or st.st_uid == os.getuid()
+    return stat.S_ISDIR(st.st_mode) and owner_ok and not st.st_mode & 0o022 and _writable_dir(path)
+
+
+def ensure_numba_cache(kernels_dir: str | os.PathLike) -> str | None:
+    """Give numba a writable on-disk cache for the kernels in ``kernels_dir``.
+
+    numba caches next to the source (``__pycache__``) or in the user's cache
+    folder (``~/.cache/numba``); when neither is writable (a read-only install
+    run by a user without a writable home) and ``NUMBA_CACHE_DIR`` is unset,
+    every ``cache=True`` kernel fails at import with "cannot cache function".
+    Then the cache goes to a private per-user folder in the temporary
+    directory (``latentrec-numba-<uid>``), or to a fresh temporary folder for
+    this process when that one is not private. Returns the folder chosen, or
+    None when numba's own locations work (or the user set ``NUMBA_CACHE_DIR``).
+    Called once, by ``latentrec.models.kernels`` before any kernel is compiled.
+    """
+    from numba.core import config
+
+    if config.CACHE_DIR or _writable_dir(Path(kernels_dir) / "__pycache__"):
+        return None
+    try:
+        from numba.misc.appdirs import AppDirs
+
+        if _writable_dir(Path(AppDirs(appname="numba", appauthor=False).user_cache_dir)):
+            return None
+    except Exception:  # noqa: BLE001 - numba's own lookup failing is one more reason to fall back
+        pass
+    uid = os.getuid() if hasattr(os, "getuid") else "user"
+    shared = Path(tempfile.gettempdir()) / f"latentrec-numba-{uid}"
+    folder = str(shared) if _private_dir(shared) else tempfile.mkdtemp(prefix="latentrec-numba-")
+    config.CACHE_DIR = folder
+    return folder
 
 
 def progress(iterable: Iterable, *, total: int | None = None, desc: str = "", enabled: bool | None = None):

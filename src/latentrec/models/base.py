@@ -36,7 +36,7 @@ from sklearn.exceptions import NotFittedError
 from .._util import kernel_threads, progress
 from ..data.interactions import Interactions, as_interactions
 from ..data.vocab import Vocabulary
-from ..errors import DataError, ModelError, UnknownIdError
+from ..errors import DataError, ModelError, UnknownIdError, show
 from .params import Interval, Options
 
 # ---------------------------------------------------------------- the base class
@@ -127,6 +127,18 @@ class Recommender(BaseEstimator):
         if not hasattr(self, "users_"):
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call fit first.")
 
+    def _check_call(self, *, n=..., exclude_seen=None) -> int | None:
+        """The argument checks every public query method starts with: fitted, ``n`` a positive
+        integer (returned as an int; bools, floats and numpy arrays refused), flags real booleans."""
+        self._check_fitted()
+        if exclude_seen is not None and not isinstance(exclude_seen, (bool, np.bool_)):
+            raise ModelError(f"exclude_seen must be True or False, got {show(exclude_seen)}")
+        if n is ...:  # the method takes no n
+            return None
+        if isinstance(n, (bool, np.bool_)) or not isinstance(n, numbers.Integral) or n < 1:
+            raise ModelError(f"n must be a positive integer, got {show(n)}")
+        return int(n)
+
     # ---------------------------------------------------------------- epoch loop
     def _run_epochs(self, n_epochs: int, step: Callable[[int], dict], *,
                     evaluate: Callable[[], dict] | None = None, monitor: str | None = None,
@@ -148,12 +160,11 @@ class Recommender(BaseEstimator):
             metrics = dict(step(epoch) or {})
             metrics["epoch_s"] = time.perf_counter() - t0
             loss = metrics.get("train_loss")
-            if loss is not None and not math.isfinite(loss):
-                advice = ("try a lower learning_rate or a higher regularization" if hasattr(self, "learning_rate")
-                          else "try a higher regularization")
-                raise ModelError(
-                    f"{type(self).__name__} diverged at epoch {epoch + 1}: the training loss is {loss}; {advice}"
-                )
+            bad = self._nonfinite_parameter()
+            if bad is not None or (loss is not None and not math.isfinite(loss)):
+                what = f"{bad} has NaN or infinite values" if bad else f"the training loss is {loss}"
+                raise ModelError(f"{type(self).__name__} diverged at epoch {epoch + 1}: {what}; "
+                                 f"{self._divergence_advice()}")
             if evaluate is not None:
                 metrics.update(evaluate())
             self.history_.append({"epoch": epoch + 1, **metrics})
@@ -174,6 +185,51 @@ class Recommender(BaseEstimator):
             restore(best_state)
         if best is not None:
             self.best_epoch_ = best_epoch + 1
+
+    def _nonfinite_parameter(self) -> str | None:
+        """The first learned float array (attribute ending in ``_``) holding NaN or inf, if any.
+
+        A float64 sum of float32 values cannot overflow, so the sum is finite exactly when
+        every value is: one pass over the parameters per epoch, no temporary array.
+        """
+        for name, value in vars(self).items():
+            if (name.endswith("_") and not name.startswith("_") and isinstance(value, np.ndarray)
+                    and value.dtype.kind == "f"):
+                total = np.sum(value, dtype=np.float64) if value.dtype.itemsize <= 4 else None
+                if not (np.isfinite(total) if total is not None else np.isfinite(value).all()):
+                    return name
+        return None
+
+    def _divergence_advice(self) -> str:
+        """What to change when training diverges: the step size first, then the penalty."""
+        params = self.get_params(deep=False)
+        hints = []
+        if "learning_rate" in params:
+            hints.append(f"lower learning_rate (now {params['learning_rate']!r})")
+        if "regularization" in params:
+            hints.append(f"raise regularization (now {params['regularization']!r})")
+        if "init_std" in params and "learning_rate" not in params:
+            hints.append(f"lower init_std (now {params['init_std']!r})")
+        return "try to " + " or ".join(hints) if hints else "check the training data for extreme values"
+
+    def _check_solved(self, failed_row: int, side: str, epoch: int | None = None, ids=None) -> None:
+        """Raise :class:`ModelError` when an exact solve reported a row (``-1``: all rows solved);
+        ``ids`` are the ids of the solved rows (default: the ``side`` vocabulary), or a description."""
+        if failed_row < 0:
+            return
+        if isinstance(ids, str):  # a description rather than the rows' ids
+            who = ids
+        else:
+            if ids is None:
+                ids = (self.users_ if side == "user" else self.items_).ids
+            who = f"{side} {show(ids[failed_row])}" if failed_row < len(ids) else f"{side} row {failed_row}"
+        when = f" at epoch {epoch + 1}" if epoch is not None else ""
+        params = self.get_params(deep=False)
+        advice = f"raise regularization (now {params.get('regularization')!r})"
+        if "init_std" in params:
+            advice += f" or lower init_std (now {params['init_std']!r})"
+        raise ModelError(f"{type(self).__name__}{when}: the normal equations of {who} are singular or not "
+                         f"positive definite; {advice}")
 
     def _eval_metrics(self, eval_data: Interactions | None, k: int = 10) -> dict:
         """Validation metrics on ``eval_data`` (ids, every row counted): ``val_rmse`` or ``val_ndcg`` etc. at k."""
@@ -332,17 +388,15 @@ class Recommender(BaseEstimator):
             items than that, its tail has score ``-inf`` and the ids array is a
             ``numpy.ma.MaskedArray`` whose mask marks those slots.
         """
-        self._check_fitted()
+        n = self._check_call(n=n, exclude_seen=exclude_seen)
         if unknown not in ("raise", "popular"):
-            raise ModelError(f"unknown must be 'raise' or 'popular', got {unknown!r}")
-        if not isinstance(n, numbers.Integral) or n < 1:
-            raise ModelError(f"n must be a positive integer, got {n!r}")
-        single = np.ndim(users) == 0
-        user_ids = np.atleast_1d(np.asarray(users, dtype=object if single and isinstance(users, str) else None))
+            raise ModelError(f"unknown must be 'raise' or 'popular', got {show(unknown)}")
+        user_ids, single = as_id_array(users, "users")
         codes = self.users_.codes(user_ids, missing="raise" if unknown == "raise" else "ignore", what="user")
         mask = None
         if items is not None:
-            allowed = self.items_.codes(np.asarray(items), missing="raise", what="item")
+            allowed = self.items_.codes(as_id_array(items, "items", single_ok=False)[0], missing="raise",
+                                        what="item")
             mask = np.zeros(len(self.items_), dtype=bool)
             mask[allowed] = True
         known = codes >= 0
@@ -396,14 +450,11 @@ class Recommender(BaseEstimator):
         return getattr(self, cache)[1]
 
     def _similar(self, ids, n: int, vocab: Vocabulary, block_fn, what: str):
-        self._check_fitted()
-        if not isinstance(n, numbers.Integral) or n < 1:
-            raise ModelError(f"n must be a positive integer, got {n!r}")
+        n = self._check_call(n=n)
         from .kernels.topn import topn_masked
 
-        single = np.ndim(ids) == 0
-        codes = vocab.codes(np.atleast_1d(np.asarray(ids, dtype=object if isinstance(ids, str) else None)),
-                            missing="raise", what=what)
+        id_array, single = as_id_array(ids, f"{what}s")
+        codes = vocab.codes(id_array, missing="raise", what=what)
         k = int(min(n, len(vocab) - 1))
         out_c = np.full((len(codes), max(k, 0)), -1, dtype=np.int32)
         out_s = np.full((len(codes), max(k, 0)), -np.inf, dtype=np.float32)
@@ -445,15 +496,15 @@ class Recommender(BaseEstimator):
         (:meth:`_fold_in_factors`, ridge with the model's ``regularization``); unknown
         item ids are ignored and counted in ``unknown_counts_``.
         """
-        self._check_fitted()
-        item_ids = np.atleast_1d(np.asarray(item_ids))
+        n = self._check_call(n=n, exclude_seen=exclude_seen)
+        item_ids = as_id_array(item_ids, "item_ids")[0]
         if weights is None and self.task == "explicit":
             raise DataError(f"{type(self).__name__} is a rating model: give the visitor's rating of each item, "
                             "recommend_for_interactions(item_ids, ratings)")
-        w = np.ones(len(item_ids), dtype=np.float32) if weights is None else np.asarray(weights, np.float32)
-        if w.ndim != 1 or len(w) != len(item_ids):
-            raise DataError(f"{w.size} {'ratings' if self.task == 'explicit' else 'weights'} for "
-                            f"{len(item_ids)} items; give one per item")
+        what = "ratings" if self.task == "explicit" else "weights"
+        w = np.ones(len(item_ids), dtype=np.float32) if weights is None else _weights(weights, what)
+        if len(w) != len(item_ids):
+            raise DataError(f"{len(w)} {what} for {len(item_ids)} items; give one per item")
         if not np.all(np.isfinite(w)):
             raise DataError("weights must be finite numbers")
         codes = self.items_.codes(item_ids, missing="ignore")
@@ -520,6 +571,34 @@ def _cooccurrence_cosine(rows: sp.csr_matrix, which: np.ndarray) -> np.ndarray:
     norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
     normed = sp.diags(1.0 / np.maximum(norms, 1e-12)).astype(np.float32) @ rows
     return np.asarray((normed[which] @ normed.T).todense(), dtype=np.float32)
+
+
+def as_id_array(ids, what: str, *, single_ok: bool = True) -> tuple[np.ndarray, bool]:
+    """``ids`` as a 1-d array and whether a single id (a scalar) was given.
+
+    Raises :class:`~latentrec.errors.DataError` for arrays of two or more
+    dimensions (and for a scalar where a sequence is needed).
+    """
+    if np.ndim(ids) == 0:
+        if not single_ok:
+            raise DataError(f"{what} must be a sequence of ids, got the single value {show(ids)}")
+        value = ids.item() if isinstance(ids, np.ndarray) else ids
+        return np.array([value], dtype=object if isinstance(value, str) else None), True
+    arr = np.asarray(ids)
+    if arr.ndim != 1:
+        raise DataError(f"{what} must be one id or a 1-d sequence of ids, got an array of shape {arr.shape}")
+    return arr, False
+
+
+def _weights(weights, what: str) -> np.ndarray:
+    """Interaction weights as a 1-d float32 array (DataError when not numbers)."""
+    try:
+        w = np.asarray(weights, dtype=np.float32)
+    except (TypeError, ValueError):
+        raise DataError(f"{what} must be numbers, got {show(weights)[:80]}") from None
+    if w.ndim != 1:
+        raise DataError(f"{what} must be a 1-d sequence of numbers, got shape {w.shape}")
+    return w
 
 
 def _pairs(X) -> tuple[np.ndarray, np.ndarray]:

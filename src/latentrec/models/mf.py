@@ -65,11 +65,6 @@ class _MFBase(Recommender):
         for name, value in state.items():
             setattr(self, name, value)
 
-    def _finite(self) -> bool:
-        """Divergence guard: every learned array sums to a finite number."""
-        return all(np.isfinite(np.sum(getattr(self, name), dtype=np.float64))
-                   for name in self._state if getattr(self, name, None) is not None)
-
     def _loop(self, step, eval_data) -> None:
         patience = self.early_stopping_rounds if eval_data is not None else None
         self._run_epochs(self.n_epochs, step, evaluate=self._evaluator(eval_data), monitor="val_rmse",
@@ -164,7 +159,7 @@ class BiasedMF(_MFBase):
                 sgd_kern.gather_rows(perm, data.user_codes, data.item_codes, data.values, buf_u, buf_i, buf_r)
                 sq = sgd_kern.sgd_epoch(buf_u, buf_i, buf_r, self.user_factors_, self.item_factors_, bu, bi,
                                         mu, lr, reg, reg_b, bool(self.biased), n_threads)
-            loss = float(np.sqrt(sq.sum() / n)) if self._finite() else float("inf")
+            loss = float(np.sqrt(sq.sum() / n))
             return {"train_loss": loss, "learning_rate": float(lr)}
 
         self._loop(step, eval_data)
@@ -246,13 +241,13 @@ class ALS(_MFBase):
             if not biased:
                 bu = bi = np.zeros(1, np.float32)
             with kernel_threads(n_threads):
-                als_kern.als_sweep(*rows[0], self.user_factors_, bu, self.item_factors_, bi, mu, reg, reg_b,
-                                   biased, bounds[0])
-                als_kern.als_sweep(*rows[1], self.item_factors_, bi, self.user_factors_, bu, mu, reg, reg_b,
-                                   biased, bounds[1])
+                self._check_solved(als_kern.als_sweep(*rows[0], self.user_factors_, bu, self.item_factors_, bi, mu,
+                                                      reg, reg_b, biased, bounds[0]), "user", epoch)
+                self._check_solved(als_kern.als_sweep(*rows[1], self.item_factors_, bi, self.user_factors_, bu, mu,
+                                                      reg, reg_b, biased, bounds[1]), "item", epoch)
                 sq = sgd_kern.squared_error(data.user_codes, data.item_codes, data.values, self.user_factors_,
                                             self.item_factors_, bu, bi, mu, biased, n_threads)
-            return {"train_loss": float(np.sqrt(sq.sum() / n)) if self._finite() else float("inf")}
+            return {"train_loss": float(np.sqrt(sq.sum() / n))}
 
         self._loop(step, eval_data)
 
@@ -339,7 +334,7 @@ class SVDpp(_MFBase):
                 sq = sgd_kern.svdpp_epoch(indptr, indices, values, order, bounds, self.user_own_factors_,
                                           self.item_factors_, self.implicit_factors_, self.user_bias_,
                                           self.item_bias_, np.float32(self.global_mean_), lr, reg, reg_b)
-            loss = float(np.sqrt(sq.sum() / n)) if self._finite() else float("inf")
+            loss = float(np.sqrt(sq.sum() / n))
             return {"train_loss": loss, "learning_rate": float(lr)}
 
         self._indptr, self._indices = indptr, indices

@@ -56,7 +56,9 @@ def rows_for(ids, interactions, own: Vocabulary, other: Vocabulary, side: str):
     Interactions / a DataFrame of (user, item[, weight]) rows whose ``side`` ids are
     among ``ids``. Unknown ids of the other side are dropped and counted.
     """
-    ids = np.atleast_1d(np.asarray(ids))
+    from ..base import as_id_array
+
+    ids = as_id_array(ids, f"{side}_ids")[0]
     if len(pd.unique(ids)) != len(ids):
         raise DataError(f"{side} ids given to partial_fit repeat")
     if sp.issparse(interactions):

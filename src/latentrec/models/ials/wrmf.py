@@ -120,8 +120,9 @@ class ImplicitALS(Recommender):
 
         def step(epoch):
             with kernel_threads(n_threads):
-                self._sweep(items, self.item_factors_, self.user_factors_, n_threads)
-                loss = self._sweep(users, self.user_factors_, self.item_factors_, n_threads)
+                self._sweep(items, self.item_factors_, self.user_factors_, n_threads, name="item", epoch=epoch)
+                loss = self._sweep(users, self.user_factors_, self.item_factors_, n_threads, name="user",
+                                   epoch=epoch)
             penalty = float(self.regularization) * (
                 float(np.square(self.user_factors_, dtype=np.float64).sum())
                 + float(np.square(self.item_factors_, dtype=np.float64).sum()))
@@ -130,18 +131,25 @@ class ImplicitALS(Recommender):
         self._run_epochs(self.n_epochs, step, evaluate=lambda: self._eval_metrics(eval_data),
                          verbose=self.verbose)
 
-    def _sweep(self, side: "_Side", X: np.ndarray, Y: np.ndarray, n_threads: int, solver: str | None = None):
-        """Update every row of X from Y (in place); returns the weighted squared error of those rows."""
+    def _sweep(self, side: "_Side", X: np.ndarray, Y: np.ndarray, n_threads: int, solver: str | None = None,
+               *, name: str = "user", epoch: int | None = None, ids=None):
+        """Update every row of X (the ``name`` side) from Y in place; returns the weighted squared
+        error of those rows. The Cholesky solver raises :class:`ModelError` on a singular system."""
+        bounds = side.bounds(self.n_factors, 4 * n_threads)
+        if (solver or self.solver) == "cholesky":
+            y64 = Y.astype(np.float64)
+            yty = y64.T @ y64
+            a0 = yty + float(self.regularization) * np.eye(Y.shape[1])
+            out = np.zeros(len(bounds) - 1, dtype=np.float64)
+            failed = kern.cholesky_sweep(side.indptr, side.indices, side.acoef, side.bcoef, X, Y, a0, yty, bounds,
+                                         out)
+            self._check_solved(failed, name, epoch, ids)
+            return float(out.sum(dtype=np.float64))
         yty = (Y.T @ Y).astype(np.float32)
         a0 = yty + np.float32(self.regularization) * np.eye(Y.shape[1], dtype=np.float32)
-        bounds = side.bounds(self.n_factors, 4 * n_threads)
-        out = np.zeros(len(bounds) - 1, dtype=np.float64 if (solver or self.solver) == "cholesky" else np.float32)
-        if (solver or self.solver) == "cholesky":
-            kern.cholesky_sweep(side.indptr, side.indices, side.acoef, side.bcoef, X, Y, a0.astype(np.float64),
-                                yty.astype(np.float64), bounds, out)
-        else:
-            kern.cg_sweep(side.indptr, side.indices, side.acoef, side.bcoef, X, Y, a0, yty,
-                          int(self.cg_steps), bounds, out)
+        out = np.zeros(len(bounds) - 1, dtype=np.float32)
+        kern.cg_sweep(side.indptr, side.indices, side.acoef, side.bcoef, X, Y, a0, yty, int(self.cg_steps), bounds,
+                      out)
         return float(out.sum(dtype=np.float64))
 
     # ------------------------------------------------------------ fold-in
@@ -163,7 +171,13 @@ class ImplicitALS(Recommender):
         a = self._gram() + float(self.regularization) * np.eye(self.n_factors)
         a += (v * acoef[:, None].astype(np.float64)).T @ v
         b = v.T @ bcoef.astype(np.float64)
-        return np.linalg.solve(a, b).astype(np.float32)
+        try:
+            x = np.linalg.solve(a, b)
+        except np.linalg.LinAlgError:
+            x = None
+        if x is None or not np.isfinite(x).all():
+            self._check_solved(0, "user", ids="the visitor folded in")
+        return x.astype(np.float32)
 
     def _fold_in_scores(self, item_codes, weights):
         check_weights(weights, "recommend_for_interactions")
@@ -186,17 +200,18 @@ class ImplicitALS(Recommender):
 
         Each row is solved exactly (Cholesky), as :meth:`recommend_for_interactions` does.
         """
-        self._check_fitted()
+        self._check_call()
         ids, rows, n_unknown = rows_for(user_ids, interactions, self.users_, self.items_, "user")
-        self.users_, codes = append_ids(self.users_, ids)
-        n = len(self.users_)
-        grown = np.zeros((n, self.n_factors), dtype=np.float32)
-        grown[:len(self.user_factors_)] = self.user_factors_
-        self.seen_ = replace_rows(self.seen_, codes, rows, n)
         side = _Side(rows, *self._coefs(rows.data))
         sub = np.zeros((len(ids), self.n_factors), dtype=np.float32)
-        with kernel_threads(self.n_threads) as n_threads:
-            self._sweep(side, sub, self.item_factors_, n_threads, solver="cholesky")
+        with kernel_threads(self.n_threads) as n_threads:  # solved before anything changes: an error leaves
+            self._sweep(side, sub, self.item_factors_, n_threads, solver="cholesky", name="user", ids=ids)
+        users, codes = append_ids(self.users_, ids)  # the model as it was
+        n = len(users)
+        grown = np.zeros((n, self.n_factors), dtype=np.float32)
+        grown[:len(self.user_factors_)] = self.user_factors_
+        self.users_ = users
+        self.seen_ = replace_rows(self.seen_, codes, rows, n)
         grown[codes] = sub
         self.user_factors_ = grown
         self.item_popularity_ = np.bincount(self.seen_.indices, minlength=len(self.items_)).astype(np.int64)
@@ -210,18 +225,19 @@ class ImplicitALS(Recommender):
         user codes, or Interactions / DataFrame of (user, item[, weight]) rows for
         these items; unknown users are dropped and counted. New item ids are appended.
         """
-        self._check_fitted()
+        self._check_call()
         ids, rows, n_unknown = rows_for(item_ids, interactions, self.items_, self.users_, "item")
-        self.items_, codes = append_ids(self.items_, ids)
-        n = len(self.items_)
-        grown = np.zeros((n, self.n_factors), dtype=np.float32)
-        grown[:len(self.item_factors_)] = self.item_factors_
-        self.seen_ = replace_rows(self.seen_.T.tocsr(), codes, rows, n).T.tocsr()
-        self.seen_.sort_indices()
         side = _Side(rows, *self._coefs(rows.data))
         sub = np.zeros((len(ids), self.n_factors), dtype=np.float32)
-        with kernel_threads(self.n_threads) as n_threads:
-            self._sweep(side, sub, self.user_factors_, n_threads, solver="cholesky")
+        with kernel_threads(self.n_threads) as n_threads:  # solved first, as in partial_fit_users
+            self._sweep(side, sub, self.user_factors_, n_threads, solver="cholesky", name="item", ids=ids)
+        items, codes = append_ids(self.items_, ids)
+        n = len(items)
+        grown = np.zeros((n, self.n_factors), dtype=np.float32)
+        grown[:len(self.item_factors_)] = self.item_factors_
+        self.items_ = items
+        self.seen_ = replace_rows(self.seen_.T.tocsr(), codes, rows, n).T.tocsr()
+        self.seen_.sort_indices()
         grown[codes] = sub
         self.item_factors_ = grown
         self.item_popularity_ = np.bincount(self.seen_.indices, minlength=n).astype(np.int64)

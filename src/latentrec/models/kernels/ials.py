@@ -22,7 +22,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .als import cholesky_solve
+from .als import first_failure, spd_solve
 from .sgd import balanced_bounds
 
 
@@ -134,12 +134,15 @@ def cg_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, cg_steps, bounds, out
         out_loss[ch] = loss
 
 
-@njit(parallel=True, fastmath=False, cache=True)
+@njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
 def cholesky_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, bounds, out_loss):
-    """Exact update of every row of ``X`` (in place): the normal equations solved by
-    Cholesky in float64. ``out_loss`` as in :func:`cg_sweep`."""
+    """Exact update of every row of ``X`` (in place): the normal equations, accumulated
+    in float64, solved by LAPACK's Cholesky (:func:`latentrec.models.kernels.als.spd_solve`).
+    ``out_loss`` as in :func:`cg_sweep`. Returns -1, or the first row whose system is
+    not positive definite (its factors are left at 0; the caller raises)."""
     k = X.shape[1]
     n_chunks = bounds.shape[0] - 1
+    failed = np.full(n_chunks, -1, dtype=np.int64)
     for ch in prange(n_chunks):
         A = np.empty((k, k), dtype=np.float64)
         b = np.empty(k, dtype=np.float64)
@@ -163,7 +166,8 @@ def cholesky_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, bounds, out_los
             for r in range(k):
                 for c in range(r + 1, k):
                     A[r, c] = A[c, r]
-            x[:] = cholesky_solve(A, b)
+            if not spd_solve(A, b, x) and failed[ch] < 0:
+                failed[ch] = u
             for f in range(k):
                 X[u, f] = np.float32(x[f])
             row_loss = 0.0
@@ -182,6 +186,7 @@ def cholesky_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, bounds, out_los
                 row_loss += c * (pref - s) ** 2 - s * s
             loss += row_loss
         out_loss[ch] = loss
+    return first_failure(failed)
 
 
 def cost_bounds(indptr: np.ndarray, n_factors: int, n_chunks: int) -> np.ndarray:

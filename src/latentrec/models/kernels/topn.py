@@ -5,6 +5,10 @@ row), rows in parallel. Ties break towards the lower item code, so results are
 deterministic. Excluded items (seen, outside the allowed subset, or scored
 -inf/NaN) never appear; rows with fewer than k candidates are padded with
 code -1 and score -inf.
+
+The kernels never write through an index they have not checked: a seen-items
+row or column outside the score block is skipped (loaded models are validated
+against their vocabularies in :mod:`latentrec.persist`; this is the second line).
 """
 
 from __future__ import annotations
@@ -95,15 +99,28 @@ def _row_topk(s, k, mask, use_mask, out_c, out_s):
     _heap_drain(hs, hc, size, out_s, out_c)
 
 
+@njit(inline="always")
+def _exclude(s, u, indptr, indices):
+    """Set the scores of row ``u``'s seen items to -inf; indices outside the row (a corrupted
+    matrix) are skipped, never written through."""
+    if u < 0 or u >= indptr.shape[0] - 1:
+        return
+    n = s.shape[0]
+    lo = max(indptr[u], 0)
+    hi = min(indptr[u + 1], indices.shape[0])
+    for p in range(lo, hi):
+        j = indices[p]
+        if j >= 0 and j < n:
+            s[j] = -np.inf
+
+
 @njit(parallel=True, cache=True)
 def _topn_kernel(scores, k, rows, indptr, indices, use_seen, mask, use_mask, out_c, out_s):
     b, n = scores.shape
     for r in prange(b):
         s = scores[r]
         if use_seen:
-            u = rows[r]
-            for p in range(indptr[u], indptr[u + 1]):
-                s[indices[p]] = -np.inf
+            _exclude(s, rows[r], indptr, indices)
         _row_topk(s, k, mask, use_mask, out_c[r], out_s[r])
 
 
@@ -122,9 +139,7 @@ def _topn_factors_kernel(U, VT, item_add, use_item_add, row_add, use_row_add, k,
                 for j in range(s.shape[0]):
                     s[j] += item_add[j]
             if use_seen:
-                u = rows[lo + r]
-                for p in range(indptr[u], indptr[u + 1]):
-                    s[indices[p]] = -np.inf
+                _exclude(s, rows[lo + r], indptr, indices)
             _row_topk(s, k, mask, use_mask, out_c[lo + r], out_s[lo + r])
             if use_row_add:
                 for pos in range(k):
@@ -155,10 +170,19 @@ def topn_masked(scores, k, rows=None, seen=None, item_mask=None):
         rows = np.asarray(rows, dtype=np.int64)
     else:
         indptr, indices, rows = np.zeros(1, np.int64), empty_i, np.zeros(1, np.int64)
-    mask = np.asarray(item_mask, dtype=np.bool_) if item_mask is not None else np.zeros(1, np.bool_)
+    mask = _mask(item_mask, scores.shape[1])
     _topn_kernel(scores, int(k), rows, indptr, indices, seen is not None, mask, item_mask is not None,
                  out_c, out_s)
     return out_c, out_s
+
+
+def _mask(item_mask, n_items: int) -> np.ndarray:
+    if item_mask is None:
+        return np.zeros(1, np.bool_)
+    mask = np.asarray(item_mask, dtype=np.bool_)
+    if mask.shape != (n_items,):
+        raise ValueError(f"item_mask has shape {mask.shape}; expected ({n_items},)")
+    return mask
 
 
 def _seen_args(rows, seen):
@@ -196,7 +220,11 @@ def topn_factors(user_vectors, item_vectors, k, rows=None, seen=None, item_mask=
     if k <= 0 or b == 0:
         return out_c, out_s
     rows, indptr, indices = _seen_args(rows, seen)
-    mask = np.asarray(item_mask, dtype=np.bool_) if item_mask is not None else np.zeros(1, np.bool_)
+    mask = _mask(item_mask, V.shape[0])
+    if item_add is not None and len(item_add) != V.shape[0]:
+        raise ValueError(f"item_add has {len(item_add)} values for {V.shape[0]} items")
+    if U.shape[1] != V.shape[1]:
+        raise ValueError(f"user vectors have {U.shape[1]} columns, item vectors {V.shape[1]}")
     ia = np.ascontiguousarray(item_add, dtype=np.float32) if item_add is not None else np.zeros(1, np.float32)
     ra = np.ascontiguousarray(row_add, dtype=np.float32) if row_add is not None else np.zeros(1, np.float32)
     _topn_factors_kernel(U, V.T, ia, item_add is not None, ra, row_add is not None, int(k), rows, indptr,
