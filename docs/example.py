@@ -6,9 +6,9 @@ from latentrec.report import compare_report, tune_report
 from latentrec.tuning import grid_search
 
 data = lr.load_movielens("ml-latest-small")                    # ratings + titles/genres
-results = evaluate(["biases", "item-knn", "biased-mf", "implicit-als"], data, "5fold", n_jobs=2)
-print(format_summary(summarize(results)))                       # mean ± std over folds, baselines marked
-compare_report(results, data, "out/compare")                    # out/compare/report.html (+ PNGs, CSV, JSON)
+run = evaluate(["biases", "item-knn", "biased-mf", "implicit-als"], data, "5fold", n_jobs=2)
+print(format_summary(summarize(run.results)))                   # mean ± std over folds, baselines marked
+compare_report(run, data, "out/compare")                        # out/compare/report.html (+ PNGs, CSV, JSON)
 train, test = lr.split.random_split(data, 0.2, random_state=0)  # the test part never reaches tuning
 search = grid_search("biased-mf", train, "n_factors=32,64 regularization=0.05,0.1", cv=2)
 tune_report(search, "out/tune", test_score=-search.best_estimator.score(test))
