@@ -37,12 +37,14 @@ SOURCES = {
     "rating": ["explicit.py", "--models", "biases,biased-mf,als,svdpp,truncated-svd,user-knn,item-knn", "--blend",
                "--peers", "--protocols", "5fold,u1-u5,80/20"],
     "ranking": ["implicit_feedback.py", "--peers"],
+    "neural": ["neural.py", "--only", "accuracy"],
 }
 
 #: README block -> (figure set, table, [(column key, heading)], metric, sort column)
 BLOCKS = {
     "rating-ml100k": ("rating", "ml-100k", [("5fold", "5-fold"), ("u1-u5", "u1–u5")], "rmse", "5fold"),
     "rating-ml-latest-small": ("rating", "ml-latest-small", [("80/20", "80/20")], "rmse", "80/20"),
+    "neural": ("neural", None, [("80/20", "ml-latest-small 80/20"), ("5fold", "ml-100k 5-fold")], "rmse", "5fold"),
     "ranking-ml100k": ("ranking", "ml-100k", [("precision@10", "P@10"), ("recall@10", "R@10"),
                                                ("ndcg@10", "NDCG@10"), ("map@10", "MAP@10")], None, "ndcg@10"),
     "ranking-ml-latest-small": ("ranking", "ml-latest-small", [("precision@10", "P@10"), ("recall@10", "R@10"),
@@ -89,8 +91,8 @@ def compare(measured: dict, expected: dict, only=None) -> list[str]:
 def render(block: str, expected: dict) -> str:
     """The markdown table of one README block."""
     set_name, table, columns, metric, sort = BLOCKS[block]
-    figures = [f for f in expected[set_name]["figures"] if f["table"] == table and (metric is None or
-                                                                                      f["metric"] == metric)]
+    figures = [f for f in expected[set_name]["figures"] if table in (None, f["table"]) and
+               metric in (None, f["metric"])]
     rows: dict = {}
     for f in figures:
         col = f["column"] if metric is not None else f["metric"]

@@ -41,7 +41,7 @@ import latentrec as lr  # noqa: E402
 from latentrec import metrics  # noqa: E402
 from latentrec.split import random_split, user_holdout  # noqa: E402
 
-from _common import load_ml, print_table, protocol  # noqa: E402
+from _common import figure, load_ml, print_table, protocol, write_figures  # noqa: E402
 
 from latentrec.models.neural import MLP, BiasedDotProduct, DotProduct, NeuMF  # noqa: E402
 
@@ -87,15 +87,15 @@ def fit_with_early_stopping(factory, train, max_epochs: int):
 
 def accuracy(args) -> None:
     models = explicit_models(args.threads)
+    figures = []
     for dataset, proto in (("ml-latest-small", "80/20"), ("ml-100k", "5fold")):
         data = load_ml(dataset)
         rows = []
         for label, train, test in protocol(dataset, proto, quick=args.quick, data=data):
             for name, factory in models.items():
                 model, seconds, epochs = fit_with_early_stopping(factory, train, args.max_epochs)
-                pred = model.predict(test)
-                rows.append({"model": name, "fold": label, "rmse": metrics.rmse(test.values, pred),
-                             "mae": metrics.mae(test.values, pred), "epochs": epochs,
+                m = metrics.measure_ratings(model, test, ["rmse", "mae"])
+                rows.append({"model": name, "fold": label, "rmse": m["rmse"], "mae": m["mae"], "epochs": epochs,
                              "s/epoch": seconds / max(epochs, 1), "fit s": seconds})
                 print(f"  {dataset} {label} {name}: rmse {rows[-1]['rmse']:.4f} epochs {epochs} "
                       f"{rows[-1]['s/epoch']:.3f} s/epoch", flush=True)
@@ -106,6 +106,10 @@ def accuracy(args) -> None:
             ref = float(table.loc[table["model"] == "BiasedMF", "rmse"].iloc[0])
             table["rmse - BiasedMF"] = table["rmse"] - ref
         print_table(table.to_dict("records"), title=f"{dataset}, {proto} ({FACTORS} factors, {args.threads} threads)")
+        figures += [figure(dataset, "latentrec", r["model"], proto, metric, r[metric])
+                    for r in table.to_dict("records") for metric in ("rmse", "mae")]
+    if args.figures:
+        write_figures(args.figures, "neural", figures)
 
 
 def ranking(args) -> None:
@@ -183,6 +187,7 @@ def main(argv=None) -> None:
     parser.add_argument("--max-epochs", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--losses", default="bce", help="NeuMF losses to rank with, e.g. bce,bpr")
+    parser.add_argument("--figures", help="merge the accuracy table into this JSON file (benchmarks/figures.py)")
     args = parser.parse_args(argv)
     import torch
 

@@ -259,7 +259,7 @@ def run_one(name: str, model, train: Interactions, test: Interactions, *, fold: 
     """
     est = clone(model)
     task = getattr(est, "task", "explicit")
-    _metric_lists(task, metrics)
+    _metric_lists(task, metrics)  # an unknown metric fails before the fit, not after it
     t0 = time.perf_counter()
     est.fit(train)
     fit_s = time.perf_counter() - t0
