@@ -280,3 +280,52 @@ def test_score_topn_reads_lists_from_any_recommender():
     assert pair["recall@2"] == pytest.approx((1 / 2 + 0) / 2)  # user b has no list: scores 0
     with pytest.raises(lr.DataError, match="need columns user and item"):
         lr.metrics.score_topn(pd.DataFrame({"u": [1]}), test, 2)
+
+
+def test_models_whose_extra_is_missing_are_skipped_not_crashed(monkeypatch, small):
+    """Regression (issue 17): after a plain `pip install .`, the torch and Spark models imported (they load
+    torch lazily), so `--models all` counted them available and crashed at their first fit."""
+    import importlib.util
+
+    from latentrec import registry
+    from latentrec.evaluate import resolve_models
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name in ("torch", "pyspark")
+                        else real(name, *a))
+    assert registry.missing_packages("mlp") == ["torch"] and not registry.available("mlp")
+    assert registry.available("biased-mf")
+    skipped = []
+    models = resolve_models("all", "explicit", skipped)
+    assert "mlp" not in models and "biased-mf" in models
+    assert "mlp (needs latentrec[neural])" in skipped
+    with pytest.raises(lr.ModelError, match="install latentrec\\[neural\\]"):
+        resolve_models("mlp")
+
+
+def test_an_interrupted_run_resumes_from_its_journal(small, tmp_path, capsys):
+    """Regression (issue 17): results were written only at the end, so a timeout or Ctrl-C lost them all."""
+    journal = tmp_path / "run.partial.jsonl"
+
+    class Boom(FitRecorder):
+        interrupt = True
+
+        def _fit(self, data, eval_data):
+            if Boom.interrupt:
+                raise KeyboardInterrupt  # Ctrl-C during the fourth task
+            super()._fit(data, eval_data)
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate({"biases": Biases(), "boom": Boom()}, small, "3fold", curves=False, journal=journal)
+    assert len(journal.read_text().splitlines()) == 1 + 3  # header + the three folds of biases
+    Boom.interrupt, FitRecorder.fits = False, []
+    res = evaluate({"biases": Biases(), "boom": Boom()}, small, "3fold", curves=False, journal=journal,
+                   resume=True)
+    assert res.run["resumed_tasks"] == 3 and len(FitRecorder.fits) == 3  # only boom's folds ran
+    fresh = evaluate({"biases": Biases()}, small, "3fold", curves=False).results
+    kept = res.results[res.results["model"] == "biases"].reset_index(drop=True)
+    pd.testing.assert_series_equal(kept["value"], fresh["value"])
+    err = capsys.readouterr().err
+    assert "[3/6] resumed from the journal" in err and "boom fold 3/3" in err
+    with pytest.raises(lr.DataError, match="written by another run"):
+        evaluate({"biases": Biases(user_damping=1.0)}, small, "3fold", curves=False, journal=journal, resume=True)

@@ -171,10 +171,12 @@ def cmd_compare(args) -> int:
     skipped: list[str] = []
     models = _on_engine(resolve_models(args.models, "implicit" if data.is_implicit else "explicit", skipped),
                         args.engine, args.master)
+    out = Path(args.output) if args.output else _default_output(args)
+    journal = out.with_name(out.name + ".partial.jsonl")
     t0 = time.perf_counter()
     evaluation = evaluate(models, data, args.protocol, k=args.k, n_jobs=args.n_jobs, random_state=args.seed,
                           data_home=args.data_home, verbose=None if not args.quiet else False,
-                          curves=not args.no_curves)
+                          curves=not args.no_curves, journal=journal, resume=args.resume)
     elapsed = time.perf_counter() - t0
     run = evaluation.run
     run["skipped_models"] = skipped + run["skipped_models"]
@@ -187,7 +189,6 @@ def cmd_compare(args) -> int:
               f"{int(cold['cold_users']):,} / {int(cold['cold_items']):,} over all models and folds")
     if run.get("skipped_models"):
         print("not run: " + ", ".join(run["skipped_models"]))
-    out = Path(args.output) if args.output else _default_output(args)
     doc = {**run, "elapsed_s": elapsed,
            "summary": json.loads(summary.to_json(orient="records")),
            "results": json.loads(evaluation.results.to_json(orient="records"))}
@@ -195,6 +196,7 @@ def cmd_compare(args) -> int:
 
     atomic_write_text(out, json.dumps(doc, indent=1, default=str))
     out.chmod(0o644)
+    journal.unlink(missing_ok=True)  # every result is in the results file now
     print(f"results: {out}")
     if args.report:
         from .report import compare_report
@@ -498,6 +500,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-curves", action="store_true",
                    help="skip the learning curves (one more fit of each iterative model on a validation "
                         "slice of the first fold's training rows)")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the (model, fold) results an interrupted run of the same comparison journalled "
+                        "beside the results file (RESULTS.partial.jsonl) and run only the rest")
     p.add_argument("--engine", choices=("latentrec", "spark"), default="latentrec",
                    help="spark: train als / implicit-als with Spark MLlib (spark-als / spark-implicit-als)")
     p.add_argument("--master", metavar="URL", help=_MASTER_HELP)

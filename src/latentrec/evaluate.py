@@ -26,7 +26,9 @@ folds), sorted by the main metric with baselines marked.
 from __future__ import annotations
 
 import json
+import os
 import re
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -39,7 +41,7 @@ from sklearn.base import clone
 from . import metrics as _metrics
 from . import registry
 from . import split as _split
-from ._util import atomic_write_text, progress
+from ._util import atomic_write_text
 from .data.interactions import Interactions
 from .errors import DataError, ModelError
 
@@ -315,7 +317,7 @@ class Evaluation:
 def evaluate(models=None, data: Interactions | None = None, protocol="5fold", *, k: int = 10, metrics=None,
              n_jobs: int = 1, random_state: int = 0, record=None, test_size: float = 0.2,
              implicit_threshold: float | None = None, curves: bool = True, data_home=None,
-             verbose: bool | None = None) -> Evaluation:
+             verbose: bool | None = None, journal=None, resume: bool = False, warm_up: bool = True) -> Evaluation:
     """Fit and measure every model on every fold of ``protocol``.
 
     Parameters
@@ -349,6 +351,19 @@ def evaluate(models=None, data: Interactions | None = None, protocol="5fold", *,
         Learning curves: each iterative model is fitted once more on fold 0's
         training rows less a validation slice (:data:`CURVE_VALIDATION` of them,
         seeded by ``random_state``) and measured on that slice after every epoch.
+    verbose : bool, optional
+        One line on stderr per finished (model, fold); default: unless
+        ``LATENTREC_QUIET`` is set.
+    journal : path, optional
+        A JSON-lines file each finished (model, fold) is appended to as it
+        finishes, so that an interrupted run loses nothing.
+    resume : bool
+        With ``journal``: keep the (model, fold) results already in it (it must
+        have been written by the same run: data, protocol, seed, models and
+        parameters) and run only the rest.
+    warm_up : bool
+        Fit every model once on a tiny synthetic set first, so that ``fit_s``
+        does not include numba's compilation (or cache loading).
 
     Returns
     -------
@@ -377,29 +392,122 @@ def evaluate(models=None, data: Interactions | None = None, protocol="5fold", *,
                                       for tr, te in folds]
                 train, test = implicit_folds[f]
             tasks.append((name, est, train, test, f))
+    run = run_record(seeded, data, protocol, folds, k=k, random_state=random_state, n_jobs=n_jobs,
+                     implicit_threshold=implicit_threshold)
+    log = _Journal(journal, run, resume)
+    todo = [t for t in tasks if (t[0], t[4]) not in log.done]
+    if warm_up:
+        _warm_up({t[0]: t[1] for t in todo})
     kw = dict(k=k, metrics=metrics, random_state=random_state)
+    say = _progress_line(len(tasks), len(tasks) - len(todo), verbose)
     if n_jobs == 1:
-        out = [run_one(n, e, tr, te, fold=f, curve=curves and f == 0, **kw)
-               for n, e, tr, te, f in progress(tasks, total=len(tasks), desc="evaluate", enabled=verbose)]
+        results = (run_one(n, e, tr, te, fold=f, curve=curves and f == 0, **kw) for n, e, tr, te, f in todo)
     else:
         from joblib import Parallel, delayed
 
-        out = Parallel(n_jobs=n_jobs)(delayed(run_one)(n, e, tr, te, fold=f, curve=curves and f == 0, **kw)
-                                      for n, e, tr, te, f in tasks)
+        results = Parallel(n_jobs=n_jobs, return_as="generator")(
+            delayed(run_one)(n, e, tr, te, fold=f, curve=curves and f == 0, **kw) for n, e, tr, te, f in todo)
+    for t, res in zip(todo, results):  # each task is journalled as it finishes: an interruption loses no result
+        log.add(t[0], t[4], res)
+        say(t[0], t[4], len(folds), res[0])
+    out = [log.done[(t[0], t[4])] for t in tasks]
     rows = [r for rs, _ in out for r in rs]
     histories = {t[0]: h for t, (_, h) in zip(tasks, out) if t[4] == 0 and h}
     df = pd.DataFrame(rows, columns=["model", "fold", "metric", "value", "fit_s", "predict_s", "task",
                                      "n_train", "n_test", *COUNT_COLUMNS])
     df["baseline"] = df["model"].map({n: _is_baseline(n, e) for n, e in seeded.items()}).astype(bool)
-    run = run_record(seeded, data, protocol, folds, k=k, random_state=random_state, n_jobs=n_jobs,
-                     implicit_threshold=implicit_threshold)
     run["skipped_models"] = skipped
+    run["resumed_tasks"] = len(tasks) - len(todo)
     run["curves"] = (f"per-epoch metrics on a validation slice of {CURVE_VALIDATION:.0%} of fold 0's training "
                      f"rows (seed {random_state}); the test folds never reach fit") if curves else None
     result = Evaluation(df, run, histories)
     if record is not None:
         write_record(result, record)
     return result
+
+
+class _Journal:
+    """Finished (model, fold) results of a run, appended to a JSON-lines file as they come."""
+
+    def __init__(self, path, run: dict, resume: bool):
+        self.path = None if path is None else Path(path)
+        self.key = {k: run[k] for k in ("dataset", "protocol", "folds", "k", "random_state", "models",
+                                        "implicit_threshold")}
+        self.done: dict = {}
+        if self.path is None:
+            return
+        if resume and self.path.is_file():
+            lines = self.path.read_text().splitlines()
+            head = json.loads(lines[0]) if lines else {}
+            if json.loads(json.dumps(self.key, default=str)) != head.get("run"):
+                raise DataError(f"{self.path} was written by another run (data, protocol, seed, models or "
+                                "parameters differ); remove it or drop --resume")
+            for n, line in enumerate(lines[1:], start=2):
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError:  # the line a kill cut short: that task runs again
+                    if n == len(lines):
+                        break
+                    raise DataError(f"{self.path}, line {n}: not a journal record") from None
+                self.done[(rec["model"], rec["fold"])] = (rec["rows"], rec["history"])
+            self._tidy(lines[:1 + len(self.done)])
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tidy([json.dumps({"run": self.key}, default=str)])
+
+    def _tidy(self, lines: list) -> None:
+        atomic_write_text(self.path, "".join(line + "\n" for line in lines))
+
+    def add(self, model: str, fold: int, result) -> None:
+        self.done[(model, fold)] = result
+        if self.path is None:
+            return
+        rec = json.dumps({"model": model, "fold": fold, "rows": result[0], "history": result[1]}, default=float)
+        with open(self.path, "a") as fh:
+            fh.write(rec + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+
+def _progress_line(total: int, done: int, verbose):
+    """A callable printing one line per finished task on stderr (works when redirected)."""
+    quiet = verbose is False or (verbose is None and os.environ.get("LATENTREC_QUIET"))
+    state = {"n": done}
+    if done and not quiet:
+        print(f"[{done}/{total}] resumed from the journal", file=sys.stderr, flush=True)
+
+    def say(name, fold, n_folds, rows):
+        state["n"] += 1
+        if quiet:
+            return
+        main = next((r for r in rows if r["metric"] in ("rmse",) or r["metric"].startswith("ndcg@")), None)
+        value = f"{main['metric']} {main['value']:.4f}, " if main else ""
+        fit_s = rows[0]["fit_s"] if rows else float("nan")
+        print(f"[{state['n']}/{total}] {name} fold {fold + 1}/{n_folds}: {value}fit {fit_s:.2f} s",
+              file=sys.stderr, flush=True)
+
+    return say
+
+
+def _warm_up(models: dict) -> None:
+    """Fit each model once on a tiny synthetic set so the timed fits do not include numba's
+    compilation or cache loading. Only a warm-up: a model that cannot fit such a small set simply
+    compiles during its first real fit."""
+    from .data.synthetic import synthetic_implicit, synthetic_ratings
+
+    tiny = {"explicit": synthetic_ratings(60, 40, 900, random_state=0),
+            "implicit": synthetic_implicit(60, 40, 900, random_state=0)}
+    seen = set()
+    for est in models.values():
+        key = (type(est), getattr(est, "task", "explicit"))
+        if (key in seen or not type(est).__module__.startswith("latentrec.")  # only our (numba, torch) models
+                or "master" in est.get_params(deep=False)):  # Spark models start a cluster: no warm-up
+            continue
+        seen.add(key)
+        try:
+            clone(est).fit(tiny[key[1]])
+        except Exception:  # noqa: BLE001 - the real fit reports any real problem
+            pass
 
 
 def _versions() -> dict:

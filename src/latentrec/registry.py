@@ -120,9 +120,23 @@ register("spark-implicit-als", "latentrec.spark", "SparkALS", "implicit", extra=
 SPARK_ENGINE = {"als": "spark-als", "implicit-als": "spark-implicit-als"}
 
 
+#: extra -> the packages it installs that a model of that extra imports when it fits
+EXTRA_PACKAGES = {"neural": ("torch",), "spark": ("pyspark",)}
+
+
+def missing_packages(name: str) -> list[str]:
+    """The packages of the model's extra that are not installed (models import them lazily, at fit,
+    so importing the model's module alone does not tell)."""
+    import importlib.util
+
+    return [p for p in EXTRA_PACKAGES.get(get(name).extra, ()) if importlib.util.find_spec(p) is None]
+
+
 def available(name: str) -> bool:
-    """True when the model's module imports (its extra is installed and the module exists)."""
+    """True when the model can run here: its extra's packages are installed and its module imports."""
     entry = get(name)
+    if missing_packages(name):
+        return False
     try:
         importlib.import_module(entry.module)
     except ImportError:
