@@ -329,3 +329,9 @@ def test_an_interrupted_run_resumes_from_its_journal(small, tmp_path, capsys):
     assert "[3/6] resumed from the journal" in err and "boom fold 3/3" in err
     with pytest.raises(lr.DataError, match="written by another run"):
         evaluate({"biases": Biases(user_damping=1.0)}, small, "3fold", curves=False, journal=journal, resume=True)
+
+
+def test_dir_of_the_package_lists_the_public_api():
+    """Regression (issue 17): dir(latentrec) showed five names, so tab completion found nothing."""
+    names = dir(lr)
+    assert {"load_movielens", "Interactions", "evaluate", "metrics", "DataError", "load_model"} <= set(names)

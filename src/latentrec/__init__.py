@@ -26,13 +26,19 @@ _LAZY = {
 }
 _MODELS = "latentrec.models"
 
-__all__ = ["__version__", *_LAZY, "models", "split", "metrics", "evaluate", "tuning"]
+_SUBMODULES = ("models", "split", "metrics", "registry", "tuning", "data", "evaluate")
+__all__ = ["__version__", *_LAZY, *_SUBMODULES]
+
+
+def __dir__() -> list[str]:
+    """The public API (for tab completion): the lazily loaded names as well as the loaded ones."""
+    return sorted({*globals(), *__all__})
 
 
 def __getattr__(name: str):
     if name in _LAZY:
         return getattr(importlib.import_module(_LAZY[name]), name)
-    if name in ("models", "split", "metrics", "registry", "tuning", "data", "evaluate"):
+    if name in _SUBMODULES:
         return importlib.import_module(f"latentrec.{name}")
     models = importlib.import_module(_MODELS)
     if name in models._LAZY:
