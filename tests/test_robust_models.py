@@ -157,13 +157,13 @@ def test_bpr_divergence_names_epoch_and_learning_rate(bigger_implicit):
 def test_bpr_issue_example_on_ml100k():
     """Regression (issue 16), the reported case: BPR(learning_rate=0.5) on ml-100k returned
     normally with NaN factors, a finite loss and empty recommendations. Its factors overflow
-    within the first dozen epochs (epoch 10 with random_state=0 on one thread, which makes it deterministic)."""
+    within the first dozen epochs: epoch 10 with random_state=0 on one thread (deterministic)."""
     from conftest import require_dataset
 
     from latentrec.data.movielens import load_movielens
 
     data = load_movielens(path=require_dataset("ml-100k"))
-    with pytest.raises(ModelError, match=r"BPR diverged at epoch 11: \w+_factors_ has NaN or infinite values; "
+    with pytest.raises(ModelError, match=r"BPR diverged at epoch 10: \w+_factors_ has NaN or infinite values; "
                                          r"try to lower learning_rate \(now 0\.5\)"):
         BPR(learning_rate=0.5, random_state=0, n_threads=1).fit(data)
 
