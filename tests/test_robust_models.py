@@ -156,6 +156,21 @@ def test_bpr_divergence_names_epoch_and_learning_rate(bigger_implicit):
         BPR(learning_rate=50.0, n_epochs=5, random_state=0).fit(bigger_implicit)
 
 
+@pytest.mark.realdata
+def test_bpr_issue_example_on_ml100k():
+    """Regression (issue 16), the reported case: BPR(learning_rate=0.5) on ml-100k returned
+    normally with NaN factors, a finite loss and empty recommendations. Its factors overflow
+    within the first dozen epochs: epoch 10 with random_state=0 on one thread (deterministic)."""
+    from conftest import require_dataset
+
+    from latentrec.data.movielens import load_movielens
+
+    data = load_movielens(path=require_dataset("ml-100k"))
+    with pytest.raises(ModelError, match=r"BPR diverged at epoch 10: \w+_factors_ has NaN or infinite values; "
+                                         r"try to lower learning_rate \(now 0\.5\)"):
+        BPR(learning_rate=0.5, random_state=0, n_threads=1).fit(data)
+
+
 @pytest.mark.parametrize("cls", [BiasedMF, SVDpp], ids=lambda c: c.__name__)
 def test_sgd_models_divergence_names_learning_rate(ratings, cls):
     with pytest.raises(ModelError, match=r"diverged at epoch 1: .*lower learning_rate \(now 1000\.0\)"):
