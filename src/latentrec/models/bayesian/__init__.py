@@ -1,0 +1,5 @@
+"""Bayesian factorization machines trained by Gibbs sampling (:class:`BayesianFM`)."""
+
+from .estimator import BayesianFM
+
+__all__ = ["BayesianFM"]
