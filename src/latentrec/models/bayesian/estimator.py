@@ -28,8 +28,11 @@ from . import _features as feat
 
 #: fixed hyper-prior constants (libFM's and myFM's defaults)
 ALPHA_0 = BETA_0 = GAMMA_0 = ALPHA_LAMBDA = BETA_LAMBDA = 1.0
+MU_0 = 0.0
 #: prior precision of w0 (myFM's reg_0)
 REG_0 = 1.0
+#: the per-entity sums and residuals, kept incrementally, are recomputed every REFRESH samples
+REFRESH = 10
 
 
 class _Features:
@@ -288,6 +291,7 @@ class _Sampler:
         self.mu_v, self.lam_v = np.zeros((G, k)), np.ones((G, k))
         self.alpha = 1.0
         self.resid = np.empty(self.n)
+        self.n_sweeps = 0
         self.P = np.empty(self.n)
         self.sizes = np.diff(design.g_start).astype(np.float64)
         self.g_start = design.g_start.astype(np.int64)
@@ -299,54 +303,59 @@ class _Sampler:
         """Draw (μ_g, λ_g) of every group (columns of 2-d ``theta`` independently)."""
         n = self.sizes if theta.ndim == 1 else self.sizes[:, None]
         sum_t = self._group_sums(theta)
-        mu = self.rng.normal((sum_t + GAMMA_0 * 0.0) / (n + GAMMA_0), 1.0 / np.sqrt((n + GAMMA_0) * lam))
+        mu = self.rng.normal((sum_t + GAMMA_0 * MU_0) / (n + GAMMA_0), 1.0 / np.sqrt((n + GAMMA_0) * lam))
         sq = self._group_sums((theta - np.repeat(mu, self.sizes.astype(np.int64), axis=0)) ** 2)
         shape = (ALPHA_LAMBDA + n + 1.0) / 2.0
-        rate = (BETA_LAMBDA + sq + GAMMA_0 * mu ** 2) / 2.0
+        rate = (BETA_LAMBDA + sq + GAMMA_0 * (mu - MU_0) ** 2) / 2.0
         lam = self.rng.gamma(shape, 1.0 / rate)
         return mu, lam
 
     def sweep(self) -> tuple[float, float]:
         d, rng = self.d, self.rng
-        kern.entity_sums(*self.ef, self.w, self.V, self.Q, self.L, self.S)
-        kern.row_predict(self.idx, self.w0, self.Q, self.L, self.S, self.resid)
-        np.subtract(self.y, self.resid, out=self.resid)
+        if self.n_sweeps % REFRESH == 0:  # recompute the incrementally kept sums (rounding drift)
+            kern.entity_sums(*self.ef, self.w, self.V, self.Q, self.L, self.S)
+            kern.row_predict(self.idx, self.w0, self.Q, self.L, self.S, self.resid)
+            np.subtract(self.y, self.resid, out=self.resid)
+        self.n_sweeps += 1
         sse = float(self.resid @ self.resid)
         self.alpha = float(rng.gamma((ALPHA_0 + self.n) / 2.0, 2.0 / (BETA_0 + sse)))
         self.mu_w, self.lam_w = self._hyper(self.w, self.mu_w, self.lam_w)
         self.mu_v, self.lam_v = self._hyper(self.V, self.mu_v, self.lam_v)
-        z = rng.standard_normal((self.k + 2, d.n_features))
         prec = self.alpha * self.n + REG_0
-        new_w0 = (self.alpha * (self.resid.sum() + self.w0 * self.n)) / prec + z[0, 0] / np.sqrt(prec)
+        new_w0 = (self.alpha * (self.resid.sum() + self.w0 * self.n)) / prec + rng.standard_normal() / np.sqrt(prec)
         self.resid -= new_w0 - self.w0
         self.w0 = float(new_w0)
+        self.sweep_parameters()
+        return float(np.sqrt(np.mean(self.resid ** 2))), self.alpha
+
+    def sweep_parameters(self) -> None:
+        """Draw every w_j (relation by relation), then every column f of V (relation by relation)."""
+        d = self.d
+        z = self.rng.standard_normal((self.k + 1, d.n_features))
         ranges = [(int(d.ent_start[r]), int(d.ent_start[r + 1]), int(d.rel_groups[r]), int(d.rel_groups[r + 1]))
                   for r in range(len(d.relations))]
         for r, (lo, hi, glo, ghi) in enumerate(ranges):
             kern.sample_linear(r, lo, hi, glo, ghi, self.g_start, d.g_onehot, self.idx, *self.fe,
                                self.er_ptr, self.er_rows, self.w, self.L, self.resid, self.mu_w, self.lam_w,
-                               self.alpha, z[1])
+                               self.alpha, z[0])
         for f in range(self.k):
             kern.factor_row_sums(self.idx, self.Q, f, self.P)
             mu, lam = np.ascontiguousarray(self.mu_v[:, f]), np.ascontiguousarray(self.lam_v[:, f])
             for r, (lo, hi, glo, ghi) in enumerate(ranges):
                 kern.sample_factor(r, f, lo, hi, glo, ghi, self.g_start, d.g_onehot, self.idx, *self.ef, *self.fe,
                                    self.er_ptr, self.er_rows, self.V, self.Q, self.S, self.P, self.resid,
-                                   mu, lam, self.alpha, z[f + 2])
-        return float(np.sqrt(np.mean(self.resid ** 2))), self.alpha
+                                   mu, lam, self.alpha, z[f + 1])
 
     def finite(self) -> bool:
         return bool(np.isfinite(self.w0) and np.isfinite(self.w.sum()) and np.isfinite(self.V.sum()))
 
     def predict_rows(self, idx) -> np.ndarray:
-        kern.entity_sums(*self.ef, self.w, self.V, self.Q, self.L, self.S)
         out = np.empty(len(idx))
         kern.row_predict(idx, self.w0, self.Q, self.L, self.S, out)
         return out
 
     def summary(self) -> dict:
         """Per relation: the entities' Q and d = L + (|Q|² − S)/2, and w0 (one saved sample)."""
-        kern.entity_sums(*self.ef, self.w, self.V, self.Q, self.L, self.S)
         q, dd = [], []
         for r in range(len(self.d.relations)):
             lo, hi = int(self.d.ent_start[r]), int(self.d.ent_start[r + 1])
