@@ -12,7 +12,9 @@ get an empty entity in myFM and the documented fallback in latentrec.
 Protocols (``--protocols``): ``u1-u5`` (ml-100k canonical splits), ``5fold``
 (ml-100k, seed 0, as ``latentrec compare``), ``80/20`` (ml-latest-small, seed 0).
 Feature sets (``--features``): ``rich`` = implicit_user, implicit_item, day
-(Rendle et al. 2019's Bayesian timeSVD++ flipped) and ``plain`` = ids only.
+(Rendle et al. 2019's Bayesian timeSVD++ flipped), ``side`` = rich plus
+user_attributes and item_attributes (ml-latest-small has no user table, so only
+item_attributes there) and ``plain`` = ids only.
 
 Times are fit + predict per fold, reported as the ratio latentrec / myFM within
 this run (myFM's Gibbs sampler runs on one thread; latentrec on ``--threads``).
@@ -46,7 +48,16 @@ import latentrec as lr  # noqa: E402
 from latentrec.models.bayesian import BayesianFM  # noqa: E402
 from latentrec.models.bayesian import _features as feat  # noqa: E402
 
-FEATURES = {"plain": (), "rich": ("implicit_user", "implicit_item", "day")}
+FEATURES = {"plain": (), "rich": ("implicit_user", "implicit_item", "day"),
+            "side": ("implicit_user", "implicit_item", "day", "user_attributes", "item_attributes")}
+
+
+def features_for(name, data):
+    """The presets of feature set ``name`` that ``data`` can feed (ml-latest-small has no user table)."""
+    f = FEATURES[name]
+    if data.user_metadata is None:
+        f = tuple(x for x in f if x != "user_attributes")
+    return f
 PROTOCOLS = {"u1-u5": ("ml-100k", "u1-u5"), "5fold": ("ml-100k", "5fold"), "80/20": ("ml-latest-small", "80/20")}
 
 
@@ -121,7 +132,7 @@ def warm_up(threads):
     data = lr.synthetic_ratings(n_users=50, n_items=40, n_ratings=800, random_state=0)
     frame = data.to_frame()
     frame["timestamp"] = np.arange(len(frame)) * 40_000
-    for f in FEATURES.values():
+    for f in (FEATURES["plain"], FEATURES["rich"]):
         BayesianFM(n_iter=3, n_burn_in=1, features=f, n_threads=threads).fit(
             lr.Interactions.from_frame(frame, timestamp="timestamp"))
 
@@ -134,7 +145,7 @@ def compare(args) -> dict:
         data = load_ml(dataset)
         for label, train, test in protocol(dataset, proto, quick=args.quick, data=data):
             for fname in args.features:
-                f = FEATURES[fname]
+                f = features_for(fname, data)
                 kw = dict(rank=args.rank, n_iter=args.n_iter, burn_in=args.burn_in, seed=args.seed)
                 p_ours, t_ours, model = run_ours(train, test, f, threads=args.threads, track=True, **kw)
                 p_my, t_my = run_myfm(train, test, f, **kw)
@@ -169,18 +180,18 @@ def tune(args) -> dict:
     _, train, _ = next(protocol("ml-100k", "u1-u5", data=data))
     fit, val = random_split(train, 0.1, random_state=1)
     rows = []
-    grid = [dict(n_burn_in=b, init_std=0.1) for b in (10, 20, 50, 100)] + \
+    grid = [dict(n_burn_in=b, init_std=0.1) for b in (10, 20, 50)] + \
            [dict(n_burn_in=20, init_std=s) for s in (0.03, 0.3)]
     base = dict(n_factors=args.rank, n_iter=args.n_iter, random_state=args.seed, n_threads=args.threads)
     for fname in args.features:
         for params in grid:
-            model = BayesianFM(features=FEATURES[fname], **base, **params).fit(fit, eval_set=val)
+            model = BayesianFM(features=features_for(fname, data), **base, **params).fit(fit, eval_set=val)
             row = {"features": fname, **params, "val_rmse": model.history_[-1]["val_rmse"]}
             rows.append(row)
             print(json.dumps(row), flush=True)
         # the saving scheme: the same chain (same seed), only the number of stored samples differs
-        for n_saved in (8, 16, 32, 64):
-            model = BayesianFM(features=FEATURES[fname], n_saved_samples=n_saved, **base).fit(fit, eval_set=val)
+        for n_saved in (16, 32, 64, 128):
+            model = BayesianFM(features=features_for(fname, data), n_saved_samples=n_saved, **base).fit(fit, eval_set=val)
             row = {"features": fname, "n_saved_samples": n_saved, "val_rmse": rmse(val.values, model.predict(val)),
                    "val_rmse_all_kept": model.history_[-1]["val_rmse"]}
             rows.append(row)
@@ -192,7 +203,7 @@ def tune(args) -> dict:
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--protocols", nargs="+", default=["u1-u5", "5fold", "80/20"], choices=list(PROTOCOLS))
-    ap.add_argument("--features", nargs="+", default=["rich", "plain"], choices=list(FEATURES))
+    ap.add_argument("--features", nargs="+", default=["side", "rich", "plain"], choices=list(FEATURES))
     ap.add_argument("--rank", type=int, default=10)
     ap.add_argument("--n-iter", type=int, default=300)
     ap.add_argument("--burn-in", type=int, default=BayesianFM().n_burn_in)

@@ -72,7 +72,7 @@ class BayesianFM(Recommender):
         rating; needs timestamps), ``"user_attributes"`` (columns of the data's
         ``user_metadata``), ``"item_attributes"`` (``genres`` and ``year`` of
         ``item_metadata``). See :mod:`latentrec.models.bayesian._features`.
-    n_saved_samples : int, default 32
+    n_saved_samples : int, default 64
         Kept samples stored after fit (evenly thinned) for ``predict``,
         ``recommend`` and ``save``; docs/bayesian.md gives the RMSE this costs.
     init_std : float, default 0.1
@@ -117,7 +117,7 @@ class BayesianFM(Recommender):
     }
 
     def __init__(self, *, n_factors: int = 10, n_iter: int = 300, n_burn_in: int = 20, features=(),
-                 n_saved_samples: int = 32, init_std: float = 0.1, loss: str = "squared", n_threads: int = 0,
+                 n_saved_samples: int = 64, init_std: float = 0.1, loss: str = "squared", n_threads: int = 0,
                  random_state=None, verbose: bool = False):
         self.n_factors = n_factors
         self.n_iter = n_iter
@@ -342,7 +342,7 @@ class _Sampler:
             kern.factor_row_sums(self.idx, self.Q, f, self.P)
             mu, lam = np.ascontiguousarray(self.mu_v[:, f]), np.ascontiguousarray(self.lam_v[:, f])
             for r, (lo, hi, glo, ghi) in enumerate(ranges):
-                kern.sample_factor(r, f, lo, hi, glo, ghi, self.g_start, d.g_onehot, self.idx, *self.ef, *self.fe,
+                kern.sample_factor(r, f, lo, hi, glo, ghi, self.g_start, d.g_onehot, self.idx, *self.fe,
                                    self.er_ptr, self.er_rows, self.V, self.Q, self.S, self.P, self.resid,
                                    mu, lam, self.alpha, z[f + 1])
 

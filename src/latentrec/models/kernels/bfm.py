@@ -140,7 +140,10 @@ def sample_linear(r, ent_lo, ent_hi, g_lo, g_hi, g_start, g_onehot, idx, fe_ptr,
 
 
 @njit(cache=True)
-def _factor_feature(j, f, fe_ptr, fe_idx, fe_val, ent_lo, cnt, s1, s2, r0, r1, V, Q, mu, lam, alpha, z):
+def _factor_feature(j, f, fe_ptr, fe_idx, fe_val, ent_lo, cnt, s1, s2, r0, r1, ds, V, Q, mu, lam, alpha, z):
+    """Draw v_jf: h_n = x (A(n) + c) for the rows of each entity carrying feature j, with c the
+    entity's factor-f sum without feature j; keeps r0, r1, Q and ``ds`` (the change of the
+    entities' sum of (v x)^2) exact."""
     vj = V[j, f]
     h2 = 0.0
     he = 0.0
@@ -148,12 +151,13 @@ def _factor_feature(j, f, fe_ptr, fe_idx, fe_val, ent_lo, cnt, s1, s2, r0, r1, V
         e = fe_idx[p]
         t = e - ent_lo
         x = fe_val[p]
-        c = Q[e, f] - vj * x  # this entity's sum without feature j
+        c = Q[e, f] - vj * x
         h2 += x * x * (s2[t] + 2.0 * c * s1[t] + cnt[t] * c * c)
         he += x * (r1[t] + c * r0[t])
     new = _draw(h2, he, vj, mu, lam, alpha, z)
     d = new - vj
     V[j, f] = new
+    dsq = new * new - vj * vj
     for p in range(fe_ptr[j], fe_ptr[j + 1]):
         e = fe_idx[p]
         t = e - ent_lo
@@ -161,6 +165,7 @@ def _factor_feature(j, f, fe_ptr, fe_idx, fe_val, ent_lo, cnt, s1, s2, r0, r1, V
         c = Q[e, f] - vj * x
         r0[t] -= d * x * (s1[t] + cnt[t] * c)
         r1[t] -= d * x * (s2[t] + c * s1[t])
+        ds[t] += x * x * dsq
         Q[e, f] += d * x
 
 
@@ -178,7 +183,7 @@ def factor_row_sums(idx, Q, f, P):
 
 
 @njit(parallel=True, fastmath=False, cache=True)
-def sample_factor(r, f, ent_lo, ent_hi, g_lo, g_hi, g_start, g_onehot, idx, ef_ptr, ef_idx, ef_val,
+def sample_factor(r, f, ent_lo, ent_hi, g_lo, g_hi, g_start, g_onehot, idx,
                   fe_ptr, fe_idx, fe_val, er_ptr, er_rows, V, Q, S, P, resid, mu_v, lam_v, alpha, z):
     """Draw column ``f`` of ``V`` for relation ``r``'s features and bring ``Q``, ``S``, the rows'
     factor sums ``P`` (see :func:`factor_row_sums`) and the residuals up to date.
@@ -190,7 +195,7 @@ def sample_factor(r, f, ent_lo, ent_hi, g_lo, g_hi, g_start, g_onehot, idx, ef_p
     r0 = np.empty(n_e)
     r1 = np.empty(n_e)
     q_old = np.empty(n_e)
-    sf_old = np.empty(n_e)
+    ds = np.zeros(n_e)
     for t in prange(n_e):
         e = ent_lo + t
         q = Q[e, f]
@@ -211,32 +216,23 @@ def sample_factor(r, f, ent_lo, ent_hi, g_lo, g_hi, g_start, g_onehot, idx, ef_p
         r0[t] = b0
         r1[t] = b1
         q_old[t] = q
-        sq = 0.0
-        for p in range(ef_ptr[e], ef_ptr[e + 1]):
-            vx = V[ef_idx[p], f] * ef_val[p]
-            sq += vx * vx
-        sf_old[t] = sq
     for g in range(g_lo, g_hi):
         if g_onehot[g]:
             for j in prange(g_start[g], g_start[g + 1]):
-                _factor_feature(j, f, fe_ptr, fe_idx, fe_val, ent_lo, cnt, s1, s2, r0, r1, V, Q,
+                _factor_feature(j, f, fe_ptr, fe_idx, fe_val, ent_lo, cnt, s1, s2, r0, r1, ds, V, Q,
                                 mu_v[g], lam_v[g], alpha, z[j])
         else:
             for j in range(g_start[g], g_start[g + 1]):
-                _factor_feature(j, f, fe_ptr, fe_idx, fe_val, ent_lo, cnt, s1, s2, r0, r1, V, Q,
+                _factor_feature(j, f, fe_ptr, fe_idx, fe_val, ent_lo, cnt, s1, s2, r0, r1, ds, V, Q,
                                 mu_v[g], lam_v[g], alpha, z[j])
     dq = np.empty(n_e)
     dc = np.empty(n_e)
     for t in prange(n_e):
         e = ent_lo + t
-        sq = 0.0
-        for p in range(ef_ptr[e], ef_ptr[e + 1]):
-            vx = V[ef_idx[p], f] * ef_val[p]
-            sq += vx * vx
         q = Q[e, f]
         dq[t] = q - q_old[t]
-        dc[t] = 0.5 * (q * q - q_old[t] * q_old[t]) - 0.5 * (sq - sf_old[t])
-        S[e] += sq - sf_old[t]
+        dc[t] = 0.5 * (q * q - q_old[t] * q_old[t]) - 0.5 * ds[t]
+        S[e] += ds[t]
     n = idx.shape[0]
     for i in prange(n):
         e = idx[i, r]
