@@ -180,8 +180,7 @@ def tune(args) -> dict:
     _, train, _ = next(protocol("ml-100k", "u1-u5", data=data))
     fit, val = random_split(train, 0.1, random_state=1)
     rows = []
-    grid = [dict(n_burn_in=b, init_std=0.1) for b in (10, 20, 50)] + \
-           [dict(n_burn_in=20, init_std=s) for s in (0.03, 0.3)]
+    grid = [dict(n_burn_in=b, init_std=0.1) for b in (10, 20, 50)] + [dict(n_burn_in=20, init_std=0.3)]
     base = dict(n_factors=args.rank, n_iter=args.n_iter, random_state=args.seed, n_threads=args.threads)
     for fname in args.features:
         for params in grid:
@@ -190,7 +189,7 @@ def tune(args) -> dict:
             rows.append(row)
             print(json.dumps(row), flush=True)
         # the saving scheme: the same chain (same seed), only the number of stored samples differs
-        for n_saved in (16, 32, 64, 128):
+        for n_saved in (16, 64):
             model = BayesianFM(features=features_for(fname, data), n_saved_samples=n_saved, **base).fit(fit, eval_set=val)
             row = {"features": fname, "n_saved_samples": n_saved, "val_rmse": rmse(val.values, model.predict(val)),
                    "val_rmse_all_kept": model.history_[-1]["val_rmse"]}
