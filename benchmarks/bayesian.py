@@ -144,6 +144,8 @@ def compare(args) -> dict:
         dataset, proto = PROTOCOLS[pname]
         data = load_ml(dataset)
         for label, train, test in protocol(dataset, proto, quick=args.quick, data=data):
+            if args.folds and label not in args.folds:
+                continue
             for fname in args.features:
                 f = features_for(fname, data)
                 kw = dict(rank=args.rank, n_iter=args.n_iter, burn_in=args.burn_in, seed=args.seed)
@@ -209,6 +211,7 @@ def main(argv=None) -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="first fold of each protocol only")
+    ap.add_argument("--folds", nargs="+", help="only these fold labels (u1 ... u5, fold1 ..., holdout)")
     ap.add_argument("--tune", action="store_true")
     ap.add_argument("--out", default="/tmp/latentrec-bench/bayesian.json")
     args = ap.parse_args(argv)

@@ -7,7 +7,6 @@ import dataclasses
 import numpy as np
 import pandas as pd
 import pytest
-import scipy.sparse as sp
 
 import latentrec as lr
 from latentrec.errors import DataError, ModelError

@@ -21,7 +21,7 @@ preset                    relation   features of the entity (one prior group eac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -50,7 +50,6 @@ class Design:
     fe: sp.csc_matrix               # the same, by column
     days: np.ndarray | None = None  # sorted training day numbers (relation "day")
     day_weights: np.ndarray | None = None  # share of training rows on each day
-    attr_tables: dict = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
