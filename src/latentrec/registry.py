@@ -101,6 +101,7 @@ register("svdpp", M + "mf", "SVDpp", "explicit")
 register("truncated-svd", M + "svd", "TruncatedSVD", "explicit")
 register("user-knn", M + "knn", "UserKNN", "explicit")
 register("item-knn", M + "knn", "ItemKNN", "explicit", baseline=True)
+register("bayesian-fm", M + "bayesian", "BayesianFM", "explicit")
 # implicit models
 register("implicit-als", M + "ials", "ImplicitALS", "implicit")
 register("bpr", M + "ials", "BPR", "implicit")

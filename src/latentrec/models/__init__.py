@@ -12,6 +12,7 @@ _LAZY = {
     "BiasedMF": "mf", "ALS": "mf", "SVDpp": "mf",
     "TruncatedSVD": "svd",
     "UserKNN": "knn", "ItemKNN": "knn", "ImplicitItemKNN": "knn",
+    "BayesianFM": "bayesian",
     "ImplicitALS": "ials", "BPR": "ials", "EASE": "ials",
     "DotProduct": "neural", "BiasedDotProduct": "neural", "MLP": "neural", "NeuMF": "neural",
 }

@@ -1,0 +1,226 @@
+"""Bayesian FM benchmark: latentrec's BayesianFM against myFM, same process, data, features, cores.
+
+Both samplers get *identical* features, built once per fold from the training
+part by ``latentrec.models.bayesian._features.build_design`` and handed to myFM
+as its relation blocks (``myfm.RelationBlock``, one per relation, with myFM's
+``group_shapes`` set to our prior groups: its docs' recommended grouped
+setting). Rank 10, 300 samples, the first ``--burn-in`` discarded by both
+(myFM's ``n_kept_samples = 300 - burn_in``). Predictions are clipped to the
+rating scale for both; test rows whose user or item is not in the training part
+get an empty entity in myFM and the documented fallback in latentrec.
+
+Protocols (``--protocols``): ``u1-u5`` (ml-100k canonical splits), ``5fold``
+(ml-100k, seed 0, as ``latentrec compare``), ``80/20`` (ml-latest-small, seed 0).
+Feature sets (``--features``): ``rich`` = implicit_user, implicit_item, day
+(Rendle et al. 2019's Bayesian timeSVD++ flipped), ``side`` = rich plus
+user_attributes and item_attributes (ml-latest-small has no user table, so only
+item_attributes there) and ``plain`` = ids only.
+
+Times are fit + predict per fold, reported as the ratio latentrec / myFM within
+this run (myFM's Gibbs sampler runs on one thread; latentrec on ``--threads``).
+Numba compile time is excluded by a warm-up fit on a small slice.
+
+``--tune``: the validation search behind the shipped defaults (``n_burn_in``,
+``init_std``, ``n_saved_samples``): a 10 % validation part carved from u1.base
+(seed 1), never the test fold.
+
+    LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/bayesian.py --out /tmp/bfm.json
+    python benchmarks/bayesian.py --protocols u1-u5 --features rich --quick
+    python benchmarks/bayesian.py --tune
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import types
+from pathlib import Path
+
+import numpy as np
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import load_ml, print_table, protocol  # noqa: E402
+
+import latentrec as lr  # noqa: E402
+from latentrec.models.bayesian import BayesianFM  # noqa: E402
+from latentrec.models.bayesian import _features as feat  # noqa: E402
+
+FEATURES = {"plain": (), "rich": ("implicit_user", "implicit_item", "day"),
+            "side": ("implicit_user", "implicit_item", "day", "user_attributes", "item_attributes")}
+
+
+def features_for(name, data):
+    """The presets of feature set ``name`` that ``data`` can feed (ml-latest-small has no user table)."""
+    f = FEATURES[name]
+    if data.user_metadata is None:
+        f = tuple(x for x in f if x != "user_attributes")
+    return f
+PROTOCOLS = {"u1-u5": ("ml-100k", "u1-u5"), "5fold": ("ml-100k", "5fold"), "80/20": ("ml-latest-small", "80/20")}
+
+
+def import_myfm():
+    """myFM 0.4's __init__ imports pkg_resources (gone from setuptools >= 81) for a name it never uses;
+    give it an inert stand-in when it is missing instead of pinning setuptools."""
+    try:
+        import pkg_resources  # noqa: F401
+    except ImportError:
+        stub = types.ModuleType("pkg_resources")
+        stub.DistributionNotFound = type("DistributionNotFound", (Exception,), {})
+        stub.get_distribution = lambda name: None
+        sys.modules["pkg_resources"] = stub
+    import myfm
+
+    return myfm
+
+
+def myfm_inputs(design, idx):
+    """myFM's relation blocks for rows ``idx`` (entity index per relation; -1 = an empty entity)."""
+    myfm = import_myfm()
+    blocks = []
+    for r in range(len(design.relations)):
+        lo, hi = int(design.ent_start[r]), int(design.ent_start[r + 1])
+        f_lo = int(design.g_start[design.rel_groups[r]])
+        f_hi = int(design.g_start[design.rel_groups[r + 1]])
+        m = sp.vstack([design.ef[lo:hi, f_lo:f_hi], sp.csr_matrix((1, f_hi - f_lo))], format="csr")
+        codes = np.where(idx[:, r] >= 0, idx[:, r] - lo, hi - lo).astype(np.int64)
+        blocks.append(myfm.RelationBlock(codes.tolist(), m))
+    return sp.csr_matrix((len(idx), 0)), blocks
+
+
+def test_index(design, model_users, model_items, test):
+    """Entity index of test rows in the training design (-1 where the user/item is unknown)."""
+    u = model_users.codes(test.users.take(test.user_codes), missing="ignore").astype(np.int64)
+    i = model_items.codes(test.items.take(test.item_codes), missing="ignore").astype(np.int64)
+    cols = [np.where(u >= 0, u + design.ent_start[0], -1), np.where(i >= 0, i + design.ent_start[1], -1)]
+    if "day" in design.relations:
+        cols.append(feat.nearest_day(design.days, test.timestamps) + design.ent_start[2])
+    return np.column_stack(cols).astype(np.int32)
+
+
+def run_myfm(train, test, features, *, rank, n_iter, burn_in, seed):
+    myfm = import_myfm()
+    t0 = time.perf_counter()
+    tr = train.compact()
+    design, idx = feat.build_design(tr, features)
+    X, rel = myfm_inputs(design, idx)
+    fm = myfm.MyFMRegressor(rank=rank, random_seed=seed)
+    fm.fit(X, tr.values.astype(np.float64), X_rel=rel, n_iter=n_iter, n_kept_samples=n_iter - burn_in,
+           group_shapes=np.diff(design.g_start).astype(int).tolist())
+    Xt, relt = myfm_inputs(design, test_index(design, tr.users, tr.items, test))
+    pred = np.clip(fm.predict(Xt, relt), *train.rating_scale)
+    return pred, time.perf_counter() - t0
+
+
+def run_ours(train, test, features, *, rank, n_iter, burn_in, seed, threads, track=False, **extra):
+    """Fit + predict; with ``track`` the test fold is also the eval_set, only so that ``history_``
+    reports the all-samples RMSE beside the saved-samples one (nothing is chosen on it)."""
+    t0 = time.perf_counter()
+    model = BayesianFM(n_factors=rank, n_iter=n_iter, n_burn_in=burn_in, features=features, random_state=seed,
+                       n_threads=threads, **extra).fit(train, eval_set=test if track else None)
+    pred = model.predict(test)
+    return pred, time.perf_counter() - t0, model
+
+
+def rmse(y, p):
+    return float(np.sqrt(np.mean((np.asarray(y, np.float64) - p) ** 2)))
+
+
+def warm_up(threads):
+    data = lr.synthetic_ratings(n_users=50, n_items=40, n_ratings=800, random_state=0)
+    frame = data.to_frame()
+    frame["timestamp"] = np.arange(len(frame)) * 40_000
+    for f in (FEATURES["plain"], FEATURES["rich"]):
+        BayesianFM(n_iter=3, n_burn_in=1, features=f, n_threads=threads).fit(
+            lr.Interactions.from_frame(frame, timestamp="timestamp"))
+
+
+def compare(args) -> dict:
+    warm_up(args.threads)
+    rows = []
+    for pname in args.protocols:
+        dataset, proto = PROTOCOLS[pname]
+        data = load_ml(dataset)
+        for label, train, test in protocol(dataset, proto, quick=args.quick, data=data):
+            if args.folds and label not in args.folds:
+                continue
+            for fname in args.features:
+                f = features_for(fname, data)
+                kw = dict(rank=args.rank, n_iter=args.n_iter, burn_in=args.burn_in, seed=args.seed)
+                p_ours, t_ours, model = run_ours(train, test, f, threads=args.threads, track=True, **kw)
+                p_my, t_my = run_myfm(train, test, f, **kw)
+                row = {"protocol": pname, "fold": label, "features": fname,
+                       "latentrec": rmse(test.values, p_ours),
+                       "latentrec_all_samples": model.history_[-1]["val_rmse"],
+                       "myfm": rmse(test.values, p_my), "latentrec_s": t_ours, "myfm_s": t_my,
+                       "time_ratio": t_ours / t_my}
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    summary = []
+    for pname in args.protocols:
+        for fname in args.features:
+            sel = [r for r in rows if r["protocol"] == pname and r["features"] == fname]
+            if sel:
+                summary.append({"protocol": pname, "features": fname, "folds": len(sel),
+                                **{k: float(np.mean([r[k] for r in sel])) for k in
+                                   ("latentrec", "latentrec_all_samples", "myfm", "latentrec_s", "myfm_s")},
+                                "time_ratio_median": float(np.median([r["time_ratio"] for r in sel]))})
+    print_table(rows, title="per fold (RMSE; seconds fit + predict)")
+    print_table(summary, title=f"means (rank {args.rank}, {args.n_iter} samples, burn-in {args.burn_in}, "
+                               f"latentrec on {args.threads} thread(s), myFM on 1)")
+    return {"rows": rows, "summary": summary, "args": vars(args)}
+
+
+def tune(args) -> dict:
+    """Validation search on u1.base only: 10 % validation rows (seed 1)."""
+    from latentrec.split import random_split
+
+    warm_up(args.threads)
+    data = load_ml("ml-100k")
+    _, train, _ = next(protocol("ml-100k", "u1-u5", data=data))
+    fit, val = random_split(train, 0.1, random_state=1)
+    rows = []
+    grid = [dict(n_burn_in=b, init_std=0.1) for b in (10, 20, 50)] + [dict(n_burn_in=20, init_std=0.3)]
+    base = dict(n_factors=args.rank, n_iter=args.n_iter, random_state=args.seed, n_threads=args.threads)
+    for fname in args.features:
+        for params in grid:
+            model = BayesianFM(features=features_for(fname, data), **base, **params).fit(fit, eval_set=val)
+            row = {"features": fname, **params, "val_rmse": model.history_[-1]["val_rmse"]}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        # the saving scheme: the same chain (same seed), only the number of stored samples differs
+        for n_saved in (16, 64):
+            model = BayesianFM(features=features_for(fname, data), n_saved_samples=n_saved, **base).fit(fit, eval_set=val)
+            row = {"features": fname, "n_saved_samples": n_saved, "val_rmse": rmse(val.values, model.predict(val)),
+                   "val_rmse_all_kept": model.history_[-1]["val_rmse"]}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print_table(rows, title="validation RMSE on 10 % of u1.base (seed 1)")
+    return {"rows": rows, "args": vars(args)}
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--protocols", nargs="+", default=["u1-u5", "5fold", "80/20"], choices=list(PROTOCOLS))
+    ap.add_argument("--features", nargs="+", default=["side", "rich", "plain"], choices=list(FEATURES))
+    ap.add_argument("--rank", type=int, default=10)
+    ap.add_argument("--n-iter", type=int, default=300)
+    ap.add_argument("--burn-in", type=int, default=BayesianFM().n_burn_in)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--quick", action="store_true", help="first fold of each protocol only")
+    ap.add_argument("--folds", nargs="+", help="only these fold labels (u1 ... u5, fold1 ..., holdout)")
+    ap.add_argument("--tune", action="store_true")
+    ap.add_argument("--out", default="/tmp/latentrec-bench/bayesian.json")
+    args = ap.parse_args(argv)
+    result = tune(args) if args.tune else compare(args)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

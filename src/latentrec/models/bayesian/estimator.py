@@ -1,0 +1,365 @@
+"""BayesianFM: a factorization machine trained by Gibbs sampling (libFM's MCMC engine).
+
+Model (docs/bayesian.md, in docs/notation.md's terms): a rating row has the
+feature vector x (user id, item id and the presets' blocks) and
+
+    r̂(x) = w0 + Σ_j w_j x_j + Σ_{j<l} (v_j · v_l) x_j x_l,
+
+with Gaussian noise of precision α. Every feature group g (user ids, item ids,
+implicit items, ...) has its own normal-gamma hyper-prior: w_j ~ N(μ_g, 1/λ_g),
+v_jf ~ N(μ_gf, 1/λ_gf), μ ~ N(0, 1/(γ0 λ)), λ ~ Gamma(α_λ/2, β_λ/2), α ~
+Gamma(α0/2, β0/2) with γ0 = α_λ = β_λ = α0 = β0 = 1 (Freudenthaler et al.
+2011, Rendle 2012). One sample is one Gibbs sweep: α, the hyper-parameters, w0,
+then every w_j and v_jf from its Gaussian conditional, computed on the
+relational blocks of Rendle 2013 (:mod:`latentrec.models.kernels.bfm`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from ..._util import check_random_state, kernel_threads, progress
+from ...data.interactions import Interactions
+from ...errors import DataError, ModelError
+from ..base import Interval, Options, Recommender, _pairs
+from ..kernels import bfm as kern
+from . import _features as feat
+
+#: fixed hyper-prior constants (libFM's and myFM's defaults)
+ALPHA_0 = BETA_0 = GAMMA_0 = ALPHA_LAMBDA = BETA_LAMBDA = 1.0
+MU_0 = 0.0
+#: prior precision of w0 (myFM's reg_0)
+REG_0 = 1.0
+#: the per-entity sums and residuals, kept incrementally, are recomputed every REFRESH samples
+REFRESH = 10
+
+
+class _Features:
+    """Constraint for ``features``: a tuple of distinct preset names."""
+
+    def describe(self) -> str:
+        return "a tuple of distinct names from " + ", ".join(map(repr, feat.PRESETS))
+
+    def check(self, value) -> bool:
+        if isinstance(value, str):
+            value = (value,)
+        if not isinstance(value, (tuple, list)):
+            return False
+        return all(isinstance(v, str) and v in feat.PRESETS for v in value) and len(set(value)) == len(value)
+
+
+class BayesianFM(Recommender):
+    """Bayesian factorization machine by Gibbs sampling, with feature presets.
+
+    ``BayesianFM()`` is grouped Bayesian matrix factorisation (user id + item id):
+    r̂_ui = w0 + w_u + w_i + v_u · v_i with a hyper-prior per group.
+    ``features`` adds Rendle et al. (2019)'s blocks; ``("implicit_user",
+    "implicit_item", "day")`` is their "Bayesian timeSVD++ flipped". Predictions
+    average the kept samples (those after ``n_burn_in``).
+
+    Parameters
+    ----------
+    n_factors : int, default 10
+        Rank k of the pairwise interactions.
+    n_iter : int, default 300
+        Gibbs samples drawn in all (burn-in included).
+    n_burn_in : int, default 20
+        First samples discarded; must be < ``n_iter``.
+    features : tuple of str, default ()
+        Any of ``"implicit_user"`` (the items the user rated, 1/sqrt(n) each),
+        ``"implicit_item"`` (the users who rated the item), ``"day"`` (day of the
+        rating; needs timestamps), ``"user_attributes"`` (columns of the data's
+        ``user_metadata``), ``"item_attributes"`` (``genres`` and ``year`` of
+        ``item_metadata``). See :mod:`latentrec.models.bayesian._features`.
+    n_saved_samples : int, default 64
+        Kept samples stored after fit (evenly thinned) for ``predict``,
+        ``recommend`` and ``save``; docs/bayesian.md gives the RMSE this costs.
+    init_std : float, default 0.1
+        v_jf start as N(0, init_std²).
+    loss : {"squared"}, default "squared"
+        Gaussian likelihood.
+    n_threads : int, default 0
+        0 = all cores. Results do not depend on it (every random number is drawn
+        before the parallel kernels), so one seed gives one model.
+    random_state : int, Generator or None
+    verbose : bool, default False
+        Progress bar over samples with the current train RMSE.
+
+    Attributes
+    ----------
+    user_factors_, item_factors_ : float32 (n_users, S·k), (n_items, S·k)
+        The S saved samples' per-entity interaction vectors (user id, implicit
+        items and attributes summed), side by side and divided by sqrt(S), so
+        that ``user_factors_[u] @ item_factors_[i]`` is the sample average of
+        the pairwise term.
+    user_bias_, item_bias_ : float32
+        Sample averages of the linear and within-entity terms (w0 − μ and the
+        average day folded into ``item_bias_``).
+    days_, day_factors_, day_bias_ : with ``"day"``: the training days (days since
+        1970-01-01) and their centred factors / biases.
+    history_ : list of dict
+        Per sample: ``train_loss`` (train RMSE of that sample), ``alpha`` (noise
+        precision), ``sample_s`` and with ``eval_set``: ``val_rmse`` (RMSE of the
+        average of the kept samples so far; of the sample itself during burn-in).
+    """
+
+    _constraints = {
+        "n_factors": Interval(int, 1, None),
+        "n_iter": Interval(int, 1, None),
+        "n_burn_in": Interval(int, 0, None),
+        "features": _Features(),
+        "n_saved_samples": Interval(int, 1, None),
+        "init_std": Interval(float, 0, None),
+        "loss": Options("squared"),
+        "n_threads": Interval(int, 0, None),
+        "verbose": Options(True, False),
+    }
+
+    def __init__(self, *, n_factors: int = 10, n_iter: int = 300, n_burn_in: int = 20, features=(),
+                 n_saved_samples: int = 64, init_std: float = 0.1, loss: str = "squared", n_threads: int = 0,
+                 random_state=None, verbose: bool = False):
+        self.n_factors = n_factors
+        self.n_iter = n_iter
+        self.n_burn_in = n_burn_in
+        self.features = features
+        self.n_saved_samples = n_saved_samples
+        self.init_std = init_std
+        self.loss = loss
+        self.n_threads = n_threads
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fitting
+    def _validate_params(self) -> None:
+        super()._validate_params()
+        if self.n_burn_in >= self.n_iter:
+            raise ModelError(f"BayesianFM: n_burn_in must be < n_iter ({self.n_iter}), got {self.n_burn_in}")
+
+    def _fit(self, data: Interactions, eval_data: Interactions | None) -> None:
+        features = feat.check_features(self.features)
+        rng = check_random_state(self.random_state)
+        design, idx = feat.build_design(data, features)
+        self._design = design
+        sampler = _Sampler(design, idx, data.values, self.n_factors, float(self.init_std), rng)
+        eval_idx = self._rows_index(eval_data.user_codes, eval_data.item_codes, eval_data.timestamps) \
+            if eval_data is not None and len(eval_data) else None
+        n_kept = self.n_iter - self.n_burn_in
+        n_save = min(self.n_saved_samples, n_kept)
+        save_at = set((self.n_burn_in + np.round(np.linspace(0, n_kept - 1, n_save))).astype(int).tolist())
+        saved: list[dict] = []
+        state = {"eval_sum": None, "n_kept": 0, "val": None}
+        bar = progress(range(self.n_iter), total=self.n_iter, desc="BayesianFM", enabled=self.verbose)
+        bar_it = iter(bar)
+
+        def step(sample):
+            next(bar_it, None)
+            with kernel_threads(self.n_threads):
+                rmse, alpha = sampler.sweep()
+            if not np.isfinite(rmse) or not sampler.finite():
+                raise ModelError(f"BayesianFM diverged at sample {sample + 1}: a parameter or the train RMSE "
+                                 f"({rmse}) is not finite")
+            if hasattr(bar, "set_postfix"):
+                bar.set_postfix(train_rmse=f"{rmse:.4f}")
+            if sample >= self.n_burn_in:
+                state["n_kept"] += 1
+            if eval_idx is not None:
+                with kernel_threads(self.n_threads):
+                    pred = sampler.predict_rows(eval_idx)
+                if sample >= self.n_burn_in:
+                    state["eval_sum"] = pred if state["eval_sum"] is None else state["eval_sum"] + pred
+                    pred = state["eval_sum"] / state["n_kept"]
+                pred = self._clip(pred)
+                state["val"] = float(np.sqrt(np.mean((pred - eval_data.values) ** 2)))
+            if sample in save_at:
+                saved.append(sampler.summary())
+            return {"train_loss": rmse, "alpha": alpha}
+
+        evaluate = (lambda: {"val_rmse": state["val"]}) if eval_idx is not None else None
+        self._run_epochs(self.n_iter, step, evaluate=evaluate, verbose=False)
+        if hasattr(bar, "close"):
+            bar.close()
+        self._store(saved, design)
+        self.n_kept_samples_ = state["n_kept"]
+
+    def _rows_index(self, user_codes, item_codes, timestamps) -> np.ndarray:
+        """(n, R) entity index of rows in model codes (-1 = no entity in that relation)."""
+        d = self._design
+        cols = [np.asarray(user_codes, np.int64) + d.ent_start[0], np.asarray(item_codes, np.int64) + d.ent_start[1]]
+        if "day" in d.relations:
+            if timestamps is None:
+                raise DataError("BayesianFM with feature 'day' needs the timestamps of the evaluation rows")
+            cols.append(feat.nearest_day(d.days, timestamps) + d.ent_start[2])
+        return np.column_stack(cols).astype(np.int32)
+
+    def _store(self, saved: list[dict], design) -> None:
+        s = len(saved)
+        scale = 1.0 / np.sqrt(s)
+        has_day = "day" in design.relations
+        ub, ib, uf, itf, dfs, dbs = [], [], [], [], [], []
+        for smp in saved:
+            qu, du, qi, di = smp["q"][0], smp["d"][0], smp["q"][1], smp["d"][1]
+            qbar = np.zeros(qu.shape[1])
+            dbar = 0.0
+            if has_day:
+                qt, dt = smp["q"][2], smp["d"][2]
+                qbar = design.day_weights @ qt
+                dbar = float(design.day_weights @ dt)
+                dfs.append(qt - qbar)
+                dbs.append(dt - dbar)
+            ub.append(du + qu @ qbar)
+            ib.append(di + qi @ qbar + smp["w0"] + dbar)
+            uf.append(qu)
+            itf.append(qi)
+        self.user_factors_ = (np.hstack(uf) * scale).astype(np.float32)
+        self.item_factors_ = (np.hstack(itf) * scale).astype(np.float32)
+        self.user_bias_ = np.mean(ub, axis=0).astype(np.float32)
+        self.item_bias_ = (np.mean(ib, axis=0) - self.global_mean_).astype(np.float32)
+        if has_day:
+            self.days_ = design.days.astype(np.int64)
+            self.day_factors_ = (np.hstack(dfs) * scale).astype(np.float32)
+            self.day_bias_ = np.mean(dbs, axis=0).astype(np.float32)
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, X) -> np.ndarray:
+        """Predicted rating of each (user, item) row of ``X``: the average over the saved samples.
+
+        With the ``"day"`` feature, rows carry their day through the timestamps of an
+        :class:`Interactions` or a ``timestamp`` column of a DataFrame (a day not seen in
+        training counts as the nearest training day); rows without a timestamp get
+        the training-average day. Unknown users/items fall back as in every model.
+        """
+        self._check_fitted()
+        users, items = _pairs(X)
+        u = self.users_.codes(users, missing="ignore")
+        i = self.items_.codes(items, missing="ignore")
+        known = (u >= 0) & (i >= 0)
+        out = np.empty(len(u), dtype=np.float32)
+        if known.any():
+            out[known] = self._predict_codes(u[known], i[known])
+            ts = _timestamps(X)
+            if ts is not None and getattr(self, "days_", None) is not None:
+                t = feat.nearest_day(self.days_, ts[known])
+                uk, ik = u[known], i[known]
+                out[known] += self.day_bias_[t] + np.einsum(
+                    "nk,nk->n", self.day_factors_[t], self.user_factors_[uk] + self.item_factors_[ik])
+        if not known.all():
+            out[~known] = self._fallback(u[~known], i[~known])
+        self.unknown_counts_ = {"users": int(np.sum(u < 0)), "items": int(np.sum(i < 0)),
+                                "rows": int(np.sum(~known))}
+        return self._clip(out)
+
+    def _eval_metrics(self, eval_data, k: int = 10) -> dict:  # used by tuning callbacks
+        if eval_data is None or len(eval_data) == 0:
+            return {}
+        from ... import metrics
+
+        return {"val_rmse": metrics.rmse(eval_data.values, self.predict(eval_data))}
+
+
+def _timestamps(X) -> np.ndarray | None:
+    """Timestamps (seconds) of the rows of ``X`` when it carries them."""
+    if isinstance(X, Interactions):
+        return X.timestamps
+    if isinstance(X, pd.DataFrame) and "timestamp" in X.columns:
+        col = X["timestamp"]
+        if pd.api.types.is_datetime64_any_dtype(col):
+            return col.astype("int64").to_numpy() // 10**9
+        return pd.to_numeric(col).to_numpy(np.int64)
+    return None
+
+
+class _Sampler:
+    """State of one Gibbs chain: parameters, per-entity sums, residuals and hyper-parameters."""
+
+    def __init__(self, design, idx, y, k, init_std, rng):
+        self.d, self.idx, self.k, self.rng = design, idx, k, rng
+        self.y = np.asarray(y, np.float64)
+        self.n = len(self.y)
+        p, n_ent, G = design.n_features, design.n_entities, len(design.group_names)
+        self.er_ptr, self.er_rows = feat.entity_rows(idx, n_ent)
+        ef, fe = design.ef, design.fe
+        self.ef = (ef.indptr.astype(np.int64), ef.indices.astype(np.int32), ef.data.astype(np.float64))
+        self.fe = (fe.indptr.astype(np.int64), fe.indices.astype(np.int32), fe.data.astype(np.float64))
+        self.w0 = float(self.y.mean())
+        self.w = np.zeros(p)
+        self.V = rng.normal(0.0, init_std, (p, k)) if init_std > 0 else np.zeros((p, k))
+        self.Q = np.zeros((n_ent, k))
+        self.L = np.zeros(n_ent)
+        self.S = np.zeros(n_ent)
+        self.mu_w, self.lam_w = np.zeros(G), np.ones(G)
+        self.mu_v, self.lam_v = np.zeros((G, k)), np.ones((G, k))
+        self.alpha = 1.0
+        self.resid = np.empty(self.n)
+        self.n_sweeps = 0
+        self.P = np.empty(self.n)
+        self.sizes = np.diff(design.g_start).astype(np.float64)
+        self.g_start = design.g_start.astype(np.int64)
+
+    def _group_sums(self, a):
+        return np.add.reduceat(a, self.g_start[:-1], axis=0)
+
+    def _hyper(self, theta, mu, lam):
+        """Draw (μ_g, λ_g) of every group (columns of 2-d ``theta`` independently)."""
+        n = self.sizes if theta.ndim == 1 else self.sizes[:, None]
+        sum_t = self._group_sums(theta)
+        mu = self.rng.normal((sum_t + GAMMA_0 * MU_0) / (n + GAMMA_0), 1.0 / np.sqrt((n + GAMMA_0) * lam))
+        sq = self._group_sums((theta - np.repeat(mu, self.sizes.astype(np.int64), axis=0)) ** 2)
+        shape = (ALPHA_LAMBDA + n + 1.0) / 2.0
+        rate = (BETA_LAMBDA + sq + GAMMA_0 * (mu - MU_0) ** 2) / 2.0
+        lam = self.rng.gamma(shape, 1.0 / rate)
+        return mu, lam
+
+    def sweep(self) -> tuple[float, float]:
+        d, rng = self.d, self.rng
+        if self.n_sweeps % REFRESH == 0:  # recompute the incrementally kept sums (rounding drift)
+            kern.entity_sums(*self.ef, self.w, self.V, self.Q, self.L, self.S)
+            kern.row_predict(self.idx, self.w0, self.Q, self.L, self.S, self.resid)
+            np.subtract(self.y, self.resid, out=self.resid)
+        self.n_sweeps += 1
+        sse = float(self.resid @ self.resid)
+        self.alpha = float(rng.gamma((ALPHA_0 + self.n) / 2.0, 2.0 / (BETA_0 + sse)))
+        self.mu_w, self.lam_w = self._hyper(self.w, self.mu_w, self.lam_w)
+        self.mu_v, self.lam_v = self._hyper(self.V, self.mu_v, self.lam_v)
+        prec = self.alpha * self.n + REG_0
+        new_w0 = (self.alpha * (self.resid.sum() + self.w0 * self.n)) / prec + rng.standard_normal() / np.sqrt(prec)
+        self.resid -= new_w0 - self.w0
+        self.w0 = float(new_w0)
+        self.sweep_parameters()
+        return float(np.sqrt(np.mean(self.resid ** 2))), self.alpha
+
+    def sweep_parameters(self) -> None:
+        """Draw every w_j (relation by relation), then every column f of V (relation by relation)."""
+        d = self.d
+        z = self.rng.standard_normal((self.k + 1, d.n_features))
+        ranges = [(int(d.ent_start[r]), int(d.ent_start[r + 1]), int(d.rel_groups[r]), int(d.rel_groups[r + 1]))
+                  for r in range(len(d.relations))]
+        for r, (lo, hi, glo, ghi) in enumerate(ranges):
+            kern.sample_linear(r, lo, hi, glo, ghi, self.g_start, d.g_onehot, self.idx, *self.fe,
+                               self.er_ptr, self.er_rows, self.w, self.L, self.resid, self.mu_w, self.lam_w,
+                               self.alpha, z[0])
+        for f in range(self.k):
+            kern.factor_row_sums(self.idx, self.Q, f, self.P)
+            mu, lam = np.ascontiguousarray(self.mu_v[:, f]), np.ascontiguousarray(self.lam_v[:, f])
+            for r, (lo, hi, glo, ghi) in enumerate(ranges):
+                kern.sample_factor(r, f, lo, hi, glo, ghi, self.g_start, d.g_onehot, self.idx, *self.fe,
+                                   self.er_ptr, self.er_rows, self.V, self.Q, self.S, self.P, self.resid,
+                                   mu, lam, self.alpha, z[f + 1])
+
+    def finite(self) -> bool:
+        return bool(np.isfinite(self.w0) and np.isfinite(self.w.sum()) and np.isfinite(self.V.sum()))
+
+    def predict_rows(self, idx) -> np.ndarray:
+        out = np.empty(len(idx))
+        kern.row_predict(idx, self.w0, self.Q, self.L, self.S, out)
+        return out
+
+    def summary(self) -> dict:
+        """Per relation: the entities' Q and d = L + (|Q|² − S)/2, and w0 (one saved sample)."""
+        q, dd = [], []
+        for r in range(len(self.d.relations)):
+            lo, hi = int(self.d.ent_start[r]), int(self.d.ent_start[r + 1])
+            Q = self.Q[lo:hi].copy()
+            q.append(Q)
+            dd.append(self.L[lo:hi] + 0.5 * ((Q ** 2).sum(axis=1) - self.S[lo:hi]))
+        return {"q": q, "d": dd, "w0": self.w0}
