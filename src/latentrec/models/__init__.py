@@ -13,6 +13,7 @@ _LAZY = {
     "TruncatedSVD": "svd",
     "UserKNN": "knn", "ItemKNN": "knn", "ImplicitItemKNN": "knn",
     "ImplicitALS": "ials", "BPR": "ials", "EASE": "ials",
+    "EDLAE": "linear", "DLAE": "linear", "RP3beta": "graph",
     "DotProduct": "neural", "BiasedDotProduct": "neural", "MLP": "neural", "NeuMF": "neural",
 }
 
