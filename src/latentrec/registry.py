@@ -109,6 +109,7 @@ register("implicit-item-knn", M + "knn", "ImplicitItemKNN", "implicit", baseline
 register("edlae", M + "linear", "EDLAE", "implicit")
 register("dlae", M + "linear", "DLAE", "implicit")
 register("rp3beta", M + "graph", "RP3beta", "implicit")
+register("ensemble", M + "ensemble", "Ensemble", "implicit")
 # neural (extra [neural])
 register("dot-product", M + "neural", "DotProduct", "explicit", extra="neural")
 register("biased-dot-product", M + "neural", "BiasedDotProduct", "explicit", extra="neural")

@@ -14,6 +14,7 @@ _LAZY = {
     "UserKNN": "knn", "ItemKNN": "knn", "ImplicitItemKNN": "knn",
     "ImplicitALS": "ials", "BPR": "ials", "EASE": "ials",
     "EDLAE": "linear", "DLAE": "linear", "RP3beta": "graph",
+    "Ensemble": "ensemble",
     "DotProduct": "neural", "BiasedDotProduct": "neural", "MLP": "neural", "NeuMF": "neural",
 }
 
