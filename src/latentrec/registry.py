@@ -115,6 +115,7 @@ register("dot-product", M + "neural", "DotProduct", "explicit", extra="neural")
 register("biased-dot-product", M + "neural", "BiasedDotProduct", "explicit", extra="neural")
 register("mlp", M + "neural", "MLP", "explicit", extra="neural")
 register("neumf", M + "neural", "NeuMF", "implicit", extra="neural")
+register("mult-vae", M + "neural", "MultVAE", "implicit", extra="neural")
 # spark (extra [spark])
 register("spark-als", "latentrec.spark", "SparkALS", "explicit", extra="spark")
 register("spark-implicit-als", "latentrec.spark", "SparkALS", "implicit", extra="spark",

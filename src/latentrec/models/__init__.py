@@ -15,7 +15,7 @@ _LAZY = {
     "ImplicitALS": "ials", "BPR": "ials", "EASE": "ials",
     "EDLAE": "linear", "DLAE": "linear", "RP3beta": "graph",
     "Ensemble": "ensemble",
-    "DotProduct": "neural", "BiasedDotProduct": "neural", "MLP": "neural", "NeuMF": "neural",
+    "DotProduct": "neural", "BiasedDotProduct": "neural", "MLP": "neural", "NeuMF": "neural", "MultVAE": "neural",
 }
 
 __all__ = ["Recommender", *_LAZY]
