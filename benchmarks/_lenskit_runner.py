@@ -7,7 +7,7 @@ imports latentrec):
     python _lenskit_runner.py JOB.json
 
 JOB.json: ``{"train": CSV of user,item; "users": CSV of user; "n": list length;
-"threads": int; "settings": [{"model": "ease" | "implicit-mf", "params": {...}}, ...];
+"threads": int; "blas_threads": int; "settings": [{"model": "ease" | "implicit-mf", "params": {...}}, ...];
 "out": folder}``. For setting ``s`` it fits the LensKit pipeline on the training
 rows the way LensKit's docs recommend (``topn_pipeline(scorer, n=n)``, whose
 candidate selector excludes the user's training items), writes the top-n lists of
@@ -26,9 +26,11 @@ from pathlib import Path
 
 def main(job_path: str) -> None:
     job = json.loads(Path(job_path).read_text())
-    threads = str(job.get("threads", 2))
-    for var in ("LK_NUM_PROCS", "LK_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    threads, blas = str(job.get("threads", 2)), str(job.get("blas_threads", job.get("threads", 2)))
+    for var in ("LK_NUM_PROCS", "LK_NUM_THREADS"):
         os.environ.setdefault(var, threads)
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):  # same BLAS threads as latentrec
+        os.environ.setdefault(var, blas)
     import pandas as pd
     from lenskit.als import ImplicitMFScorer
     from lenskit.batch import recommend

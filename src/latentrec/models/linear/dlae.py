@@ -31,6 +31,23 @@ from ..ials import EASE
 from ..ials._common import to_training
 
 
+def _spd_inverse(a: np.ndarray) -> np.ndarray:
+    """Inverse of a symmetric positive definite float64 matrix by Cholesky (LAPACK potrf/potri, in
+    place; about half the work of scipy.linalg.inv's LU). G + Lambda is positive definite whenever
+    Lambda's diagonal is positive."""
+    potrf, potri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "potri"), (a,))
+    c, info = potrf(a, lower=True, overwrite_a=True, clean=False)
+    if info != 0:
+        from ...errors import ModelError
+
+        raise ModelError(f"X^T X + Lambda is not positive definite (LAPACK potrf info {info}); "
+                         f"raise regularization")
+    p, info = potri(c, lower=True, overwrite_c=True)
+    upper = np.triu_indices(len(p), 1)
+    p[upper] = p.T[upper]  # potri fills the lower triangle only
+    return p
+
+
 class EDLAE(EASE):
     """Emphasised denoising linear autoencoder (full rank, zero diagonal), closed form.
 
@@ -90,7 +107,7 @@ class EDLAE(EASE):
         gram = (X.T @ X).toarray().astype(np.float64, copy=False)
         diag = np.diag(gram).copy()
         gram[np.diag_indices(n)] += self._penalty(diag)
-        p = scipy.linalg.inv(gram, overwrite_a=True, check_finite=False)
+        p = _spd_inverse(gram)
         del gram
         if self._zero_diagonal:
             p /= -np.diag(p)[None, :]
