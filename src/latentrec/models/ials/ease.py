@@ -62,8 +62,8 @@ class EASE(Recommender):
         if need > self.max_memory_gb:
             raise ModelError(
                 f"{name} would need about {need:.1f} GiB for {n:,} items (dense {n:,} x {n:,} matrices), more "
-                f"than max_memory_gb={self.max_memory_gb:g}; filter rare items (k-core), use SparseEASE "
-                f"or ImplicitALS")
+                f"than max_memory_gb={self.max_memory_gb:g}; filter rare items (k-core) "
+                f"or use ImplicitALS")
         if need > 0.5 * self.max_memory_gb:
             warnings.warn(f"{name} will use about {need:.1f} GiB for {n:,} items "
                           f"(max_memory_gb={self.max_memory_gb:g})", LatentrecWarning, stacklevel=4)

@@ -1,4 +1,4 @@
-"""Linear item-item autoencoders beyond EASE: EDLAE, DLAE (Steck 2020) and SparseEASE.
+"""Linear item-item autoencoders beyond EASE: EDLAE and DLAE (Steck 2020).
 
 The classes live in submodules but report this package as their module, which
 is the name the registry (and so every saved model) knows them by.
