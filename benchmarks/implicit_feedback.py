@@ -271,7 +271,8 @@ def tune_vae(factory, spec, fit_part, val, ev_val):
     return best
 
 
-def quality(name: str, peers: bool, only=None, seed=0, lenskit_python=None) -> pd.DataFrame:
+def quality(name: str, peers: bool, only=None, seed=0, lenskit_python=None,
+            lenskit_models=("ease", "implicit-mf")) -> pd.DataFrame:
     data = load(name)
     train, test = holdout(data, seed)
     fit_part, val = holdout(train, seed + 1)
@@ -329,6 +330,8 @@ def quality(name: str, peers: bool, only=None, seed=0, lenskit_python=None) -> p
         else:
             for label, model, spec in (("LensKit EASE", "ease", EASE_GRID), ("LensKit ImplicitMF", "implicit-mf",
                                                                              LK_IMF_GRID)):
+                if model not in lenskit_models:
+                    continue
                 settings = [{"model": model, "params": p} for p in grid(spec)]
                 val_lists = lenskit_lists(lenskit_python, fit_part, ev_val.user_ids, settings)
                 scores = [ev_val.lists(frame)["NDCG@10"] for frame, _ in val_lists]
@@ -507,6 +510,8 @@ def main(argv=None):
     ap.add_argument("--seeds", default="0", help="holdout seeds (comma-separated); validation uses seed + 1")
     ap.add_argument("--lenskit-python", default=os.environ.get("LENSKIT_PYTHON"),
                     help="an interpreter with LensKit installed (Python >= 3.12.5) for the LensKit peers")
+    ap.add_argument("--lenskit-models", default="ease,implicit-mf",
+                    help="LensKit peers to run (ImplicitMF's 18-setting grid is the slowest part of a run)")
     ap.add_argument("--vae-epoch", action="store_true", help="MultVAE seconds per epoch on ml-1m")
     ap.add_argument("--blas-threads", type=int, default=1,
                     help="BLAS threads of this process and of the LensKit runner (default 1: on a shared, "
@@ -527,7 +532,8 @@ def main(argv=None):
         sys.exit(f"--models: unknown label(s) {unknown}; choose from {sorted(known)}")
     seeds = [int(x) for x in args.seeds.split(",")]
     if not args.no_quality:
-        table = pd.concat([quality(n, args.peers, only, seed, args.lenskit_python)
+        table = pd.concat([quality(n, args.peers, only, seed, args.lenskit_python,
+                                   tuple(args.lenskit_models.split(",")))
                            for seed in seeds for n in args.datasets.split(",")], ignore_index=True)
         RESULTS.mkdir(exist_ok=True)
         table.to_json(RESULTS / "implicit_quality.json", orient="records", indent=1)
