@@ -1,24 +1,38 @@
-"""Implicit-feedback benchmark: ranking quality on MovieLens, speed against the `implicit` library.
+"""Implicit-feedback benchmark: ranking quality on MovieLens, speed against the `implicit` library and LensKit.
 
 Quality (always): on ml-100k and ml-latest-small as implicit feedback (every rating
-a like), a per-user 20 % holdout for users with >= 10 interactions (seed 0); all-item
-ranking excluding training items; P@10, R@10, NDCG@10, MAP@10 and fit seconds.
-Every model's hyper-parameters are chosen on a validation split carved from the
-training data the same way (seed 1), with a small grid, then it is refitted on the
-whole training part. With ``--peers`` the implicit library's ALS and BPR are tuned
-on the same grids (implicit's alpha is latentrec's alpha + 1 on binary data: it
-gives an observed cell confidence alpha * d instead of 1 + alpha * d).
+a like), a per-user 20 % holdout for users with >= 10 interactions (``--seeds``,
+default 0); all-item ranking excluding training items; P@10, R@10, NDCG@10, MAP@10,
+R@20, R@50, NDCG@100 and fit seconds, scored in the parent data's item codes so
+test rows on items unseen in training stay in the denominators (``score_lists``,
+the one scoring function). Every model's hyper-parameters are chosen on a
+validation split carved from the training data the same way (seed + 1) by
+NDCG@10, with a small grid, then it is refitted on the whole training part.
+MultVAE is tuned with early stopping on that validation split and refitted for
+its best epoch count (Liang et al.'s model selection). The Ensemble blends the
+tuned EDLAE, RP3beta, ImplicitALS and MultVAE with weights fitted on its own
+validation slice of the training part.
+
+With ``--peers``: implicit's ALS (implicit's alpha is latentrec's alpha + 1 on
+binary data), and, with ``--lenskit-python`` pointing at an interpreter that has
+LensKit (Python >= 3.12.5), LensKit's EASE and ImplicitMF, run as a subprocess
+(benchmarks/_lenskit_runner.py) that exchanges the rows and the recommendation
+lists through files; without that interpreter the LensKit rows are skipped with a
+message. Peers are tuned on the same validation split with grids of the same size.
 
 Speed (``--peers``): ImplicitALS seconds per iteration against implicit's CPU ALS
 (64 factors, 3 CG steps, same threads) on ml-100k and, with ``--scale``, on a
 20M-interaction synthetic set of 138k users x 27k items; BPR epoch against
 implicit's BPR; top-10 for all users with seen items excluded (users/s and peak
 extra memory). Ratios are medians of alternating repeats measured in this run.
+The quality table's fit seconds give EDLAE's and RP3beta's fit time against
+LensKit EASE's in the same run. ``--vae-epoch`` times MultVAE epochs on ml-1m.
 
-    LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/implicit_feedback.py --peers [--scale]
+    LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/implicit_feedback.py --peers \
+        --lenskit-python /work/venv-lenskit/bin/python --seeds 0,1,2 --no-speed
 
-Writes the tables to stdout and learning curves (per-iteration history) to
-benchmarks/results/implicit_curves_<dataset>.csv.
+Writes the tables to stdout, the rows to benchmarks/results/implicit_quality.json and
+learning curves (per-iteration history) to benchmarks/results/implicit_curves_<dataset>.csv.
 """
 
 from __future__ import annotations
@@ -32,6 +46,8 @@ import argparse
 import itertools
 import json
 import os
+import subprocess
+import tempfile
 import time
 
 import numpy as np
@@ -40,17 +56,31 @@ import pandas as pd
 import latentrec as lr
 from latentrec import metrics
 from latentrec.models.baselines import Popularity
+from latentrec.models.ensemble import Ensemble
+from latentrec.models.graph import RP3beta
 from latentrec.models.ials import BPR, EASE, ImplicitALS
+from latentrec.models.linear import DLAE, EDLAE
 
 from _common import load_ml, markdown  # noqa: E402  (benchmarks/ is on sys.path)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 THREADS = 2
+BLAS_THREADS = 1  # set from --blas-threads
 
 ALS_GRID = {"n_factors": [64, 128], "regularization": [10.0, 50.0, 200.0], "alpha": [1.0, 5.0, 20.0]}
 BPR_GRID = {"learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01], "n_epochs": [50, 150]}
 EASE_GRID = {"regularization": [50.0, 100.0, 250.0, 500.0, 1000.0]}
 KNN_GRID = {"n_neighbors": [20, 50, 100], "weighting": ["none", "bm25"]}
+EDLAE_GRID = {"dropout": [0.33, 0.5, 0.67, 0.8], "regularization": [10.0, 100.0, 300.0]}
+RP3_GRID = {"alpha": [0.8, 1.0], "beta": [0.3, 0.5, 0.7], "n_neighbors": [50, 200]}
+# Rendle et al. 2021: small unobserved weight, frequency-scaled lambda (nu = 1), more factors
+ALS2021_GRID = {"n_factors": [128], "regularization": [0.002, 0.01, 0.05], "alpha": [0.0, 4.0],
+                "unobserved_weight": [0.05, 0.3], "nu": [1.0]}
+VAE_GRID = {"beta": [0.2, 0.5], "anneal_steps": [200, 200_000]}
+# LensKit ImplicitMF: its weight is the confidence slope (like implicit's alpha - 1 = latentrec's alpha)
+LK_IMF_GRID = {"n_factors": [64, 128], "regularization": [0.1, 1.0, 10.0], "weight": [5.0, 20.0, 40.0]}
+#: list length scored (NDCG@100 needs 100)
+N = 100
 
 
 
@@ -78,8 +108,18 @@ def holdout(data, seed):
     return data.subset(~test), data.subset(test)
 
 
+def score_lists(rec_codes, truth):
+    """The one scoring function: metrics of top-100 lists (codes of the parent data) against ``truth``."""
+    out = {}
+    for k, names in ((10, {"precision": "P@10", "recall": "R@10", "ndcg": "NDCG@10", "map": "MAP@10"}),
+                     (20, {"recall": "R@20"}), (50, {"recall": "R@50"}), (100, {"ndcg": "NDCG@100"})):
+        res = metrics.ranking_metrics(rec_codes, truth, k=k, metrics=tuple(names))
+        out.update({label: res[name] for name, label in names.items()})
+    return {key: out[key] for key in ("P@10", "R@10", "NDCG@10", "MAP@10", "R@20", "R@50", "NDCG@100")}
+
+
 class Evaluator:
-    """All-item top-10 for the users with held-out items, scored in the parent's item codes."""
+    """All-item top-100 for the users with held-out items, scored in the parent's item codes."""
 
     def __init__(self, train, test):
         self.train, self.test = train, test
@@ -89,18 +129,28 @@ class Evaluator:
         self.user_ids = test.users.take(self.users)
 
     def score(self, rec_codes):
-        res = metrics.ranking_metrics(rec_codes, self.truth, k=10)
-        return {"P@10": res["precision"], "R@10": res["recall"], "NDCG@10": res["ndcg"], "MAP@10": res["map"]}
+        return score_lists(rec_codes, self.truth)
 
     def latentrec(self, model):
-        ids, _ = model.recommend(self.user_ids, n=10, unknown="popular")
+        ids, _ = model.recommend(self.user_ids, n=N, unknown="popular")
+        valid = ~np.ma.getmaskarray(ids)
         ids = np.ma.filled(ids, ids.flat[0]) if np.ma.isMaskedArray(ids) else ids
         codes = self.train.items.codes(np.asarray(ids).ravel(), missing="ignore").reshape(ids.shape)
-        return self.score(codes)
+        return self.score(np.where(valid, codes, -1))
 
     def implicit(self, model, user_items):
-        ids, _ = model.recommend(self.users, user_items[self.users], N=10, filter_already_liked_items=True)
+        ids, _ = model.recommend(self.users, user_items[self.users], N=N, filter_already_liked_items=True)
         return self.score(np.where(ids < 0, -1, ids))
+
+    def lists(self, frame):
+        """Score (user id, item id, rank) rows of another process (LensKit)."""
+        row = pd.Index(self.user_ids).get_indexer(frame["user"].to_numpy())
+        col = self.train.items.codes(frame["item"].to_numpy(), missing="ignore")
+        codes = np.full((len(self.users), N), -1, dtype=np.int64)
+        rank = frame["rank"].to_numpy() - 1
+        ok = (row >= 0) & (rank < N)
+        codes[row[ok], rank[ok]] = col[ok]
+        return self.score(codes)
 
 
 # ------------------------------------------------------------------ models
@@ -111,19 +161,38 @@ def grid(spec):
 
 
 def latentrec_models():
+    try:
+        from latentrec.models.neural import MultVAE
+    except ImportError:  # pragma: no cover - the [neural] extra
+        MultVAE = None
     out = {
         "ImplicitALS": (lambda p: ImplicitALS(n_epochs=15, n_threads=THREADS, random_state=0, **p), ALS_GRID),
+        "ImplicitALS-2021": (lambda p: ImplicitALS(n_epochs=15, n_threads=THREADS, random_state=0, **p),
+                                 ALS2021_GRID),
         "BPR": (lambda p: BPR(n_factors=64, n_threads=THREADS, random_state=0, **p), BPR_GRID),
         "EASE": (lambda p: EASE(**p), EASE_GRID),
+        "EDLAE": (lambda p: EDLAE(**p), EDLAE_GRID),
+        "DLAE": (lambda p: DLAE(**p), EDLAE_GRID),
+        "RP3beta": (lambda p: RP3beta(**p), RP3_GRID),
         "Popularity": (lambda p: Popularity(), {}),
     }
+    if MultVAE is not None:
+        out["MultVAE"] = (lambda p: MultVAE(n_threads=THREADS, random_state=0, **{"n_epochs": 200, **p}), VAE_GRID)
     try:
         from latentrec.models.knn import ImplicitItemKNN
 
         out["ImplicitItemKNN"] = (lambda p: ImplicitItemKNN(**p), KNN_GRID)
     except ImportError:
         print("ImplicitItemKNN absent: skipped", file=sys.stderr)
+    out["Ensemble"] = (None, {})  # built from the tuned members in quality()
     return out
+
+
+#: Ensemble members: benchmark label -> registry name (those tuned in this run are used)
+ENSEMBLE_MEMBERS = {"EDLAE": "edlae", "RP3beta": "rp3beta", "ImplicitALS": "implicit-als", "MultVAE": "mult-vae"}
+#: the fixed settings of a member that the benchmark's factory adds to the tuned grid values
+MEMBER_FIXED = {"ImplicitALS": {"n_epochs": 15, "n_threads": THREADS},
+                "MultVAE": {"n_threads": THREADS}}
 
 
 def implicit_models():
@@ -143,6 +212,38 @@ def implicit_models():
     return {"implicit ALS": (als, ALS_GRID), "implicit BPR": (bpr, BPR_GRID)}
 
 
+def lenskit_lists(python, train, users, settings, n=N):
+    """Run LensKit (another interpreter) on ``train``; per setting: (DataFrame of user,item,rank, fit s)."""
+    with tempfile.TemporaryDirectory(prefix="latentrec-lenskit-") as tmp:
+        tmp = Path(tmp)
+        train.to_frame()[["user", "item"]].to_csv(tmp / "train.csv", index=False)
+        pd.DataFrame({"user": users}).to_csv(tmp / "users.csv", index=False)
+        job = {"train": str(tmp / "train.csv"), "users": str(tmp / "users.csv"), "n": n, "threads": THREADS,
+               "blas_threads": BLAS_THREADS,
+               "settings": settings, "out": str(tmp)}
+        (tmp / "job.json").write_text(json.dumps(job))
+        runner = Path(__file__).resolve().parent / "_lenskit_runner.py"
+        proc = subprocess.run([python, str(runner), str(tmp / "job.json")], capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"LensKit runner failed:\n{proc.stderr[-3000:]}")
+        times = json.loads((tmp / "times.json").read_text())
+        return [(pd.read_csv(tmp / f"recs_{s}.csv"), times[s]) for s in range(len(settings))]
+
+
+def lenskit_ok(python) -> str | None:
+    """None when ``python`` can import lenskit, else the reason it cannot."""
+    if not python:
+        return "no --lenskit-python given"
+    try:
+        proc = subprocess.run([python, "-c", "import lenskit; print(lenskit.__version__)"], capture_output=True,
+                              text=True, timeout=300)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"{python} cannot run: {exc}"
+    if proc.returncode != 0:
+        return f"{python} cannot import lenskit: {proc.stderr.strip().splitlines()[-1:]}"
+    return None
+
+
 def fit_latentrec(factory, params, train, eval_set=None):
     model = factory(params)
     t0 = time.perf_counter()
@@ -158,32 +259,61 @@ def fit_implicit(factory, params, train):
     return model, time.perf_counter() - t0, user_items
 
 
-def quality(name: str, peers: bool, only=None) -> pd.DataFrame:
+def tune_vae(factory, spec, fit_part, val, ev_val):
+    """MultVAE: each setting trained with early stopping on ``val``; returns the best setting with
+    its best epoch count as ``n_epochs``."""
+    best, best_score = None, -np.inf
+    for p in grid(spec):
+        model = factory({**p, "early_stopping_rounds": 20}).fit(fit_part, eval_set=val)
+        score = ev_val.latentrec(model)["NDCG@10"]
+        if score > best_score:
+            best, best_score = {**p, "n_epochs": int(getattr(model, "best_epoch_", model.n_epochs))}, score
+    return best
+
+
+def quality(name: str, peers: bool, only=None, seed=0, lenskit_python=None,
+            lenskit_models=("ease", "implicit-mf")) -> pd.DataFrame:
     data = load(name)
-    train, test = holdout(data, 0)
-    fit_part, val = holdout(train, 1)
+    train, test = holdout(data, seed)
+    fit_part, val = holdout(train, seed + 1)
     ev_val, ev_test = Evaluator(fit_part, val), Evaluator(train, test)
-    rows, curves = [], []
+    rows, curves, tuned = [], [], {}
+    base = {"dataset": name, "seed": seed}
     for label, (factory, spec) in latentrec_models().items():
-        if only and label not in only:
+        if (only and label not in only) or label == "Ensemble":
             continue
-        best = max(grid(spec), key=lambda p: ev_val.latentrec(fit_latentrec(factory, p, fit_part)[0])["NDCG@10"])
+        if label == "MultVAE":
+            best = tune_vae(factory, spec, fit_part, val, ev_val)
+        else:
+            best = max(grid(spec), key=lambda p: ev_val.latentrec(fit_latentrec(factory, p, fit_part)[0])["NDCG@10"])
+        tuned[label] = best
         model, secs = fit_latentrec(factory, best, train)
-        rows.append({"dataset": name, "library": "latentrec", "model": label, **ev_test.latentrec(model),
+        rows.append({**base, "library": "latentrec", "model": label, **ev_test.latentrec(model),
                      "fit_s": secs, "params": json.dumps(best)})
-        if "n_epochs" not in model.get_params():  # closed form or counting: no learning curve
+        print(f"  {name} seed {seed} {label}: {rows[-1]}", file=sys.stderr, flush=True)
+        if "n_epochs" not in model.get_params() or seed != 0:  # closed form or counting: no learning curve
             continue
         hist = fit_latentrec(factory, best, train, eval_set=test)[0].history_frame()  # learning curve
         if len(hist):
             curves.append(hist.assign(model=label))
-        print(f"  {name} {label}: {rows[-1]}", file=sys.stderr)
+    members = {lab: reg for lab, reg in ENSEMBLE_MEMBERS.items() if lab in tuned}
+    if (not only or "Ensemble" in only) and len(members) >= 2:
+        params = {reg: {**MEMBER_FIXED.get(lab, {}), **tuned[lab]} for lab, reg in members.items()}
+        ens = Ensemble(models=tuple(members.values()), model_params=params, random_state=seed)
+        t0 = time.perf_counter()
+        ens.fit(train)
+        secs = time.perf_counter() - t0
+        rows.append({**base, "library": "latentrec", "model": "Ensemble", **ev_test.latentrec(ens),
+                     "fit_s": secs, "params": json.dumps({"members": list(members),
+                                                          "weights": [round(float(w), 2) for w in ens.weights_]})})
+        print(f"  {name} seed {seed} Ensemble: {rows[-1]}", file=sys.stderr, flush=True)
     if peers:
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(1, "blas"):
             for label, (factory, spec) in implicit_models().items():
-                if only and label not in only:
-                    continue
+                if label == "implicit BPR" and not (only and "implicit BPR" in only):
+                    continue  # BPR trails far behind: run it only when asked for
 
                 def val_ndcg(p):
                     model, _, ui = fit_implicit(factory, p, fit_part)
@@ -191,9 +321,25 @@ def quality(name: str, peers: bool, only=None) -> pd.DataFrame:
 
                 best = max(grid(spec), key=val_ndcg)
                 model, secs, ui = fit_implicit(factory, best, train)
-                rows.append({"dataset": name, "library": "implicit 0.7", "model": label, **ev_test.implicit(model, ui),
+                rows.append({**base, "library": "implicit 0.7", "model": label, **ev_test.implicit(model, ui),
                              "fit_s": secs, "params": json.dumps(best)})
-                print(f"  {name} {label}: {rows[-1]}", file=sys.stderr)
+                print(f"  {name} seed {seed} {label}: {rows[-1]}", file=sys.stderr, flush=True)
+        reason = lenskit_ok(lenskit_python)
+        if reason:
+            print(f"  LensKit rows skipped: {reason}", file=sys.stderr)
+        else:
+            for label, model, spec in (("LensKit EASE", "ease", EASE_GRID), ("LensKit ImplicitMF", "implicit-mf",
+                                                                             LK_IMF_GRID)):
+                if model not in lenskit_models:
+                    continue
+                settings = [{"model": model, "params": p} for p in grid(spec)]
+                val_lists = lenskit_lists(lenskit_python, fit_part, ev_val.user_ids, settings)
+                scores = [ev_val.lists(frame)["NDCG@10"] for frame, _ in val_lists]
+                best = settings[int(np.argmax(scores))]
+                frame, secs = lenskit_lists(lenskit_python, train, ev_test.user_ids, [best])[0]
+                rows.append({**base, "library": "LensKit", "model": label, **ev_test.lists(frame),
+                             "fit_s": secs, "params": json.dumps(best["params"])})
+                print(f"  {name} seed {seed} {label}: {rows[-1]}", file=sys.stderr, flush=True)
     if curves:
         RESULTS.mkdir(exist_ok=True)
         out = RESULTS / f"implicit_curves_{name}.csv"
@@ -203,6 +349,37 @@ def quality(name: str, peers: bool, only=None) -> pd.DataFrame:
             new = pd.concat([old[~old.model.isin(set(new.model))], new])
         new.to_csv(out, index=False)
     return pd.DataFrame(rows)
+
+
+def leads(table: pd.DataFrame) -> pd.DataFrame:
+    """Per dataset and seed: best latentrec / best peer NDCG@10, overall and for single models."""
+    out = []
+    for (name, seed), part in table.groupby(["dataset", "seed"]):
+        ours = part[part.library == "latentrec"]
+        peer = part[part.library != "latentrec"]
+        if not len(peer) or not len(ours):
+            continue
+        single = ours[ours.model != "Ensemble"]
+        best_peer = peer.loc[peer["NDCG@10"].idxmax()]
+        out.append({"dataset": name, "seed": seed, "best peer": best_peer["model"],
+                    "peer NDCG@10": best_peer["NDCG@10"],
+                    "best latentrec": ours.loc[ours["NDCG@10"].idxmax(), "model"],
+                    "lead": ours["NDCG@10"].max() / best_peer["NDCG@10"],
+                    "best single": single.loc[single["NDCG@10"].idxmax(), "model"],
+                    "single lead": single["NDCG@10"].max() / best_peer["NDCG@10"]})
+    return pd.DataFrame(out)
+
+
+def vae_epoch(repeats=3):
+    """MultVAE seconds per epoch on ml-1m (1M interactions), paper architecture."""
+    from latentrec.models.neural import MultVAE
+
+    data = load("ml-1m")
+    model = MultVAE(n_epochs=repeats, n_threads=THREADS, random_state=0).fit(data)
+    return {"data": f"ml-1m ({len(data):,} interactions, {data.n_users} users x {data.n_items} items)",
+            "task": f"MultVAE s/epoch (600-200-600, batch 500, {THREADS} thr)",
+            "latentrec": float(np.median([h["epoch_s"] for h in model.history_])), "implicit": float("nan"),
+            "ratio": float("nan"), "note": "no peer runs Mult-VAE here; seconds on this machine"}
 
 
 # ------------------------------------------------------------------ speed
@@ -330,26 +507,61 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--models", default="", help="only these models (labels, comma-separated)")
     ap.add_argument("--tasks", default="als,bpr,topn", help="speed tasks to run (comma-separated)")
+    ap.add_argument("--seeds", default="0", help="holdout seeds (comma-separated); validation uses seed + 1")
+    ap.add_argument("--lenskit-python", default=os.environ.get("LENSKIT_PYTHON"),
+                    help="an interpreter with LensKit installed (Python >= 3.12.5) for the LensKit peers")
+    ap.add_argument("--lenskit-models", default="ease,implicit-mf",
+                    help="LensKit peers to run (ImplicitMF's 18-setting grid is the slowest part of a run)")
+    ap.add_argument("--vae-epoch", action="store_true", help="MultVAE seconds per epoch on ml-1m")
+    ap.add_argument("--blas-threads", type=int, default=1,
+                    help="BLAS threads of this process and of the LensKit runner (default 1: on a shared, "
+                         "busy machine 2 OpenBLAS threads spin; a 1682^2 inverse took 8.5 s with 2 threads "
+                         "and 0.47 s with 1 here)")
     args = ap.parse_args(argv)
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(args.blas_threads, "blas")
+    global BLAS_THREADS
+    BLAS_THREADS = args.blas_threads
     os.environ.setdefault("LATENTREC_QUIET", "1")
     pd.set_option("display.width", 200, "display.max_columns", 20, "display.max_colwidth", 60)
-    only = [m for m in args.models.split(",") if m]
-    unknown = sorted(set(only) - set(latentrec_models()))
+    only = [m for m in args.models.split(",") if m] or None
+    known = set(latentrec_models()) | {"implicit BPR"}
+    unknown = sorted(set(only or ()) - known)
     if unknown:
-        sys.exit(f"--models: unknown label(s) {unknown}; choose from {sorted(latentrec_models())}")
+        sys.exit(f"--models: unknown label(s) {unknown}; choose from {sorted(known)}")
+    seeds = [int(x) for x in args.seeds.split(",")]
     if not args.no_quality:
-        table = pd.concat([quality(n, args.peers, only) for n in args.datasets.split(",")], ignore_index=True)
-        print("\n## Ranking quality (per-user 20% holdout, users >= 10 interactions, seed 0)\n")
-        print(markdown(table))
-        for name, part in table.groupby("dataset"):
-            ours = part[part.library == "latentrec"]
-            peer = part[part.library != "latentrec"]
-            if len(peer) and "ImplicitALS" in set(ours.model) and "implicit ALS" in set(peer.model):
-                als = ours[ours.model == "ImplicitALS"]["NDCG@10"].iloc[0]
-                ials = peer[peer.model == "implicit ALS"]["NDCG@10"].iloc[0]
-                print(f"\n{name}: ImplicitALS / implicit ALS NDCG@10 = {als / ials:.3f}; best latentrec "
-                      f"({ours.loc[ours['NDCG@10'].idxmax(), 'model']}) / best peer = "
-                      f"{ours['NDCG@10'].max() / peer['NDCG@10'].max():.3f}")
+        table = pd.concat([quality(n, args.peers, only, seed, args.lenskit_python,
+                                   tuple(args.lenskit_models.split(",")))
+                           for seed in seeds for n in args.datasets.split(",")], ignore_index=True)
+        RESULTS.mkdir(exist_ok=True)
+        table.to_json(RESULTS / "implicit_quality.json", orient="records", indent=1)
+        print(f"\n## Ranking quality (per-user 20% holdout, users >= 10 interactions, seeds {args.seeds})\n")
+        print(markdown(table.drop(columns=["params"])))
+        cols = ["NDCG@10", "R@20", "R@50", "NDCG@100", "fit_s"]
+        summary = table.groupby(["dataset", "library", "model"], sort=False)[cols].agg(["mean", "std"])
+        summary.columns = [f"{a} {b}" for a, b in summary.columns]
+        print(f"\n## Mean and standard deviation over seeds {args.seeds}\n")
+        print(markdown(summary.reset_index()))
+        lead = leads(table)
+        if len(lead):
+            print("\n## Lead over the best peer (NDCG@10 ratio) per seed\n")
+            print(markdown(lead))
+            for name, part in lead.groupby("dataset"):
+                print(f"{name}: lead {part['lead'].mean():.3f} (min {part['lead'].min():.3f}, max "
+                      f"{part['lead'].max():.3f}); single-model lead {part['single lead'].mean():.3f} "
+                      f"(min {part['single lead'].min():.3f}, max {part['single lead'].max():.3f})")
+        for name, part in table[table.seed == seeds[0]].groupby("dataset"):
+            lk = part[part.model == "LensKit EASE"]
+            for label in ("EDLAE", "RP3beta"):
+                ours = part[part.model == label]
+                if len(lk) and len(ours):
+                    print(f"{name} seed {seeds[0]}: {label} fit / LensKit EASE fit = "
+                          f"{ours.fit_s.iloc[0] / lk.fit_s.iloc[0]:.2f}")
+    if args.vae_epoch:
+        print("\n## MultVAE epoch\n")
+        print(markdown(pd.DataFrame([vae_epoch()])))
     if args.peers and not args.no_speed:
         tasks = tuple(args.tasks.split(","))
         rows = speed(load("ml-100k"), "ml-100k", args.repeats, 15, False, 20, tasks)

@@ -18,7 +18,8 @@ class TestImplicitALS(ModelSuite):
                                                      random_state=0))
     task = "implicit"
     quality = 0.20  # Popularity reaches 0.136 on this split, this model 0.217
-    varied_params = {"n_factors": 4, "regularization": 50.0, "alpha": 10.0, "confidence": "log",
+    varied_params = {"n_factors": 4, "regularization": 50.0, "alpha": 10.0, "unobserved_weight": 0.3,
+                     "nu": 1.0, "confidence": "log",
                      "n_epochs": 2, "solver": "cholesky", "cg_steps": 1, "random_state": 7}
 
 
@@ -37,11 +38,12 @@ def _problem(seed=0, n_rows=30, n_cols=20, k=5, density=0.3):
     return m, acoef, bcoef, X, Y
 
 
-def _reference_system(m, acoef, bcoef, Y, lam, u):
+def _reference_system(m, acoef, bcoef, Y, lam, u, w0=1.0):
     lo, hi = m.indptr[u], m.indptr[u + 1]
     cols = m.indices[lo:hi]
     y = Y.astype(np.float64)
-    A = y.T @ y + lam * np.eye(y.shape[1]) + (y[cols] * acoef[lo:hi, None]).T @ y[cols]
+    lam_u = lam[u] if np.ndim(lam) else lam
+    A = w0 * y.T @ y + lam_u * np.eye(y.shape[1]) + (y[cols] * acoef[lo:hi, None]).T @ y[cols]
     b = y[cols].T @ bcoef[lo:hi]
     return A, b
 
@@ -63,28 +65,29 @@ def _reference_cg(A, b, x, steps):
     return x
 
 
-def _reference_loss(m, acoef, bcoef, X, Y):
-    dense_c = np.ones(m.shape)
+def _reference_loss(m, acoef, bcoef, X, Y, w0=1.0):
+    dense_c = np.full(m.shape, w0)
     dense_p = np.zeros(m.shape)
     coo = m.tocoo()
-    dense_c[coo.row, coo.col] = 1.0 + acoef
+    dense_c[coo.row, coo.col] = w0 + acoef
     dense_p[coo.row, coo.col] = (bcoef > 0).astype(float)
     s = X.astype(np.float64) @ Y.astype(np.float64).T
     return float(np.sum(dense_c * (dense_p - s) ** 2))
 
 
-def _run(kind, m, acoef, bcoef, X, Y, lam, steps=3, n_chunks=3):
-    yty = (Y.T @ Y).astype(np.float32)
-    a0 = yty + np.float32(lam) * np.eye(Y.shape[1], dtype=np.float32)
+def _run(kind, m, acoef, bcoef, X, Y, lam, steps=3, n_chunks=3, w0=1.0):
+    yty = (w0 * Y.T @ Y).astype(np.float32)
+    a0 = yty
+    row_reg = np.broadcast_to(np.asarray(lam, np.float32), (m.shape[0],)).copy()
     bounds = kern.cost_bounds(m.indptr.astype(np.int64), Y.shape[1], n_chunks)
     out = np.zeros(len(bounds) - 1)
     X = X.copy()
     args = (m.indptr.astype(np.int64), m.indices.astype(np.int32), acoef, bcoef, X, Y)
     if kind == "cg":
         out = out.astype(np.float32)
-        kern.cg_sweep(*args, a0, yty, steps, bounds, out)
+        kern.cg_sweep(*args, a0, yty, row_reg, np.float32(w0), steps, bounds, out)
     else:
-        kern.cholesky_sweep(*args, a0.astype(np.float64), yty.astype(np.float64), bounds, out)
+        kern.cholesky_sweep(*args, a0.astype(np.float64), yty.astype(np.float64), row_reg, float(w0), bounds, out)
     return X, float(out.sum())
 
 
@@ -107,6 +110,19 @@ def test_cg_sweep_matches_numpy_cg_and_converges_to_the_solution():
         np.testing.assert_allclose(got[u], ref, rtol=1e-3, atol=1e-4)
         np.testing.assert_allclose(exact[u], np.linalg.solve(A, b), rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(loss, _reference_loss(m, acoef, bcoef, got, Y), rtol=1e-4)
+
+
+def test_sweeps_with_unobserved_weight_and_row_penalties_match_numpy():
+    # Rendle et al. 2021: unobserved cells weigh w0 and each row has its own lambda_u
+    m, acoef, bcoef, X, Y = _problem(seed=2)
+    lam = np.random.default_rng(0).uniform(0.1, 3.0, m.shape[0])
+    got, loss = _run("cholesky", m, acoef, bcoef, X, Y, lam=lam, w0=0.2)
+    cg, _ = _run("cg", m, acoef, bcoef, X, Y, lam=lam, w0=0.2, steps=40)
+    for u in range(m.shape[0]):
+        A, b = _reference_system(m, acoef, bcoef, Y, lam, u, w0=0.2)
+        np.testing.assert_allclose(got[u], np.linalg.solve(A, b), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(cg[u], np.linalg.solve(A, b), rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(loss, _reference_loss(m, acoef, bcoef, got, Y, w0=0.2), rtol=1e-5)
 
 
 def test_cost_bounds_balance_nnz():
@@ -160,10 +176,11 @@ def test_recovers_planted_structure():
     assert r2.min() > 0.75, r2
 
 
-def test_fold_in_of_full_history_equals_fitted_user(split):
+@pytest.mark.parametrize("w0,nu", [(1.0, 0.0), (0.3, 0.5)])
+def test_fold_in_of_full_history_equals_fitted_user(split, w0, nu):
     train = split[0]
-    model = ImplicitALS(n_factors=8, regularization=3.0, alpha=2.0, solver="cholesky", n_epochs=4,
-                        random_state=0).fit(train)
+    model = ImplicitALS(n_factors=8, regularization=3.0 if nu == 0 else 0.3, alpha=2.0, unobserved_weight=w0,
+                        nu=nu, solver="cholesky", n_epochs=4, random_state=0).fit(train)
     for code in (0, 5, 17):
         row = model.seen_[code]
         folded = model._fold_in_factors(row.indices.astype(np.int32), row.data)

@@ -8,6 +8,14 @@ other, CSR matrices whose index arrays point outside the matrix, non-finite
 floats, attribute names no saved model has (``__class__``, ``predict``, ...),
 and scalar state of the wrong type or out of range (``global_mean_: null``, a
 reversed ``rating_scale_``).
+
+The tables below cover the attributes the shared base class and the classic
+models save. A model with attributes of its own declares them on its class:
+``_persisted_arrays`` (name -> (dtype kind, dims), as :data:`DENSE_RULES`),
+``_persisted_sparse`` (name -> (rows, cols), as :data:`CSR_RULES`) and
+``_persisted_state`` (name -> (check, what is expected), as :data:`STATE_RULES`)
+and ``_persisted_patterns`` / ``_persisted_sparse_patterns`` / ``_persisted_state_patterns`` ((regular expression,
+rule) pairs, for families of names such as a network's layers).
 """
 
 from __future__ import annotations
@@ -36,6 +44,11 @@ def _int_at_least(low: int) -> Callable:
 
 def _scale(v) -> bool:
     return isinstance(v, tuple) and len(v) == 2 and all(map(_finite, v)) and v[0] <= v[1]
+
+
+def any_json(v) -> bool:
+    """Any value JSON can hold (for state whose meaning the model checks itself)."""
+    return v is None or isinstance(v, (int, float, str, list, dict, tuple))
 
 
 def _records(v) -> bool:
@@ -76,7 +89,13 @@ CSR_RULES = {"seen_": ("users", "items"), "residuals_": ("users", "items"),
 REQUIRED = ("users_", "items_", "item_popularity_", "seen_")
 
 
-def _dense_rule(name: str) -> tuple[str, tuple] | None:
+def _dense_rule(name: str, cls=None) -> tuple[str, tuple] | None:
+    own = getattr(cls, "_persisted_arrays", {})
+    if name in own:
+        return own[name]
+    for pattern, rule in getattr(cls, "_persisted_patterns", ()):
+        if re.fullmatch(pattern, name):
+            return rule
     if name in DENSE_RULES:
         return DENSE_RULES[name]
     for prefix, side in (("user_", "users"), ("item_", "items")):
@@ -95,11 +114,13 @@ def _all_finite(arr: np.ndarray) -> bool:
     return bool(np.isfinite(arr).all())
 
 
-def _check_dense(name: str, arr: np.ndarray, n: dict, fail) -> np.ndarray:
-    rule = _dense_rule(name)
+def _check_dense(name: str, arr: np.ndarray, n: dict, fail, cls=None) -> np.ndarray:
+    rule = _dense_rule(name, cls)
     if rule is None:
         fail(f"array {name!r} is not an attribute any latentrec model saves")
     kind, dims = rule
+    if kind == "number":  # declared by a model whose arrays of this name may be integers or floats
+        kind = "int" if arr.dtype.kind in "iu" else "float"
     if kind == "int":
         if arr.dtype.kind not in "iu":
             fail(f"array {name} must hold integers, got dtype {arr.dtype}")
@@ -122,8 +143,11 @@ def _check_dense(name: str, arr: np.ndarray, n: dict, fail) -> np.ndarray:
     return arr
 
 
-def _check_csr(name: str, marker, parts: dict, n: dict, fail) -> sp.csr_matrix:
-    rule = CSR_RULES.get(name)
+def _check_csr(name: str, marker, parts: dict, n: dict, fail, cls=None) -> sp.csr_matrix:
+    rule = {**CSR_RULES, **getattr(cls, "_persisted_sparse", {})}.get(name)
+    for pattern, pattern_rule in getattr(cls, "_persisted_sparse_patterns", ()) if rule is None else ():
+        if re.fullmatch(pattern, name):
+            rule = pattern_rule
     if rule is None:
         fail(f"sparse array {name!r} is not an attribute any latentrec model saves")
     if set(marker) != {"__csr_shape__"}:
@@ -177,7 +201,7 @@ def assemble(path: Path, cls, arrays: dict[str, tuple[str, np.ndarray]], state: 
             if name not in out:
                 fail(f"{name} is stored as a vocabulary; only users_ and items_ are")
         elif kind == "array":
-            out[name] = _check_dense(name, arr, n, fail)
+            out[name] = _check_dense(name, arr, n, fail, cls)
         else:
             base, part = name.rsplit(".", 1)
             csr_parts.setdefault(base, {})[part] = arr
@@ -185,9 +209,12 @@ def assemble(path: Path, cls, arrays: dict[str, tuple[str, np.ndarray]], state: 
         if name in out:
             fail(f"field 'state' repeats {name!r}, which is also an array")
         if isinstance(value, dict) and "__csr_shape__" in value:
-            out[name] = _check_csr(name, value, csr_parts.pop(name, None), n, fail)
+            out[name] = _check_csr(name, value, csr_parts.pop(name, None), n, fail, cls)
             continue
-        rule = STATE_RULES.get(name)
+        rule = {**STATE_RULES, **getattr(cls, "_persisted_state", {})}.get(name)
+        for pattern, pattern_rule in getattr(cls, "_persisted_state_patterns", ()) if rule is None else ():
+            if re.fullmatch(pattern, name):
+                rule = pattern_rule
         if rule is None or hasattr(cls, name):
             fail(f"field 'state' has {name[:80]!r}, which is not an attribute a saved {cls.__name__} has")
         value = unjson(value)

@@ -138,7 +138,9 @@ def _write_model(model, tmp: Path) -> None:
                 extra = getattr(model, "_persist_extra", None)
                 if extra is None:
                     raise PersistError(f"{type(model).__name__}.{name} of type {exc} cannot be saved") from None
-                state[name] = extra(name, value)
+                kept = extra(name, value)  # None: the model rebuilds this attribute at load (_after_load)
+                if kept is not None:
+                    state[name] = kept
     checksums = {}
     for name, (kind, arr) in arrays.items():
         buf = io.BytesIO()

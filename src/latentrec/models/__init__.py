@@ -14,7 +14,9 @@ _LAZY = {
     "UserKNN": "knn", "ItemKNN": "knn", "ImplicitItemKNN": "knn",
     "BayesianFM": "bayesian",
     "ImplicitALS": "ials", "BPR": "ials", "EASE": "ials",
-    "DotProduct": "neural", "BiasedDotProduct": "neural", "MLP": "neural", "NeuMF": "neural",
+    "EDLAE": "linear", "DLAE": "linear", "RP3beta": "graph",
+    "Ensemble": "ensemble",
+    "DotProduct": "neural", "BiasedDotProduct": "neural", "MLP": "neural", "NeuMF": "neural", "MultVAE": "neural",
 }
 
 __all__ = ["Recommender", *_LAZY]

@@ -104,6 +104,9 @@ class BayesianFM(Recommender):
         average of the kept samples so far; of the sample itself during burn-in).
     """
 
+    _persisted_arrays = {"days_": ("int", (None,)), "day_factors_": ("float", (None, None)),
+                         "day_bias_": ("float", (None,))}
+    _persisted_state = {"n_kept_samples_": (lambda v: type(v) is int and v >= 1, "a positive integer")}
     _constraints = {
         "n_factors": Interval(int, 1, None),
         "n_iter": Interval(int, 1, None),

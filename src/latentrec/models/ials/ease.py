@@ -55,16 +55,22 @@ class EASE(Recommender):
         self.regularization = regularization
         self.max_memory_gb = max_memory_gb
 
-    def _fit(self, data, eval_data):
-        n = data.n_items
+    def _check_memory(self, n: int) -> None:
+        """Refuse (ModelError) or warn when the dense fit of ``n`` items exceeds ``max_memory_gb``."""
+        name = type(self).__name__
         need = ease_memory_gb(n)
         if need > self.max_memory_gb:
             raise ModelError(
-                f"EASE would need about {need:.1f} GiB for {n:,} items (dense {n:,} x {n:,} matrices), more "
-                f"than max_memory_gb={self.max_memory_gb:g}; filter rare items (k-core) or use ImplicitALS")
+                f"{name} would need about {need:.1f} GiB for {n:,} items (dense {n:,} x {n:,} matrices), more "
+                f"than max_memory_gb={self.max_memory_gb:g}; filter rare items (k-core) "
+                f"or use ImplicitALS")
         if need > 0.5 * self.max_memory_gb:
-            warnings.warn(f"EASE will use about {need:.1f} GiB for {n:,} items "
-                          f"(max_memory_gb={self.max_memory_gb:g})", LatentrecWarning, stacklevel=3)
+            warnings.warn(f"{name} will use about {need:.1f} GiB for {n:,} items "
+                          f"(max_memory_gb={self.max_memory_gb:g})", LatentrecWarning, stacklevel=4)
+
+    def _fit(self, data, eval_data):
+        n = data.n_items
+        self._check_memory(n)
         X = to_training(data)
         gram = (X.T @ X).toarray().astype(np.float64, copy=False)
         gram[np.diag_indices(n)] += float(self.regularization)

@@ -7,9 +7,15 @@ confidence is
 * ``confidence="linear"``: c_ui = 1 + alpha d_ui
 * ``confidence="log"``:    c_ui = 1 + alpha log(1 + d_ui / epsilon)
 
-on observed cells and 1 everywhere else (the Hu–Koren–Volinsky convention).
-The loss is sum_{u,i} c_ui (p_ui - x_u . y_i)^2 + lambda (|X|^2 + |Y|^2) over
-*all* cells. The ``implicit`` library instead gives an observed cell the
+on observed cells and w0 = ``unobserved_weight`` everywhere else (1, the
+Hu–Koren–Volinsky convention, by default). The loss is
+
+    sum_{u,i} c_ui (p_ui - x_u . y_i)^2 + sum_u lambda_u |x_u|^2 + sum_i lambda_i |y_i|^2
+
+over *all* cells, with the frequency-scaled penalty of Rendle et al. 2021
+("Revisiting the performance of iALS on item recommendation benchmarks")
+lambda_u = lambda (n_u + w0 n_items)^nu, n_u the row's stored cells (likewise
+lambda_i with n_users); ``nu=0`` (default) is the constant lambda. The ``implicit`` library instead gives an observed cell the
 confidence alpha_implicit d_ui itself, so for binary data implicit's alpha
 corresponds to latentrec's ``alpha + 1``.
 """
@@ -42,6 +48,11 @@ class ImplicitALS(Recommender):
     alpha : float, default 5.0
         Confidence slope: c = 1 + alpha d (linear) or 1 + alpha log(1 + d/epsilon).
         ``alpha=0`` weighs observed and unobserved cells alike.
+    unobserved_weight : float, default 1.0
+        w0 > 0, the weight of every unobserved cell (Rendle et al.'s alpha_0).
+    nu : float, default 0.0
+        Exponent of the frequency-scaled penalty lambda (n_u + w0 n_items)^nu;
+        0 keeps lambda constant.
 
     The defaults of ``regularization`` and ``alpha`` are the values chosen on
     validation splits carved from the training data of both ml-100k and
@@ -78,6 +89,8 @@ class ImplicitALS(Recommender):
         "n_factors": Interval(int, 1, None),
         "regularization": Interval(float, 0, None),
         "alpha": Interval(float, 0, None),
+        "unobserved_weight": Interval(float, 0, None, closed="neither"),
+        "nu": Interval(float, 0, None),
         "confidence": Options("linear", "log"),
         "epsilon": Interval(float, 0, None, closed="right"),
         "n_epochs": Interval(int, 0, None),
@@ -88,11 +101,13 @@ class ImplicitALS(Recommender):
     }
 
     def __init__(self, *, n_factors: int = 64, regularization: float = 50.0, alpha: float = 5.0,
-                 confidence: str = "linear", epsilon: float = 1.0, n_epochs: int = 15, solver: str = "cg",
+                 unobserved_weight: float = 1.0, nu: float = 0.0, confidence: str = "linear", epsilon: float = 1.0, n_epochs: int = 15, solver: str = "cg",
                  cg_steps: int = 3, n_threads: int = 0, random_state=None, verbose: bool = False):
         self.n_factors = n_factors
         self.regularization = regularization
         self.alpha = alpha
+        self.unobserved_weight = unobserved_weight
+        self.nu = nu
         self.confidence = confidence
         self.epsilon = epsilon
         self.n_epochs = n_epochs
@@ -104,7 +119,17 @@ class ImplicitALS(Recommender):
 
     # ------------------------------------------------------------ fitting
     def _coefs(self, d):
-        return confidence(d, self.confidence, float(self.alpha), float(self.epsilon))
+        """(c - w0, c p) per stored cell (the kernels' acoef, bcoef)."""
+        acoef, bcoef = confidence(d, self.confidence, float(self.alpha), float(self.epsilon))
+        return (acoef + np.float32(1.0 - float(self.unobserved_weight))).astype(np.float32), bcoef
+
+    def _row_penalty(self, counts: np.ndarray, n_other: int) -> np.ndarray:
+        """lambda_r = lambda (n_r + w0 n_other)^nu per row (float32)."""
+        lam = float(self.regularization)
+        if float(self.nu) == 0.0:
+            return np.full(len(counts), lam, dtype=np.float32)
+        base = np.asarray(counts, dtype=np.float64) + float(self.unobserved_weight) * n_other
+        return (lam * base ** float(self.nu)).astype(np.float32)
 
     def _fit(self, data, eval_data):
         csr = to_training(data)
@@ -115,7 +140,10 @@ class ImplicitALS(Recommender):
         self.item_factors_ = (rng.standard_normal((data.n_items, k)) * 0.01).astype(np.float32)
         users = _Side(csr, *self._coefs(csr.data))
         items = _Side(csc, *self._coefs(csc.data))
-        total_conf = float(data.n_users) * data.n_items + float(users.acoef.sum(dtype=np.float64))
+        users.reg = self._row_penalty(np.diff(users.indptr), data.n_items)
+        items.reg = self._row_penalty(np.diff(items.indptr), data.n_users)
+        total_conf = (float(self.unobserved_weight) * data.n_users * data.n_items
+                      + float(users.acoef.sum(dtype=np.float64)))
         n_threads = resolve_threads(self.n_threads)
 
         def step(epoch):
@@ -123,9 +151,8 @@ class ImplicitALS(Recommender):
                 self._sweep(items, self.item_factors_, self.user_factors_, n_threads, name="item", epoch=epoch)
                 loss = self._sweep(users, self.user_factors_, self.item_factors_, n_threads, name="user",
                                    epoch=epoch)
-            penalty = float(self.regularization) * (
-                float(np.square(self.user_factors_, dtype=np.float64).sum())
-                + float(np.square(self.item_factors_, dtype=np.float64).sum()))
+            penalty = (float(users.reg @ np.square(self.user_factors_, dtype=np.float64).sum(axis=1))
+                       + float(items.reg @ np.square(self.item_factors_, dtype=np.float64).sum(axis=1)))
             return {"train_loss": (loss + penalty) / total_conf}
 
         self._run_epochs(self.n_epochs, step, evaluate=lambda: self._eval_metrics(eval_data),
@@ -135,21 +162,21 @@ class ImplicitALS(Recommender):
                *, name: str = "user", epoch: int | None = None, ids=None):
         """Update every row of X (the ``name`` side) from Y in place; returns the weighted squared
         error of those rows. The Cholesky solver raises :class:`ModelError` on a singular system."""
+        w0 = float(self.unobserved_weight)
+        reg = side.reg if side.reg is not None else self._row_penalty(np.diff(side.indptr), Y.shape[0])
         bounds = side.bounds(self.n_factors, 4 * n_threads)
         if (solver or self.solver) == "cholesky":
             y64 = Y.astype(np.float64)
-            yty = y64.T @ y64
-            a0 = yty + float(self.regularization) * np.eye(Y.shape[1])
+            yty = w0 * (y64.T @ y64)
             out = np.zeros(len(bounds) - 1, dtype=np.float64)
-            failed = kern.cholesky_sweep(side.indptr, side.indices, side.acoef, side.bcoef, X, Y, a0, yty, bounds,
-                                         out)
+            failed = kern.cholesky_sweep(side.indptr, side.indices, side.acoef, side.bcoef, X, Y, yty, yty, reg, w0,
+                                         bounds, out)
             self._check_solved(failed, name, epoch, ids)
             return float(out.sum(dtype=np.float64))
-        yty = (Y.T @ Y).astype(np.float32)
-        a0 = yty + np.float32(self.regularization) * np.eye(Y.shape[1], dtype=np.float32)
+        yty = (w0 * (Y.T @ Y)).astype(np.float32)
         out = np.zeros(len(bounds) - 1, dtype=np.float32)
-        kern.cg_sweep(side.indptr, side.indices, side.acoef, side.bcoef, X, Y, a0, yty, int(self.cg_steps), bounds,
-                      out)
+        kern.cg_sweep(side.indptr, side.indices, side.acoef, side.bcoef, X, Y, yty, yty, reg,
+                      np.float32(w0), int(self.cg_steps), bounds, out)
         return float(out.sum(dtype=np.float64))
 
     # ------------------------------------------------------------ fold-in
@@ -168,7 +195,8 @@ class ImplicitALS(Recommender):
         codes = np.flatnonzero(np.bincount(item_codes, minlength=len(self.items_)) > 0)
         acoef, bcoef = self._coefs(d[codes])
         v = self.item_factors_[codes].astype(np.float64)
-        a = self._gram() + float(self.regularization) * np.eye(self.n_factors)
+        lam = float(self._row_penalty(np.array([len(codes)]), len(self.items_))[0])
+        a = float(self.unobserved_weight) * self._gram() + lam * np.eye(self.n_factors)
         a += (v * acoef[:, None].astype(np.float64)).T @ v
         b = v.T @ bcoef.astype(np.float64)
         try:
@@ -254,6 +282,7 @@ class _Side:
         self.indptr = csr.indptr.astype(np.int64)
         self.indices = csr.indices.astype(np.int32)
         self.acoef, self.bcoef = acoef, bcoef
+        self.reg = None  # per-row penalties; computed by the model when None
         self._bounds = {}
 
     def bounds(self, n_factors: int, n_chunks: int) -> np.ndarray:

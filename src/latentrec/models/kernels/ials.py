@@ -3,16 +3,18 @@
 One sweep updates every row ``u`` of ``X`` (users, or items when the caller
 passes the transposed matrix) to minimise
 
-    sum_i c_ui (p_ui - x_u . y_i)^2 + lambda |x_u|^2
+    sum_i c_ui (p_ui - x_u . y_i)^2 + lambda_u |x_u|^2
 
-over all columns ``i``, where unobserved cells have c = 1, p = 0. With
-``A0 = Y^T Y + lambda I`` this is the linear system
+over all columns ``i``, where unobserved cells have c = w0 (the unobserved
+weight, 1 in Hu-Koren-Volinsky), p = 0. With ``A0 = w0 Y^T Y`` this is the
+linear system
 
-    (A0 + sum_{i in row} (c_ui - 1) y_i y_i^T) x_u = sum_{i in row} c_ui p_ui y_i .
+    (A0 + lambda_u I + sum_{i in row} (c_ui - w0) y_i y_i^T) x_u = sum_{i in row} c_ui p_ui y_i .
 
-The caller passes the two per-entry coefficients of a row's stored cells:
-``acoef = c - 1`` and ``bcoef = c * p`` (p = 1 for a positive weight, 0 for a
-stored zero). Arrays in, arrays out; rows are processed in chunks of equal
+The caller passes the two per-entry coefficients of a row's stored cells,
+``acoef = c - w0`` and ``bcoef = c * p`` (p = 1 for a positive weight, 0 for a
+stored zero), and the per-row penalties ``row_reg`` = lambda_u (Rendle et al.
+2021 scale lambda with the row's frequency; a constant array is plain WRMF). Arrays in, arrays out; rows are processed in chunks of equal
 estimated cost (``bounds``), one chunk per ``prange`` iteration, and each chunk
 gathers its rows' partner vectors into a contiguous buffer once per row.
 """
@@ -45,13 +47,13 @@ def _dot(a, b):
 
 
 @njit(parallel=True, fastmath=True, cache=True)
-def cg_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, cg_steps, bounds, out_loss):
+def cg_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, row_reg, w0, cg_steps, bounds, out_loss):
     """Warm-started conjugate-gradient update of every row of ``X`` (in place).
 
     ``out_loss[chunk]`` receives that chunk's part of the weighted squared error
     ``sum_i c_ui (p_ui - x_u . y_i)^2`` over *all* columns (regularisation not
-    included), computed from the updated rows (``YtY`` is ``Y^T Y`` without
-    lambda).
+    included), computed from the updated rows (``YtY`` is ``w0 Y^T Y``; ``A0``
+    is usually the same matrix).
     """
     k = X.shape[1]
     n_chunks = bounds.shape[0] - 1
@@ -74,9 +76,10 @@ def cg_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, cg_steps, bounds, out
             for f in range(k):
                 x[f] = X[u, f]
             # gather the partner vectors and the residual r = b - A x in one pass
+            lam = row_reg[u]
             _matvec(A0, x, r)
             for f in range(k):
-                r[f] = -r[f]
+                r[f] = -r[f] - lam * x[f]
             for j in range(n):
                 col = indices[start + j]
                 a = acoef[start + j]
@@ -98,6 +101,8 @@ def cg_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, cg_steps, bounds, out
                 if rs_old < np.float32(1e-20):
                     break
                 _matvec(A0, p, ap)
+                for f in range(k):
+                    ap[f] += lam * p[f]
                 for j in range(n):
                     gp = np.float32(0.0)
                     for f in range(k):
@@ -126,20 +131,21 @@ def cg_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, cg_steps, bounds, out
                 s = np.float32(0.0)
                 for f in range(k):
                     s += G[j, f] * x[f]
-                c = ac[j] + np.float32(1.0)
+                c = ac[j] + w0
                 pref = np.float32(1.0) if bc[j] > np.float32(0.0) else np.float32(0.0)
                 d = pref - s
-                row_loss += c * d * d - s * s
+                row_loss += c * d * d - w0 * s * s
             loss += row_loss
         out_loss[ch] = loss
 
 
 @njit(parallel=True, fastmath=False, cache=True, error_model="numpy")
-def cholesky_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, bounds, out_loss):
+def cholesky_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, row_reg, w0, bounds, out_loss):
     """Exact update of every row of ``X`` (in place): the normal equations, accumulated
     in float64, solved by LAPACK's Cholesky (:func:`latentrec.models.kernels.als.spd_solve`).
-    ``out_loss`` as in :func:`cg_sweep`. Returns -1, or the first row whose system is
-    not positive definite (its factors are left at 0; the caller raises)."""
+    ``row_reg`` is each row's penalty, ``w0`` the unobserved weight; ``out_loss`` as in
+    :func:`cg_sweep`. Returns -1, or the first row whose system is not positive definite
+    (its factors are left at 0; the caller raises)."""
     k = X.shape[1]
     n_chunks = bounds.shape[0] - 1
     failed = np.full(n_chunks, -1, dtype=np.int64)
@@ -153,6 +159,7 @@ def cholesky_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, bounds, out_los
                 b[r] = 0.0
                 for c in range(k):
                     A[r, c] = A0[r, c]
+                A[r, r] += np.float64(row_reg[u])
             for p in range(indptr[u], indptr[u + 1]):
                 col = indices[p]
                 a = np.float64(acoef[p])
@@ -181,9 +188,9 @@ def cholesky_sweep(indptr, indices, acoef, bcoef, X, Y, A0, YtY, bounds, out_los
                 s = 0.0
                 for f in range(k):
                     s += X[u, f] * Y[col, f]
-                c = acoef[p] + 1.0
+                c = acoef[p] + w0
                 pref = 1.0 if bcoef[p] > 0.0 else 0.0
-                row_loss += c * (pref - s) ** 2 - s * s
+                row_loss += c * (pref - s) ** 2 - w0 * s * s
             loss += row_loss
         out_loss[ch] = loss
     return first_failure(failed)

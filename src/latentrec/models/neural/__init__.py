@@ -1,4 +1,4 @@
-"""Neural embedding models in PyTorch (extra ``[neural]``): DotProduct, BiasedDotProduct, MLP, NeuMF.
+"""Neural models in PyTorch (extra ``[neural]``): DotProduct, BiasedDotProduct, MLP, NeuMF, MultVAE.
 
 Importing this package does not import torch; ``fit`` does, and raises
 :class:`latentrec.errors.MissingDependencyError` naming the ``[neural]`` extra when
@@ -8,11 +8,12 @@ torch is absent. A fitted (or loaded) model predicts with NumPy alone.
 from __future__ import annotations
 
 from .explicit import MLP, BiasedDotProduct, DotProduct
+from .multvae import MultVAE
 from .neumf import NeuMF
 
 # saved models name their class as registered (latentrec.models.neural.<Class>)
-for _cls in (DotProduct, BiasedDotProduct, MLP, NeuMF):
+for _cls in (DotProduct, BiasedDotProduct, MLP, NeuMF, MultVAE):
     _cls.__module__ = __name__
 del _cls
 
-__all__ = ["DotProduct", "BiasedDotProduct", "MLP", "NeuMF"]
+__all__ = ["DotProduct", "BiasedDotProduct", "MLP", "NeuMF", "MultVAE"]
