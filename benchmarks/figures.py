@@ -36,7 +36,8 @@ TOLERANCE = {"rmse": 0.002, "mae": 0.002, "ndcg": 0.005, "precision": 0.005, "re
 SOURCES = {
     "rating": ["explicit.py", "--models", "biases,biased-mf,als,svdpp,truncated-svd,user-knn,item-knn", "--blend",
                "--peers", "--protocols", "5fold,u1-u5,80/20"],
-    "ranking": ["implicit_feedback.py", "--peers"],
+    "ranking": ["implicit_feedback.py", "--datasets", "ml-100k", "--peers", "--no-speed", "--models",
+                "EASE,EDLAE,RP3beta,ImplicitALS,BPR,ImplicitItemKNN,Popularity,Ensemble", "--lenskit-models", "ease"],
     "neural": ["neural.py", "--only", "accuracy"],
 }
 
@@ -46,7 +47,8 @@ BLOCKS = {
     "rating-ml-latest-small": ("rating", "ml-latest-small", [("80/20", "80/20")], "rmse", "80/20"),
     "neural": ("neural", None, [("80/20", "ml-latest-small 80/20"), ("5fold", "ml-100k 5-fold")], "rmse", "5fold"),
     "ranking-ml100k": ("ranking", "ml-100k", [("precision@10", "P@10"), ("recall@10", "R@10"),
-                                               ("ndcg@10", "NDCG@10"), ("map@10", "MAP@10")], None, "ndcg@10"),
+                                               ("ndcg@10", "NDCG@10"), ("map@10", "MAP@10"), ("recall@20", "R@20"),
+                                               ("recall@50", "R@50"), ("ndcg@100", "NDCG@100")], None, "ndcg@10"),
     "ranking-ml-latest-small": ("ranking", "ml-latest-small", [("precision@10", "P@10"), ("recall@10", "R@10"),
                                                                ("ndcg@10", "NDCG@10"), ("map@10", "MAP@10")],
                                 None, "ndcg@10"),

@@ -61,7 +61,7 @@ from latentrec.models.graph import RP3beta
 from latentrec.models.ials import BPR, EASE, ImplicitALS
 from latentrec.models.linear import DLAE, EDLAE
 
-from _common import load_ml, markdown  # noqa: E402  (benchmarks/ is on sys.path)
+from _common import figure, load_ml, markdown, write_figures  # noqa: E402  (benchmarks/ is on sys.path)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 THREADS = 2
@@ -108,49 +108,41 @@ def holdout(data, seed):
     return data.subset(~test), data.subset(test)
 
 
-def score_lists(rec_codes, truth):
-    """The one scoring function: metrics of top-100 lists (codes of the parent data) against ``truth``."""
+#: benchmark column -> (k, metric of latentrec.metrics)
+COLUMNS = {"P@10": (10, "precision"), "R@10": (10, "recall"), "NDCG@10": (10, "ndcg"), "MAP@10": (10, "map"),
+           "R@20": (20, "recall"), "R@50": (50, "recall"), "NDCG@100": (100, "ndcg")}
+
+
+def score_lists(lists, test):
+    """The one scoring function: id-keyed top-100 lists of any library scored by latentrec's evaluation
+    core (metrics.score_topn) against ``test``; every held-out row counts, cold items included."""
     out = {}
-    for k, names in ((10, {"precision": "P@10", "recall": "R@10", "ndcg": "NDCG@10", "map": "MAP@10"}),
-                     (20, {"recall": "R@20"}), (50, {"recall": "R@50"}), (100, {"ndcg": "NDCG@100"})):
-        res = metrics.ranking_metrics(rec_codes, truth, k=k, metrics=tuple(names))
-        out.update({label: res[name] for name, label in names.items()})
-    return {key: out[key] for key in ("P@10", "R@10", "NDCG@10", "MAP@10", "R@20", "R@50", "NDCG@100")}
+    for k in sorted({k for k, _ in COLUMNS.values()}):
+        wanted = [m for c, (kk, m) in COLUMNS.items() if kk == k]
+        out.update(metrics.score_topn(lists, test, k, metrics=wanted).values)
+    return {col: out[f"{m}@{k}"] for col, (k, m) in COLUMNS.items()}
 
 
 class Evaluator:
-    """All-item top-100 for the users with held-out items, scored in the parent's item codes."""
+    """All-item top-100 for every user with held-out items; lists go to :func:`score_lists` as ids."""
 
     def __init__(self, train, test):
         self.train, self.test = train, test
-        truth = test.to_csr()
-        self.users = np.flatnonzero(np.diff(truth.indptr) > 0)
-        self.truth = truth[self.users]
+        self.users = np.unique(test.user_codes)  # parent codes: the row numbers the implicit library sees
         self.user_ids = test.users.take(self.users)
-
-    def score(self, rec_codes):
-        return score_lists(rec_codes, self.truth)
 
     def latentrec(self, model):
         ids, _ = model.recommend(self.user_ids, n=N, unknown="popular")
-        valid = ~np.ma.getmaskarray(ids)
-        ids = np.ma.filled(ids, ids.flat[0]) if np.ma.isMaskedArray(ids) else ids
-        codes = self.train.items.codes(np.asarray(ids).ravel(), missing="ignore").reshape(ids.shape)
-        return self.score(np.where(valid, codes, -1))
+        return score_lists((self.user_ids, ids), self.test)
 
     def implicit(self, model, user_items):
-        ids, _ = model.recommend(self.users, user_items[self.users], N=N, filter_already_liked_items=True)
-        return self.score(np.where(ids < 0, -1, ids))
+        codes, _ = model.recommend(self.users, user_items[self.users], N=N, filter_already_liked_items=True)
+        ids = np.ma.masked_array(self.train.items.take(np.maximum(codes, 0)), mask=codes < 0)
+        return score_lists((self.user_ids, ids), self.test)
 
     def lists(self, frame):
         """Score (user id, item id, rank) rows of another process (LensKit)."""
-        row = pd.Index(self.user_ids).get_indexer(frame["user"].to_numpy())
-        col = self.train.items.codes(frame["item"].to_numpy(), missing="ignore")
-        codes = np.full((len(self.users), N), -1, dtype=np.int64)
-        rank = frame["rank"].to_numpy() - 1
-        ok = (row >= 0) & (rank < N)
-        codes[row[ok], rank[ok]] = col[ok]
-        return self.score(codes)
+        return score_lists(frame[["user", "item", "rank"]], self.test)
 
 
 # ------------------------------------------------------------------ models
@@ -293,7 +285,8 @@ def quality(name: str, peers: bool, only=None, seed=0, lenskit_python=None,
         print(f"  {name} seed {seed} {label}: {rows[-1]}", file=sys.stderr, flush=True)
         if "n_epochs" not in model.get_params() or seed != 0:  # closed form or counting: no learning curve
             continue
-        hist = fit_latentrec(factory, best, train, eval_set=test)[0].history_frame()  # learning curve
+        # learning curve on the validation split carved from the training rows, never on the test part
+        hist = fit_latentrec(factory, best, fit_part, eval_set=val)[0].history_frame()
         if len(hist):
             curves.append(hist.assign(model=label))
     members = {lab: reg for lab, reg in ENSEMBLE_MEMBERS.items() if lab in tuned}
@@ -513,6 +506,8 @@ def main(argv=None):
     ap.add_argument("--lenskit-models", default="ease,implicit-mf",
                     help="LensKit peers to run (ImplicitMF's 18-setting grid is the slowest part of a run)")
     ap.add_argument("--vae-epoch", action="store_true", help="MultVAE seconds per epoch on ml-1m")
+    ap.add_argument("--figures", help="merge the first seed's ranking table into this JSON file "
+                                      "(benchmarks/figures.py)")
     ap.add_argument("--blas-threads", type=int, default=1,
                     help="BLAS threads of this process and of the LensKit runner (default 1: on a shared, "
                          "busy machine 2 OpenBLAS threads spin; a 1682^2 inverse took 8.5 s with 2 threads "
@@ -537,6 +532,13 @@ def main(argv=None):
                            for seed in seeds for n in args.datasets.split(",")], ignore_index=True)
         RESULTS.mkdir(exist_ok=True)
         table.to_json(RESULTS / "implicit_quality.json", orient="records", indent=1)
+        if args.figures:  # the README's ranking table: the first seed's figures
+            figs = []
+            for r in table[table.seed == seeds[0]].to_dict("records"):
+                model = r["model"].removeprefix("implicit ").removeprefix("LensKit ")
+                figs += [figure(r["dataset"], r["library"], model, "holdout", f"{m}@{k}", r[col])
+                         for col, (k, m) in COLUMNS.items()]
+            write_figures(args.figures, "ranking", figs)
         print(f"\n## Ranking quality (per-user 20% holdout, users >= 10 interactions, seeds {args.seeds})\n")
         print(markdown(table.drop(columns=["params"])))
         cols = ["NDCG@10", "R@20", "R@50", "NDCG@100", "fit_s"]
