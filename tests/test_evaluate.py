@@ -303,8 +303,9 @@ def test_models_whose_extra_is_missing_are_skipped_not_crashed(monkeypatch, smal
         resolve_models("mlp")
 
 
-def test_an_interrupted_run_resumes_from_its_journal(small, tmp_path, capsys):
+def test_an_interrupted_run_resumes_from_its_journal(small, tmp_path, capsys, monkeypatch):
     """Regression (issue 17): results were written only at the end, so a timeout or Ctrl-C lost them all."""
+    monkeypatch.delenv("LATENTREC_QUIET", raising=False)  # CI sets it; the progress lines are checked here
     journal = tmp_path / "run.partial.jsonl"
 
     class Boom(FitRecorder):
