@@ -313,6 +313,21 @@ class Recommender(BaseEstimator):
             s += (self.user_bias_[u] + np.float32(self.global_mean_))[:, None]
         return s
 
+    def _predict_from_blocks(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        """Scores of (user, item) code pairs read off ``_score_block`` rows, each distinct user
+        scored once (for models whose only scoring is a whole row, e.g. autoencoders, blends)."""
+        out = np.empty(len(u), dtype=np.float32)
+        order = np.argsort(u, kind="stable")
+        uniq, first = np.unique(u[order], return_index=True)
+        bounds = np.r_[first, len(u)]
+        for s in range(0, len(uniq), self._block_size):
+            block = uniq[s:s + self._block_size]
+            scores = self._score_block(block)
+            for r in range(len(block)):
+                rows = order[bounds[s + r]:bounds[s + r + 1]]
+                out[rows] = scores[r, i[rows]]
+        return out
+
     def _topn_codes(self, u: np.ndarray, n: int, *, exclude_seen: bool = True,
                     item_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Top-n item codes and scores for user codes ``u``; padded with -1 / -inf."""

@@ -230,17 +230,7 @@ class Ensemble(Recommender):
         return self._blend([m._score_block(u) for m in self.members_])
 
     def _predict_codes(self, u, i):
-        out = np.empty(len(u), dtype=np.float32)
-        order = np.argsort(u, kind="stable")
-        uniq, first = np.unique(u[order], return_index=True)
-        bounds = np.r_[first, len(u)]
-        for s in range(0, len(uniq), self._block_size):
-            block = uniq[s:s + self._block_size]
-            scores = self._score_block(block)
-            for r in range(len(block)):
-                rows = order[bounds[s + r]:bounds[s + r + 1]]
-                out[rows] = scores[r, i[rows]]
-        return out
+        return self._predict_from_blocks(u, i)
 
     def _fold_in_scores(self, item_codes, weights):
         return self._blend([m._fold_in_scores(item_codes, weights) for m in self.members_])[0]

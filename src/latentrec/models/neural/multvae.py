@@ -235,17 +235,7 @@ class MultVAE(Recommender):
         return self._decode(self._encode(self.seen_[u]))
 
     def _predict_codes(self, u, i):
-        out = np.empty(len(u), dtype=np.float32)
-        order = np.argsort(u, kind="stable")
-        uniq, first = np.unique(u[order], return_index=True)
-        bounds = np.r_[first, len(u)]
-        for s in range(0, len(uniq), self._block_size):
-            block = uniq[s:s + self._block_size]
-            scores = self._score_block(block)
-            for r in range(len(block)):
-                rows = order[bounds[s + r]:bounds[s + r + 1]]
-                out[rows] = scores[r, i[rows]]
-        return out
+        return self._predict_from_blocks(u, i)
 
     def _fold_in_scores(self, item_codes, weights):
         check_weights(weights, "recommend_for_interactions")
