@@ -256,12 +256,18 @@ class Recommender(BaseEstimator):
         known = (u >= 0) & (i >= 0)
         out = np.empty(len(u), dtype=np.float32)
         if known.any():
-            out[known] = self._predict_codes(u[known], i[known])
+            out[known] = self._predict_rows(X, u[known], i[known], known)
         if not known.all():
             out[~known] = self._fallback(u[~known], i[~known])
         self.unknown_counts_ = {"users": int(np.sum(u < 0)), "items": int(np.sum(i < 0)),
                                 "rows": int(np.sum(~known))}
         return self._clip(out)
+
+    def _predict_rows(self, X, u: np.ndarray, i: np.ndarray, known: np.ndarray) -> np.ndarray:
+        """Scores of the rows of ``X`` whose user and item are known (``known`` marks them; ``u``,
+        ``i`` their codes). The default is :meth:`_predict_codes`; a model whose prediction also reads
+        other columns of ``X`` (BayesianFM's day) overrides this."""
+        return self._predict_codes(u, i)
 
     def _predict_codes(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """Scores of known pairs; the default uses the latent factors."""

@@ -22,7 +22,7 @@ import pandas as pd
 from ..._util import check_random_state, kernel_threads, progress
 from ...data.interactions import Interactions
 from ...errors import DataError, ModelError
-from ..base import Interval, Options, Recommender, _pairs
+from ..base import Interval, Options, Recommender
 from ..kernels import bfm as kern
 from . import _features as feat
 
@@ -224,40 +224,21 @@ class BayesianFM(Recommender):
             self.day_bias_ = np.mean(dbs, axis=0).astype(np.float32)
 
     # ------------------------------------------------------------------ prediction
-    def predict(self, X) -> np.ndarray:
-        """Predicted rating of each (user, item) row of ``X``: the average over the saved samples.
+    def _predict_rows(self, X, u, i, known) -> np.ndarray:
+        """The average over the saved samples of the rows with a known user and item.
 
         With the ``"day"`` feature, rows carry their day through the timestamps of an
         :class:`Interactions` or a ``timestamp`` column of a DataFrame (a day not seen in
         training counts as the nearest training day); rows without a timestamp get
         the training-average day. Unknown users/items fall back as in every model.
         """
-        self._check_fitted()
-        users, items = _pairs(X)
-        u = self.users_.codes(users, missing="ignore")
-        i = self.items_.codes(items, missing="ignore")
-        known = (u >= 0) & (i >= 0)
-        out = np.empty(len(u), dtype=np.float32)
-        if known.any():
-            out[known] = self._predict_codes(u[known], i[known])
-            ts = _timestamps(X)
-            if ts is not None and getattr(self, "days_", None) is not None:
-                t = feat.nearest_day(self.days_, ts[known])
-                uk, ik = u[known], i[known]
-                out[known] += self.day_bias_[t] + np.einsum(
-                    "nk,nk->n", self.day_factors_[t], self.user_factors_[uk] + self.item_factors_[ik])
-        if not known.all():
-            out[~known] = self._fallback(u[~known], i[~known])
-        self.unknown_counts_ = {"users": int(np.sum(u < 0)), "items": int(np.sum(i < 0)),
-                                "rows": int(np.sum(~known))}
-        return self._clip(out)
-
-    def _eval_metrics(self, eval_data, k: int = 10) -> dict:  # used by tuning callbacks
-        if eval_data is None or len(eval_data) == 0:
-            return {}
-        from ... import metrics
-
-        return {"val_rmse": metrics.rmse(eval_data.values, self.predict(eval_data))}
+        out = self._predict_codes(u, i)
+        ts = _timestamps(X)
+        if ts is not None and getattr(self, "days_", None) is not None:
+            t = feat.nearest_day(self.days_, ts[known])
+            out = out + self.day_bias_[t] + np.einsum(
+                "nk,nk->n", self.day_factors_[t], self.user_factors_[u] + self.item_factors_[i])
+        return out.astype(np.float32)
 
 
 def _timestamps(X) -> np.ndarray | None:
@@ -314,7 +295,7 @@ class _Sampler:
         return mu, lam
 
     def sweep(self) -> tuple[float, float]:
-        d, rng = self.d, self.rng
+        rng = self.rng
         if self.n_sweeps % REFRESH == 0:  # recompute the incrementally kept sums (rounding drift)
             kern.entity_sums(*self.ef, self.w, self.V, self.Q, self.L, self.S)
             kern.row_predict(self.idx, self.w0, self.Q, self.L, self.S, self.resid)
