@@ -119,7 +119,9 @@ def test_find_item_by_title_words():
     (["info", "missing.csv"], "file not found"),
     (["info", "ml-nope"], "unknown dataset"),
     (["compare", "{csv}", "--models", "magic"], "unknown model 'magic'"),
-    (["compare", "{csv}", "--protocol", "sideways"], "unknown protocol"),
+    (["compare", "{csv}", "--models", "biases", "--params", "biased-mf.n_factors=8"], "not among the compared"),
+    (["compare", "{csv}", "--models", "biases", "--params", "biases.n_factors=8"], "not a hyper-parameter of biases"),
+    (["compare", "{csv}", "--models", "biases", "--params", "n_factors=8"], "must look like model.name=value"),
     (["train", "biases", "{csv}", "-o", "{tmp}/m", "--params", "user_damping=-1"], "user_damping must be"),
     (["tune", "biases", "{csv}", "--grid", "n_factors=1,2"], "has no parameter"),
     (["recommend", "{tmp}/nothing", "--user", "1"], "manifest.json is missing"),
@@ -147,6 +149,99 @@ def test_usage_error_exits_2(capsys):
     with pytest.raises(SystemExit) as exc:
         main(["compare"])
     assert exc.value.code == 2
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["compare", "ml-100k", "--protocol", "5-fold"], "unknown protocol '5-fold' (did you mean '5fold'?)"),
+    (["compare", "ml-100k", "--protocol", "10_folds"], "(did you mean '10fold'?)"),
+    (["compare", "ml-100k", "--protocol", "sideways"], "unknown protocol 'sideways'; choose one of 5fold"),
+    (["compare", "ml-100k", "--protocol", "holdot"], "(did you mean 'holdout'?)"),
+    (["train", "biased_mf", "ml-100k", "-o", "m"], "unknown model 'biased_mf' (did you mean 'biased-mf'?)"),
+    (["tune", "svd++", "ml-100k", "--grid", "x=1"], "(did you mean 'svdpp'?)"),
+    (["tune", "biases", "ml-100k", "--grid", "x=1", "--metric", "auc"], "invalid choice: 'auc'"),
+    (["recommend", "m", "--user", "1", "--seed", "3"], "unrecognized arguments: --seed 3"),
+    (["serve", "m", "--data-home", "x"], "unrecognized arguments: --data-home x"),
+])
+def test_choices_are_checked_before_any_work_with_a_suggestion(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_did_you_mean_for_datasets():
+    with pytest.raises(lr.DataError, match=r"unknown dataset 'ml-100l' \(did you mean 'ml-100k'\?\)"):
+        lr.load_movielens("ml-100l")
+
+
+def test_every_argument_has_help_text():
+    import argparse
+
+    from latentrec.cli import build_parser
+
+    parser = build_parser()
+    subs = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    assert set(subs.choices) >= {"models", "datasets", "compare", "tune", "train", "evaluate", "serve"}
+    for name, sub in [("latentrec", parser), *subs.choices.items()]:
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                continue
+            assert action.help and action.help != argparse.SUPPRESS, f"{name} {action.option_strings or action.dest}"
+    assert "``" not in parser.description  # plain text, not RST
+
+
+@pytest.mark.parametrize("argv", [["--quiet", "info", "{csv}"], ["info", "{csv}", "-q"], ["-v", "info", "{csv}"]])
+def test_verbosity_before_or_after_the_command(csv, capsys, monkeypatch, argv):
+    monkeypatch.delenv("LATENTREC_QUIET", raising=False)
+    monkeypatch.delenv("LATENTREC_VERBOSE", raising=False)
+    code, out, _ = run(capsys, *[a.format(csv=csv) for a in argv])
+    assert code == 0 and "interactions" in out
+    import os
+
+    assert bool(os.environ.get("LATENTREC_QUIET")) == ("-q" in argv or "--quiet" in argv)
+    assert bool(os.environ.get("LATENTREC_VERBOSE")) == ("-v" in argv)
+
+
+def test_models_lists_every_registered_model_with_its_extra(capsys):
+    from latentrec import registry
+
+    code, out, _ = run(capsys, "models")
+    assert code == 0
+    lines = {line.split()[0]: line for line in out.splitlines()[1:] if line.strip() and not line.startswith("use ")}
+    assert set(lines) == set(registry.names())
+    assert "[neural]" in lines["neumf"] and "[spark]" in lines["spark-als"] and "Biased matrix factor" in lines["biased-mf"]
+    assert all("``" not in line and "module docstring" not in line for line in lines.values())
+    code, out, _ = run(capsys, "models", "--task", "implicit")
+    assert "ease" in out and "biased-mf" not in out
+
+
+def test_models_says_which_extra_is_missing(capsys, monkeypatch):
+    from latentrec import registry
+
+    monkeypatch.setattr(registry, "missing_packages", lambda name: ["torch"] if registry.get(name).extra == "neural" else [])
+    _, out, _ = run(capsys, "models")
+    line = next(x for x in out.splitlines() if x.startswith("mlp "))
+    assert "needs pip install 'latentrec[neural]'" in line
+
+
+def test_train_refuses_to_overwrite_a_saved_model_without_force(csv, tmp_path, capsys):
+    assert run(capsys, "train", "biases", csv, "-o", tmp_path / "m")[0] == 0
+    stamp = (tmp_path / "m" / "manifest.json").stat().st_mtime_ns
+    code, _, err = run(capsys, "train", "biases", csv, "-o", tmp_path / "m")
+    assert code == 1 and "already holds a saved model; pass --force" in err
+    assert (tmp_path / "m" / "manifest.json").stat().st_mtime_ns == stamp
+    assert run(capsys, "train", "biases", csv, "-o", tmp_path / "m", "--force")[0] == 0
+
+
+def test_compare_params_reach_the_model_and_the_results_name_has_the_engine(csv, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "compare", csv, "--models", "biased-mf", "--protocol", "holdout", "--no-curves",
+                       "--params", "biased-mf.n_factors=3", "biased-mf.n_epochs=2")
+    assert code == 0
+    doc = json.loads((tmp_path / "latentrec-compare-ratings.csv-holdout-latentrec.json").read_text())
+    params = doc["models"]["biased-mf"]["params"]
+    assert params["n_factors"] == 3 and params["n_epochs"] == 2
 
 
 def test_serve_calls_the_server_lazily(tmp_path, capsys, monkeypatch):

@@ -1,4 +1,5 @@
-"""Small shared helpers: random state, thread control, numba's cache folder, progress bars, atomic writes."""
+"""Small shared helpers: random state, thread control, numba's cache folder, progress bars, atomic writes,
+close-match suggestions."""
 
 from __future__ import annotations
 
@@ -12,6 +13,17 @@ from typing import Iterable, Iterator
 import numpy as np
 
 RandomState = "int | np.random.Generator | None"
+
+
+def did_you_mean(name: str, choices) -> str:
+    """``" (did you mean 'x'?)"`` when ``name`` is close to one of ``choices`` (``_`` read as ``-``), else ``""``."""
+    import difflib
+
+    choices = [str(c) for c in choices]
+    key = str(name).strip().lower().replace("_", "-")
+    hits = [c for c in choices if c.lower() == key]
+    hits = hits or difflib.get_close_matches(key, choices, n=1, cutoff=0.6)
+    return f" (did you mean {hits[0]!r}?)" if hits else ""
 
 
 def check_random_state(random_state) -> np.random.Generator:
@@ -128,10 +140,12 @@ def ensure_numba_cache(kernels_dir: str | os.PathLike) -> str | None:
 def progress(iterable: Iterable, *, total: int | None = None, desc: str = "", enabled: bool | None = None):
     """A tqdm progress bar that only shows on a terminal and when not silenced.
 
-    ``LATENTREC_QUIET=1`` in the environment silences every bar (the CLI's ``--quiet``).
+    ``LATENTREC_QUIET=1`` in the environment silences every bar (the CLI's ``--quiet``);
+    ``LATENTREC_VERBOSE=1`` shows them on any stderr (``--verbose``).
     """
     if enabled is None:
-        enabled = sys.stderr.isatty() and not os.environ.get("LATENTREC_QUIET")
+        enabled = not os.environ.get("LATENTREC_QUIET") and (sys.stderr.isatty()
+                                                             or bool(os.environ.get("LATENTREC_VERBOSE")))
     if not enabled:
         return iterable
     from tqdm.auto import tqdm

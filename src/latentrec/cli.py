@@ -1,13 +1,14 @@
-"""The ``latentrec`` command line: a thin layer over the public Python API.
+"""The latentrec command line: a thin layer over the public Python API.
 
-Sub-commands: ``datasets``, ``info``, ``compare``, ``explore``, ``tune``, ``train``,
-``recommend``, ``similar``, ``evaluate``, ``serve`` (``latentrec COMMAND --help``).
-DATASET is a catalogue name (``ml-100k`` ...; loaded from the data home, downloaded
-once when absent), a MovieLens folder, or a CSV/TSV/PSV/Parquet file with
-``user,item[,rating][,timestamp]`` columns. Every failure prints one line on
+Sub-commands: ``models``, ``datasets``, ``info``, ``compare``, ``explore``, ``tune``,
+``train``, ``recommend``, ``similar``, ``evaluate``, ``serve`` (``latentrec COMMAND
+--help``). DATASET is a catalogue name (``ml-100k`` ...; loaded from the data home,
+downloaded once when absent), a MovieLens folder, or a CSV/TSV/PSV/Parquet file
+with ``user,item[,rating][,timestamp]`` columns. Every failure prints one line on
 stderr and exits with status 1 (2 for bad usage), never a traceback (set
 ``LATENTREC_DEBUG=1`` to see one); output paths are checked before any work
-starts. Progress bars show only on a terminal and never with ``--quiet``.
+starts. Progress bars show only on a terminal and never with ``--quiet``;
+``--verbose`` shows them on any stderr.
 """
 
 from __future__ import annotations
@@ -130,7 +131,7 @@ def _default_output(args) -> Path:
     if args.report:
         return Path(args.report) / "results.json"
     stem = Path(args.dataset).name if Path(args.dataset).exists() else args.dataset
-    return Path(f"latentrec-compare-{stem}-{args.protocol}.json")
+    return Path(f"latentrec-compare-{stem}-{args.protocol}-{args.engine}.json")
 
 
 def _with_master(name: str, model, master: str | None):
@@ -171,11 +172,12 @@ def cmd_compare(args) -> int:
     skipped: list[str] = []
     models = _on_engine(resolve_models(args.models, "implicit" if data.is_implicit else "explicit", skipped),
                         args.engine, args.master)
+    _set_model_params(models, _parse_params(args.params, per_model=True), skipped)
     out = Path(args.output) if args.output else _default_output(args)
     journal = out.with_name(out.name + ".partial.jsonl")
     t0 = time.perf_counter()
     evaluation = evaluate(models, data, args.protocol, k=args.k, n_jobs=args.n_jobs, random_state=args.seed,
-                          data_home=args.data_home, verbose=None if not args.quiet else False,
+                          data_home=args.data_home, verbose=False if args.quiet else None,
                           curves=not args.no_curves, journal=journal, resume=args.resume)
     elapsed = time.perf_counter() - t0
     run = evaluation.run
@@ -218,6 +220,7 @@ def cmd_tune(args) -> int:
     from . import registry, split
     from .tuning import grid_search, held_out_score, nested_cv, parse_grid, random_search
 
+    _check_replace(args.output, args.force)
     data = load_dataset(args.dataset, args.data_home)
     model = _with_master(args.model, registry.create(args.model), args.master)
     task = model.task
@@ -274,17 +277,36 @@ def _check_params(name: str, params: dict) -> None:
                         f"expected one of {', '.join(sorted(known))}")
 
 
-def _parse_params(items) -> dict:
+def _parse_params(items, *, per_model: bool = False) -> dict:
+    """``name=value`` entries -> ``{name: value}``; with ``per_model``, ``model.name=value`` entries
+    -> ``{model: {name: value}}``."""
     from .tuning import parse_value
 
-    params = {}
+    params: dict = {}
+    form = "model.name=value (e.g. biased-mf.n_factors=64)" if per_model else "name=value"
     for item in items or []:
         for part in item.split():
             name, sep, value = part.partition("=")
-            if not sep or not name:
-                raise DataError(f"--params entry {part!r} must look like name=value")
-            params[name] = parse_value(value)
+            model, dot, name = name.rpartition(".") if per_model else ("", "", name)
+            if not sep or not name or (per_model and not (dot and model)):
+                raise DataError(f"--params entry {part!r} must look like {form}")
+            (params.setdefault(model, {}) if per_model else params)[name] = parse_value(value)
     return params
+
+
+def _set_model_params(models: dict, params: dict, skipped: list[str]) -> None:
+    """``compare --params``: set each ``{model: {name: value}}`` on the compared model of that name."""
+    from . import registry
+
+    for name, values in params.items():
+        key = registry.get(name).name
+        if key not in models:
+            if any(s.startswith(key + " ") for s in skipped):
+                continue  # not run here (its extra is missing); said in "not run"
+            raise DataError(f"--params names {name!r}, which is not among the compared models "
+                            f"({', '.join(models)}); add it to --models")
+        _check_params(key, values)
+        models[key].set_params(**values)
 
 
 def cmd_train(args) -> int:
@@ -292,6 +314,7 @@ def cmd_train(args) -> int:
 
     params = _parse_params(args.params)
     _check_params(args.model, params)
+    _check_replace(args.output, args.force)
     data = load_dataset(args.dataset, args.data_home)
     model = _with_master(args.model, registry.create(args.model, **params), args.master)
     if "random_state" in model.get_params() and model.get_params()["random_state"] is None:
@@ -303,6 +326,30 @@ def cmd_train(args) -> int:
     fit_s = time.perf_counter() - t0
     model.save(args.output)
     print(f"{args.model} fitted on {data.name} ({len(data):,} rows) in {fit_s:.2f} s; saved to {args.output}")
+    return 0
+
+
+def _check_replace(path, force: bool) -> None:
+    """Refuse to overwrite an existing saved model unless ``--force`` (before any work starts)."""
+    if path and (Path(path) / "manifest.json").is_file() and not force:
+        raise DataError(f"{path} already holds a saved model; pass --force to replace it, or choose another folder")
+
+
+def cmd_models(args) -> int:
+    from . import registry
+
+    rows = []
+    for entry in registry.entries(args.task):
+        doc = (registry.model_class(entry.name).__doc__ or "").strip().split("\n")[0].strip().replace("``", "")
+        missing = registry.missing_packages(entry.name)
+        extra = f"[{entry.extra}]" if entry.extra else "-"
+        state = f"needs pip install 'latentrec[{entry.extra}]'" if missing else "ready"
+        rows.append((entry.name, entry.task + (" (baseline)" if entry.baseline else ""), extra, state, doc))
+    widths = [max(len(r[i]) for r in rows + [("name", "task", "extra", "here", "")]) for i in range(4)]
+    print("  ".join(h.ljust(w) for h, w in zip(("name", "task", "extra", "here"), widths)) + "  description")
+    for row in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(row, widths)) + "  " + row[4])
+    print("\nuse a name with compare --models, tune, train; groups: baselines, explicit, implicit, all")
     return 0
 
 
@@ -460,40 +507,80 @@ class _Parser(argparse.ArgumentParser):
 
 # ---------------------------------------------------------------- parser
 _MASTER_HELP = "Spark master URL for Spark models, e.g. local[2], spark://host:7077, yarn (default local[*])"
+_DATASET_HELP = "a catalogue name (latentrec datasets lists them), a MovieLens folder or an interactions file"
+_MODEL_DIR_HELP = "a folder written by latentrec train (or tune --output)"
+
+
+def _protocol(text: str) -> str:
+    from .evaluate import check_protocol
+
+    try:
+        return check_protocol(text)
+    except DataError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _model_name(text: str) -> str:
+    from . import registry
+
+    try:
+        return registry.get(text).name
+    except ModelError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _verbosity(parser: argparse.ArgumentParser, default) -> None:
+    """--quiet / --verbose, accepted before the COMMAND and after it."""
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--quiet", "-q", action="store_true", default=default,
+                       help="no progress bars or progress lines")
+    group.add_argument("--verbose", "-v", action="store_true", default=default,
+                       help="progress bars even when stderr is not a terminal")
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = _Parser(add_help=False)
-    common.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
-    common.add_argument("--data-home", help="folder of the MovieLens releases (default $LATENTREC_DATA_HOME, "
-                                            "else ~/.cache/latentrec)")
-    common.add_argument("--seed", type=int, default=0, help="random seed of splits and models (default 0)")
-    parser = _Parser(prog="latentrec", description=__doc__.split("\n")[0],
-                                     epilog="Options --quiet, --data-home and --seed go after the COMMAND.")
+    verbosity = _Parser(add_help=False)
+    _verbosity(verbosity, argparse.SUPPRESS)  # after the COMMAND; SUPPRESS keeps a value given before it
+    data_home = _Parser(add_help=False)
+    data_home.add_argument("--data-home", metavar="DIR",
+                           help="folder of the MovieLens releases (default $LATENTREC_DATA_HOME, else "
+                                "~/.cache/latentrec)")
+    seed = _Parser(add_help=False)
+    seed.add_argument("--seed", type=int, default=0, help="random seed of splits and models (default 0)")
+    parser = _Parser(prog="latentrec",
+                     description="Collaborative-filtering recommenders: compare, tune, train, evaluate "
+                                 "and serve models on MovieLens or your own interactions.",
+                     epilog="latentrec COMMAND --help shows a command's options.")
     from .__about__ import __version__
 
     parser.add_argument("--version", action="version", version=f"latentrec {__version__}")
+    _verbosity(parser, False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
 
-    def add(name, func, help_):
-        p = sub.add_parser(name, help=help_, description=help_, parents=[common])
+    def add(name, func, help_, *parents):
+        p = sub.add_parser(name, help=help_, description=help_, parents=[verbosity, *parents])
         p.set_defaults(func=func)
         return p
 
-    add("datasets", cmd_datasets, "list the MovieLens catalogue and which releases are present")
-    p = add("info", cmd_info, "counts, density and a text rating histogram of a dataset")
-    p.add_argument("dataset", metavar="DATASET", help="catalogue name, MovieLens folder or interactions file")
-    p = add("compare", cmd_compare, "compare models on one protocol; print and save the table")
-    p.add_argument("dataset", metavar="DATASET")
-    p.add_argument("--protocol", default="5fold",
+    p = add("models", cmd_models, "list the models: name, task, extra and a one-line description")
+    p.add_argument("--task", choices=("explicit", "implicit"), help="only the models of this task")
+    add("datasets", cmd_datasets, "list the MovieLens catalogue and which releases are present", data_home)
+    p = add("info", cmd_info, "counts, density and a text rating histogram of a dataset", data_home)
+    p.add_argument("dataset", metavar="DATASET", help=_DATASET_HELP)
+    p = add("compare", cmd_compare, "compare models on one protocol; print and save the table", data_home, seed)
+    p.add_argument("dataset", metavar="DATASET", help=_DATASET_HELP)
+    p.add_argument("--protocol", default="5fold", type=_protocol,
                    help="5fold (default), Nfold, holdout, u1-u5, user-holdout, leave-last-out, temporal")
     p.add_argument("--models", default=None,
                    help="baselines | all | explicit | implicit | comma-separated names "
-                        "(default: baselines + the main explicit models)")
-    p.add_argument("--report", metavar="DIR", help="write report.html, PNGs, results.csv and run.json here")
+                        "(default: baselines + the main models of the data's task; latentrec models lists them)")
+    p.add_argument("--params", nargs="+", metavar="MODEL.NAME=VALUE",
+                   help="hyper-parameters of compared models, e.g. biased-mf.n_factors=64 svdpp.n_epochs=30")
+    p.add_argument("--report", metavar="DIR",
+                   help="write report.html, PNGs, results.csv and run.json here (needs the [plots] extra)")
     p.add_argument("--output", "-o", metavar="FILE",
                    help="JSON of the results (default DIR/results.json with --report, else "
-                        "./latentrec-compare-DATASET-PROTOCOL.json)")
+                        "./latentrec-compare-DATASET-PROTOCOL-ENGINE.json)")
     p.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes over (model, fold) pairs (-1: every core)")
     p.add_argument("-k", type=_int_at_least(1, "a cut-off"), default=10,
                    help="cut-off of the ranking metrics (default 10)")
@@ -504,15 +591,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep the (model, fold) results an interrupted run of the same comparison journalled "
                         "beside the results file (RESULTS.partial.jsonl) and run only the rest")
     p.add_argument("--engine", choices=("latentrec", "spark"), default="latentrec",
-                   help="spark: train als / implicit-als with Spark MLlib (spark-als / spark-implicit-als)")
+                   help="spark: train every model that has a Spark engine with Spark MLlib (als -> spark-als, "
+                        "implicit-als -> spark-implicit-als; needs the [spark] extra and Java)")
     p.add_argument("--master", metavar="URL", help=_MASTER_HELP)
-    p = add("explore", cmd_explore, "exploratory plots of a dataset in an HTML report")
-    p.add_argument("dataset", metavar="DATASET")
-    p.add_argument("--report", metavar="DIR", required=True)
-    p = add("tune", cmd_tune, "grid or random search with learning curves on an 80/20 split's training part")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("dataset", metavar="DATASET")
-    p.add_argument("--grid", required=True, help="'n_factors=20,50,100 regularization=0.01,0.05'")
+    p = add("explore", cmd_explore, "exploratory plots of a dataset in an HTML report (needs [plots])", data_home)
+    p.add_argument("dataset", metavar="DATASET", help=_DATASET_HELP)
+    p.add_argument("--report", metavar="DIR", required=True, help="folder to write report.html and its PNGs to")
+    p = add("tune", cmd_tune, "grid or random search with learning curves on an 80/20 split's training part",
+            data_home, seed)
+    p.add_argument("model", metavar="MODEL", type=_model_name, help="a model name (latentrec models lists them)")
+    p.add_argument("dataset", metavar="DATASET", help=_DATASET_HELP)
+    p.add_argument("--grid", required=True,
+                   help="space-separated name=v1,v2 lists, e.g. 'n_factors=20,50,100 regularization=0.01,0.05'")
     p.add_argument("--random", type=_int_at_least(1, "a number of settings"), metavar="N",
                    help="sample N settings from the grid instead of all")
     p.add_argument("--cv", type=_int_at_least(1, "a number of folds"), default=3,
@@ -520,35 +610,45 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--outer-cv", type=_int_at_least(2, "a number of outer folds"), metavar="N", default=None,
                    help="nested cross-validation: N outer folds, each tuned on the rest and scored on itself "
                         "(the unbiased figure; prints the table, saves no model)")
-    p.add_argument("--metric", help="rmse (explicit default) or ndcg / precision / recall / map (at k)")
-    p.add_argument("-k", type=_int_at_least(1, "a cut-off"), default=10)
+    p.add_argument("--metric", choices=("rmse", "mae", "ndcg", "precision", "recall", "map"),
+                   help="rmse (explicit default) or ndcg (implicit default), precision, recall, map (at k), mae")
+    p.add_argument("-k", type=_int_at_least(1, "a cut-off"), default=10,
+                   help="cut-off of the ranking metrics (default 10)")
     p.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes over settings (-1: every core)")
-    p.add_argument("--report", metavar="DIR")
+    p.add_argument("--report", metavar="DIR", help="write an HTML report with the curves here (needs [plots])")
     p.add_argument("--output", "-o", metavar="DIR", help="save the best model here")
+    p.add_argument("--force", action="store_true", help="replace a model already saved in --output")
     p.add_argument("--master", metavar="URL", help=_MASTER_HELP)
-    p = add("train", cmd_train, "fit a model on a whole dataset and save it")
-    p.add_argument("model", metavar="MODEL")
-    p.add_argument("dataset", metavar="DATASET")
-    p.add_argument("--output", "-o", metavar="DIR", required=True)
-    p.add_argument("--params", nargs="*", metavar="NAME=VALUE", help="hyper-parameters, e.g. n_factors=64")
+    p = add("train", cmd_train, "fit a model on a whole dataset and save it", data_home, seed)
+    p.add_argument("model", metavar="MODEL", type=_model_name, help="a model name (latentrec models lists them)")
+    p.add_argument("dataset", metavar="DATASET", help=_DATASET_HELP)
+    p.add_argument("--output", "-o", metavar="DIR", required=True, help="folder to save the fitted model to")
+    p.add_argument("--force", action="store_true", help="replace a model already saved in --output")
+    p.add_argument("--params", nargs="+", metavar="NAME=VALUE", help="hyper-parameters, e.g. n_factors=64")
     p.add_argument("--master", metavar="URL", help=_MASTER_HELP)
     p = add("recommend", cmd_recommend, "top-N items for a user from a saved model")
-    p.add_argument("model", metavar="MODEL_DIR")
-    p.add_argument("--user", required=True)
-    p.add_argument("-n", type=_int_at_least(1, "a number of items"), default=10)
+    p.add_argument("model", metavar="MODEL_DIR", help=_MODEL_DIR_HELP)
+    p.add_argument("--user", required=True, help="a user id of the model's training data")
+    p.add_argument("-n", type=_int_at_least(1, "a number of items"), default=10,
+                   help="how many items (default 10)")
     p.add_argument("--include-seen", action="store_true", help="also recommend items the user already has")
+    p.add_argument("--raw-scores", action="store_true",
+                   help="print the model's raw scores (rating models otherwise print predicted ratings "
+                        "clipped to the rating scale)")
     p = add("similar", cmd_similar, "items similar to an item (id or title words) from a saved model")
-    p.add_argument("model", metavar="MODEL_DIR")
+    p.add_argument("model", metavar="MODEL_DIR", help=_MODEL_DIR_HELP)
     p.add_argument("--item", required=True, help="an item id or words of its title")
-    p.add_argument("-n", type=_int_at_least(1, "a number of items"), default=10)
-    p = add("evaluate", cmd_evaluate, "measure a saved model on a dataset (e.g. a held-out file)")
-    p.add_argument("model", metavar="MODEL_DIR")
-    p.add_argument("dataset", metavar="DATASET")
-    p.add_argument("-k", type=_int_at_least(1, "a cut-off"), default=10)
-    p = add("serve", cmd_serve, "serve a saved model over HTTP (JSON API + web page)")
-    p.add_argument("model", metavar="MODEL_DIR")
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=_port, default=8000, help="TCP port, 0-65535 (0: any free port)")
+    p.add_argument("-n", type=_int_at_least(1, "a number of items"), default=10,
+                   help="how many items (default 10)")
+    p = add("evaluate", cmd_evaluate, "measure a saved model on a dataset (e.g. a held-out file)", data_home)
+    p.add_argument("model", metavar="MODEL_DIR", help=_MODEL_DIR_HELP)
+    p.add_argument("dataset", metavar="DATASET", help=_DATASET_HELP)
+    p.add_argument("-k", type=_int_at_least(1, "a cut-off"), default=10,
+                   help="cut-off of the ranking metrics (default 10)")
+    p = add("serve", cmd_serve, "serve a saved model over HTTP (JSON API + web page; needs [serve])")
+    p.add_argument("model", metavar="MODEL_DIR", help=_MODEL_DIR_HELP)
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=_port, default=8000, help="TCP port, 0-65535 (0: any free port; default 8000)")
     return parser
 
 
@@ -558,6 +658,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if args.quiet:
         os.environ["LATENTREC_QUIET"] = "1"
+    elif args.verbose:
+        os.environ["LATENTREC_VERBOSE"] = "1"
+        os.environ.pop("LATENTREC_QUIET", None)
     try:
         _check_outputs(args)
         return int(args.func(args) or 0)

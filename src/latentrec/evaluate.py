@@ -71,10 +71,10 @@ def make_folds(data: Interactions, protocol="5fold", *, random_state=0, test_siz
         if not folds or not all(isinstance(f, tuple) and len(f) == 2 for f in folds):
             raise DataError("protocol must be a protocol name or a list of (train, test) Interactions pairs")
         return folds
-    name = protocol.lower()
-    m = re.fullmatch(r"(\d+)-?folds?", name)
-    if m or name == "kfold":
-        n = int(m.group(1)) if m else 5
+    name = check_protocol(protocol)
+    m = re.fullmatch(r"(\d+)fold", name)
+    if m:
+        n = int(m.group(1))
         if n < 2:
             raise DataError(f"a k-fold protocol needs at least 2 folds, got {protocol!r}")
         return list(_need("kfold")(data, n, random_state=random_state))
@@ -86,9 +86,21 @@ def make_folds(data: Interactions, protocol="5fold", *, random_state=0, test_siz
         return [_need("leave_last_out")(data)]
     if name == "temporal":
         return [_need("temporal_split")(data, test_size)]
-    if name in ("u1-u5", "ml-100k"):
-        return _ml100k_folds(data, data_home)
-    raise DataError(f"unknown protocol {protocol!r}; choose one of {', '.join(PROTOCOLS)} (or Nfold)")
+    return _ml100k_folds(data, data_home)  # u1-u5
+
+
+def check_protocol(protocol: str) -> str:
+    """The protocol name in its one spelling (a :data:`PROTOCOLS` key or ``Nfold``), else a DataError
+    that suggests the closest name."""
+    name = str(protocol).strip().lower()
+    if name in PROTOCOLS or re.fullmatch(r"\d+fold", name):
+        return name
+    from ._util import did_you_mean
+
+    m = re.fullmatch(r"(\d+)[-_ ]?folds?", name)
+    hint = f" (did you mean '{m.group(1)}fold'?)" if m else did_you_mean(name, PROTOCOLS)
+    raise DataError(f"unknown protocol {protocol!r}{hint}; choose one of {', '.join(PROTOCOLS)} "
+                    "(or Nfold for any N >= 2)")
 
 
 def _need(name: str):
@@ -522,7 +534,7 @@ def describe_protocol(protocol) -> str:
     """One line saying what the test part of ``protocol`` is."""
     if not isinstance(protocol, str):
         return "folds given by the caller"
-    m = re.fullmatch(r"(\d+)-?folds?", protocol.lower())
+    m = re.fullmatch(r"(\d+)fold", protocol.lower())
     if m:
         return f"{m.group(1)}-fold cross-validation over random rows (split.kfold)"
     return PROTOCOLS.get(protocol.lower(), "")

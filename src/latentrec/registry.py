@@ -45,7 +45,10 @@ def get(name: str) -> Entry:
     try:
         return _ENTRIES[name.lower()]
     except KeyError:
-        raise ModelError(f"unknown model {name!r}; known models: {', '.join(sorted(_ENTRIES))}") from None
+        from ._util import did_you_mean
+
+        raise ModelError(f"unknown model {name!r}{did_you_mean(name, _ENTRIES)}; known models: "
+                         f"{', '.join(sorted(_ENTRIES))} (latentrec models lists them)") from None
 
 
 def model_class(name: str):

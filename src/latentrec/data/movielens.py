@@ -142,7 +142,10 @@ def _info(name: str) -> DatasetInfo:
     for info in KNOWN_DATASETS.values():
         if key in (info.name, info.folder.lower()):
             return info
-    raise DataError(f"unknown dataset {name!r}; expected one of {', '.join(KNOWN_DATASETS)} "
+    from .._util import did_you_mean
+
+    raise DataError(f"unknown dataset {name!r}{did_you_mean(name, KNOWN_DATASETS)}; expected one of "
+                    f"{', '.join(KNOWN_DATASETS)} "
                     "or path=<folder holding MovieLens files>")
 
 

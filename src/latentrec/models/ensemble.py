@@ -51,7 +51,9 @@ def simplex_grid(n: int, step: float) -> np.ndarray:
 
 
 class Ensemble(Recommender):
-    """Weighted blend of registered implicit-feedback models (module docstring).
+    """Weighted blend of the scores of registered ranking models, weights fitted on a validation slice.
+
+    The module docstring gives the method.
 
     Parameters
     ----------

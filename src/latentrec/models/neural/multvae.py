@@ -33,7 +33,9 @@ from ._base import COMMON, _Layers, hidden_units
 
 
 class MultVAE(Recommender):
-    """Variational autoencoder with multinomial likelihood for implicit feedback (module docstring).
+    """Variational autoencoder with a multinomial likelihood for implicit feedback (Liang et al. 2018).
+
+    The module docstring gives the method.
 
     Parameters
     ----------
