@@ -261,3 +261,19 @@ def test_python_dash_m_subprocess(csv):
     proc = subprocess.run([sys.executable, "-m", "latentrec", "info", "no/such/file.csv"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and "file not found" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_recommend_prints_predicted_ratings_clipped_to_the_scale(csv, tmp_path, capsys):
+    # issue 17: `latentrec recommend` printed 5.4956 on a 0.5-5 scale
+    run(capsys, "train", "biased-mf", csv, "-o", tmp_path / "m", "--params", "n_epochs=60", "regularization=0")
+    model = lr.load_model(tmp_path / "m")
+    top = model.recommend(model.users_.ids, n=1, raw_scores=True)[1][:, 0]
+    user = model.users_.ids[int(np.argmax(top))]
+    raw = model.recommend(user, n=5, raw_scores=True)[1]
+    assert raw.max() > model.rating_scale_[1]  # unregularised: top predictions leave the scale
+    code, out, _ = run(capsys, "recommend", tmp_path / "m", "--user", user, "-n", 5)
+    assert code == 0 and "scores: predicted ratings on 1-5" in out
+    printed = [float(line.split()[2]) for line in out.splitlines()[1:]]
+    np.testing.assert_allclose(printed, np.minimum(raw, 5.0), atol=1e-4)
+    code, out, _ = run(capsys, "recommend", tmp_path / "m", "--user", user, "-n", 5, "--raw-scores")
+    assert "raw model scores" in out and max(float(x.split()[2]) for x in out.splitlines()[1:]) > 5

@@ -256,6 +256,8 @@ def test_recommendations_match_the_model_and_exclude_seen(client, model):
     ids, scores = model.recommend(user, n=15)
     assert body["user"] == user and [it["id"] for it in body["items"]] == ids.tolist()
     np.testing.assert_allclose([it["score"] for it in body["items"]], scores, rtol=1e-5)
+    assert body["score_kind"] == model.score_kind() == "rating"  # predicted ratings, within the scale
+    assert max(it["score"] for it in body["items"]) <= model.rating_scale_[1]
     seen = set(model.items_.ids[model.seen_[3].indices].tolist())
     assert not seen & {it["id"] for it in body["items"]}
     everything = client.get(f"/api/users/{user}/recommendations?n=1000&exclude_seen=false").json()["items"]
@@ -293,6 +295,7 @@ def test_user_listing(client, model):
 def test_visitor_recommendations_match_fold_in(client, model):
     ratings = [{"item": 0, "rating": 5}, {"item": "3", "rating": 4.5}, {"item": 2, "rating": 1}]
     body = client.post("/api/recommendations", json={"ratings": ratings, "n": 7}).json()
+    assert body["score_kind"] == model.score_kind(fold_in=True)
     ids, scores = model.recommend_for_interactions([0, 3, 2], [5, 4.5, 1], n=7)
     assert body["user"] is None and [it["id"] for it in body["items"]] == ids.tolist()
     np.testing.assert_allclose([it["score"] for it in body["items"]], scores, rtol=1e-4)

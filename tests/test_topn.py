@@ -1,6 +1,7 @@
 """Top-n kernels against a NumPy reference (stable sort, ties to the lower code)."""
 
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 
@@ -80,3 +81,37 @@ def test_empty_inputs():
     assert c.shape == (0, 3)
     c, s = topn_masked(np.zeros((2, 4), np.float32), 0)
     assert c.shape == (2, 0)
+
+
+def test_rating_models_recommend_predicted_ratings_clipped_to_the_scale():
+    # issue 17: recommend printed 5.4956 on a 1-5 scale; fold-in scores had no stated meaning
+    import latentrec as lr
+
+    data = lr.synthetic_ratings(80, 40, 2000, random_state=3)
+    model = lr.models.BiasedMF(n_factors=8, n_epochs=80, regularization=0.0, random_state=0).fit(data)
+    lo, hi = model.rating_scale_
+    ids, raw = model.recommend(model.users_.ids, n=40, raw_scores=True, exclude_seen=False)
+    assert raw.max() > hi
+    ids2, clipped = model.recommend(model.users_.ids, n=40, exclude_seen=False)
+    np.testing.assert_array_equal(ids, ids2)  # same order
+    np.testing.assert_allclose(clipped, np.clip(raw, lo, hi))
+    assert model.score_kind() == "rating" and model.score_kind(fold_in=True) == "rating"
+    items = model.items_.ids[:5]
+    pred = model.recommend_for_interactions(items, [5, 5, 5, 5, 5], n=10)[1]
+    assert pred.max() <= hi and pred.min() >= lo
+    # ranking models' scores are scores, never clipped
+    implicit = lr.models.EASE().fit(data.to_implicit())
+    assert implicit.score_kind() == "score"
+    # a rating model whose fold-in is a similarity sum says so and is not clipped
+    knn = lr.models.UserKNN().fit(data)
+    assert knn.score_kind() == "rating" and knn.score_kind(fold_in=True) == "score"
+
+
+def test_rating_baselines_fold_in_predicts_ratings_not_popularity():
+    import latentrec as lr
+
+    data = lr.synthetic_ratings(60, 30, 1200, random_state=2)
+    model = lr.models.ItemMean().fit(data)
+    ids, scores = model.recommend_for_interactions(model.items_.ids[:2], [4, 4], n=5)
+    assert model.score_kind(fold_in=True) == "rating"
+    np.testing.assert_allclose(scores, model.predict(pd.DataFrame({"user": [-999] * 5, "item": ids})), rtol=1e-5)

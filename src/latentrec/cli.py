@@ -356,8 +356,15 @@ def cmd_models(args) -> int:
 def cmd_recommend(args) -> int:
     model = _load_model(args.model)
     user = _parse_id(model.users_, args.user)
-    ids, scores = model.recommend(user, n=args.n, exclude_seen=not args.include_seen)
-    _print_items(model, ids, scores, f"top {len(ids)} for user {user} ({type(model).__name__}):")
+    ids, scores = model.recommend(user, n=args.n, exclude_seen=not args.include_seen, raw_scores=args.raw_scores)
+    scale = getattr(model, "rating_scale_", None)
+    if model.score_kind() != "rating":
+        what = "scores: ranking scores"
+    elif args.raw_scores:
+        what = "scores: raw model scores"
+    else:
+        what = "scores: predicted ratings" + (f" on {scale[0]:g}-{scale[1]:g}" if scale else "")
+    _print_items(model, ids, scores, f"top {len(ids)} for user {user} ({type(model).__name__}; {what}):")
     return 0
 
 

@@ -51,6 +51,8 @@ class Recommender(BaseEstimator):
     _constraints: dict[str, Any] = {}
     #: default block of users scored at once in recommend
     _block_size: int = 512
+    #: a rating model's fold-in scores are predicted ratings (False: a similarity score, see score_kind)
+    _fold_in_rates: bool = True
 
     # ---------------------------------------------------------------- fitting
     def fit(self, X, y=None, *, eval_set=None, callbacks: list[Callable] | None = None):
@@ -386,7 +388,7 @@ class Recommender(BaseEstimator):
                 out_s[start:start + len(block)] = s
 
     def recommend(self, users, n: int = 10, *, exclude_seen: bool = True, items=None,
-                  unknown: str = "raise"):
+                  unknown: str = "raise", raw_scores: bool = False):
         """Top-``n`` items for each user.
 
         Parameters
@@ -399,7 +401,13 @@ class Recommender(BaseEstimator):
         items : sequence of item ids, optional
             Only recommend from these; unknown item ids raise :class:`UnknownIdError`.
         unknown : {"raise", "popular"}
-            What to do with a user the model does not know.
+            What to do with a user the model does not know (``"popular"``: the most
+            popular items, scored by their training counts).
+        raw_scores : bool
+            Rating models (``task == "explicit"``) score items by their predicted rating,
+            clipped to the training rating scale like :meth:`predict`; ``True`` returns
+            the unclipped model scores (same order). Ignored by ranking models, whose
+            scores have no scale.
 
         Returns
         -------
@@ -433,7 +441,21 @@ class Recommender(BaseEstimator):
             order = np.argsort(-pop, kind="stable")[:k]
             out_c[~known] = np.where(np.isfinite(pop[order]), order, -1)
             out_s[~known] = pop[order]
+        if not raw_scores:
+            out_s[known] = self._clip_scores(out_s[known])
         return self._to_ids(out_c, out_s, single)
+
+    def score_kind(self, fold_in: bool = False) -> str:
+        """What :meth:`recommend`'s (or, with ``fold_in``, :meth:`recommend_for_interactions`')
+        scores are: ``"rating"``, a predicted rating on the training scale (clipped to it unless
+        ``raw_scores``), or ``"score"``, a model score whose only meaning is its order."""
+        return "rating" if self.task == "explicit" and (self._fold_in_rates or not fold_in) else "score"
+
+    def _clip_scores(self, scores: np.ndarray, fold_in: bool = False) -> np.ndarray:
+        """A rating model's top-N scores clipped to the rating scale (the -inf padding stays)."""
+        if self.score_kind(fold_in) != "rating":
+            return scores
+        return np.where(np.isfinite(scores), self._clip(scores), scores).astype(scores.dtype)
 
     def _to_ids(self, codes: np.ndarray, scores: np.ndarray, single: bool, vocab: Vocabulary | None = None):
         vocab = vocab or self.items_
@@ -499,7 +521,8 @@ class Recommender(BaseEstimator):
         return self._similar(users, n, self.users_, self._user_similarity_block, "user")
 
     # ---------------------------------------------------------------- fold-in
-    def recommend_for_interactions(self, item_ids, weights=None, n: int = 10, *, exclude_seen: bool = True):
+    def recommend_for_interactions(self, item_ids, weights=None, n: int = 10, *, exclude_seen: bool = True,
+                                   raw_scores: bool = False):
         """Top-``n`` for a visitor described by the items they interacted with (no refit).
 
         Parameters
@@ -512,6 +535,9 @@ class Recommender(BaseEstimator):
         n : int
         exclude_seen : bool
             Leave the visitor's items out of the list.
+        raw_scores : bool
+            As in :meth:`recommend`: rating models' predicted ratings are clipped to the
+            rating scale unless ``True``.
 
         Factor models solve the visitor's factors from the fitted item factors
         (:meth:`_fold_in_factors`, ridge with the model's ``regularization``); unknown
@@ -538,16 +564,22 @@ class Recommender(BaseEstimator):
                              shape=(1, len(self.items_))) if exclude_seen and len(codes) else None
         k = int(min(n, len(self.items_)))
         c, s = topn_masked(scores, k, np.zeros(1, np.int32) if seen is not None else None, seen, None)
+        if not raw_scores:
+            s = self._clip_scores(s, fold_in=True)
         return self._to_ids(c, s, True)
 
     def _fold_in_scores(self, item_codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
         """Scores over all items for a new user: factor models score with the folded-in factors
-        (rating models: predicted ratings, mu + b_i + p.q_i); others rank by popularity."""
+        (rating models: predicted ratings, mu + b_i + p.q_i); other rating models predict what
+        they predict for an unknown user (mu + b_i), other ranking models rank by popularity."""
         if hasattr(self, "item_factors_"):
             s = self._fold_in_factors(item_codes, weights) @ self.item_factors_.T
             if getattr(self, "item_bias_", None) is not None:
                 s = s + self.item_bias_ + np.float32(self.global_mean_ if self.task == "explicit" else 0.0)
             return s
+        if self.task == "explicit":
+            n = len(self.items_)
+            return self._fallback(np.full(n, -1, dtype=np.int64), np.arange(n))
         return self.item_popularity_.astype(np.float32)
 
     def _fold_in_factors(self, item_codes: np.ndarray, weights: np.ndarray) -> np.ndarray:

@@ -271,6 +271,7 @@ class UserKNN(_ExplicitKNN):
 
     __doc__ += _EXPLICIT_DOC.format(neighbours="users similar to u", entity="user", other="item")
     _user_based = True
+    _fold_in_rates = False  # a visitor's fold-in scores are similarity-weighted ratings of their items
 
     def _user_similarity_block(self, u: np.ndarray) -> np.ndarray:
         return _dense_rows(self.similarity_, u)

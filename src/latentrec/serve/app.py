@@ -64,6 +64,9 @@ class Similar(BaseModel):
 class Recommendations(BaseModel):
     user: Optional[Id] = None
     items: list[Item]
+    score_kind: str = Field(description="what each item's score is: 'rating', the model's predicted rating on "
+                                        "its rating scale (clipped to it); 'score', a ranking score whose only "
+                                        "meaning is its order")
 
 
 class History(BaseModel):
@@ -224,7 +227,8 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
         """Top-``n`` items for a known user (training items left out unless ``exclude_seen=false``)."""
         code = service.user_code(user_id)
         items = service.recommend(code, n, exclude_seen)
-        return _json({"user": service.user_ids[code].item(), "items": items}, service)
+        return _json({"user": service.user_ids[code].item(), "items": items,
+                      "score_kind": service.model.score_kind()}, service)
 
     @app.get("/api/users/{user_id:path}/history", response_model=History, tags=["users"])
     def history(user_id: str, limit: Annotated[int, Query(ge=1, le=MAX_N)] = 50):
@@ -239,12 +243,12 @@ def build_app(service: ModelService, posters: PosterStore, *, cors_origins=None,
         """Top-``n`` for a visitor the model has never seen, from a few (item, rating) pairs.
 
         The visitor's factors are solved from the fitted item factors (fold-in); nothing is retrained
-        or stored. Unknown items give 404; ratings outside the model's scale give 422.
+        or stored. ``score_kind`` says what the scores are (a rating model's are predicted ratings). Unknown items give 404; ratings outside the model's scale give 422.
         """
         items = [r.item for r in request.ratings]
         ratings = [r.rating for r in request.ratings]
         out = service.fold_in(items, ratings, request.n, request.exclude_seen)
-        return _json({"user": None, "items": out}, service)
+        return _json({"user": None, "items": out, "score_kind": service.model.score_kind(fold_in=True)}, service)
 
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

@@ -305,6 +305,8 @@ class NeuralRecommender(Recommender):
         s += self.output_b_[0]
         return s.astype(np.float32, copy=False)
 
+    _fold_in_rates = False  # fold-in scores are embedding similarities (see _fold_in_scores)
+
     def _fold_in_scores(self, item_codes, weights):
         """A visitor's scores: the weighted sum of the cosine similarities of their items'
         embeddings to every item (an MLP has no closed-form fold-in)."""

@@ -46,7 +46,7 @@ const label = (item) => item.year ? `${item.name} (${item.year})` : item.name;
 function scoreText(item, kind) {
   if (item.score === null || item.score === undefined) return null;
   if (kind === "similar") return `${Math.round(item.score * 100)}% match`;
-  if (kind === "rating" && state.info && state.info.rating_scale) return `★ ${item.score.toFixed(1)}`;
+  if (kind === "rating") return `★ ${item.score.toFixed(1)}`;  // a predicted rating (the API's score_kind)
   return null;
 }
 
@@ -180,8 +180,9 @@ async function renderUser(id) {
       api(`/api/users/${enc(id)}/recommendations?n=${n}&exclude_seen=${exclude}`),
       api(`/api/users/${enc(id)}/history?limit=50`),
     ]);
-    $("#user-recs-heading").textContent = `Top ${recs.items.length} for user ${recs.user}`;
-    fill($("#user-recs"), recs.items, { kind: "rating", onclick: (ev) => showItem(ev.currentTarget.dataset.id) },
+    $("#user-recs-heading").textContent = `Top ${recs.items.length} for user ${recs.user}` +
+      (recs.score_kind === "rating" ? " (★ = predicted rating)" : "");
+    fill($("#user-recs"), recs.items, { kind: recs.score_kind, onclick: (ev) => showItem(ev.currentTarget.dataset.id) },
          "Nothing left to recommend.");
     $("#user-history-heading").textContent = `Rated by user ${hist.user} (${hist.count})`;
     $("#user-history").replaceChildren(...hist.items.map((it) => el("li", {},
@@ -272,7 +273,7 @@ async function visitorRecommend() {
   try {
     const data = await api("/api/recommendations", { method: "POST", body: JSON.stringify({ ratings, n: 12 }) });
     $("#rate-recs-heading").hidden = false;
-    fill($("#rate-recs"), data.items, { kind: "rating", onclick: (ev) => showItem(ev.currentTarget.dataset.id) },
+    fill($("#rate-recs"), data.items, { kind: data.score_kind, onclick: (ev) => showItem(ev.currentTarget.dataset.id) },
          "Nothing to recommend.");
     $("#rate-recs-heading").scrollIntoView({ behavior: "smooth", block: "start" });
   } catch (err) { status(err.message, true); }
