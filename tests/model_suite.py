@@ -71,6 +71,14 @@ class ModelSuite:
         b = self.model_factory().fit(split[0]).predict(split[1])
         np.testing.assert_allclose(a, b, atol=self.refit_atol, rtol=0)
 
+    def test_scipy_sparse_user_item_matrix_as_input(self, split):
+        # issue 17: ImplicitALS().fit(csr) failed with "got shape ()"; row i is user i, column j item j
+        train, test = split
+        assert np.array_equal(train.users.ids, np.arange(train.n_users))  # the planted data's ids are codes
+        a = self.model_factory().fit(train.to_csr().tocsc())  # any sparse format
+        b = self.model_factory().fit(train[np.lexsort((train.item_codes, train.user_codes))])  # the matrix's order
+        np.testing.assert_allclose(a.predict(test), b.predict(test), atol=max(self.refit_atol, 1e-5), rtol=1e-5)
+
     def test_fit_forgets_previous_fit(self, split, data):
         model = self.model_factory().fit(data)
         model.fit(split[0])

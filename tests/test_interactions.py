@@ -187,3 +187,44 @@ def test_vocabulary_lookup_both_ways():
     # float ids that are whole numbers look up integer vocabularies
     ints, _ = Vocabulary.factorize(np.array([10, 20]))
     assert ints.codes(np.array([20.0, 10.5]), missing="ignore").tolist() == [1, -1]
+
+
+def test_scikit_learn_splits_interactions_by_rows():
+    # issue 17: GridSearchCV / cross_val_score on an Interactions failed with a scalar-array TypeError
+    from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
+
+    data = lr.synthetic_ratings(80, 40, 2000, random_state=1)
+    assert data.shape == (len(data),) and data.matrix_shape == (80, 40)
+    cv = KFold(3, shuffle=True, random_state=0)
+    model = lr.models.BiasedMF(n_factors=4, n_epochs=5, n_threads=1, random_state=0)
+    scores = cross_val_score(model, data, cv=cv)
+    by_hand = []
+    for train, test in cv.split(np.zeros(len(data))):
+        fitted = lr.models.BiasedMF(n_factors=4, n_epochs=5, n_threads=1, random_state=0).fit(data[train])
+        by_hand.append(-lr.metrics.rmse(data[test].values, fitted.predict(data[test])))
+    np.testing.assert_allclose(scores, by_hand, rtol=1e-6)
+    search = GridSearchCV(model, {"n_factors": [2, 4]}, cv=cv).fit(data)
+    assert search.best_params_["n_factors"] in (2, 4) and np.isfinite(search.best_score_)
+    implicit = cross_val_score(lr.models.EASE(), data.to_implicit(), cv=cv)
+    assert np.all((implicit > 0) & (implicit <= 1))  # NDCG@10
+
+
+def test_indexing_an_interactions():
+    data = lr.synthetic_ratings(30, 20, 300, random_state=1)
+    assert len(data[:10]) == 10 and len(data[np.arange(len(data)) % 2 == 0]) == 150
+    np.testing.assert_array_equal(data[[3, 1]].values, data.values[[3, 1]])
+    with pytest.raises(lr.DataError, match="single number 3"):
+        data[3]
+
+
+def test_sparse_matrix_input():
+    import scipy.sparse as sp
+
+    m = sp.csr_matrix(np.array([[0, 4.0, 0], [5.0, 0, 1.0]]))
+    data = as_interactions(m)
+    assert sorted(zip(data.users.ids[data.user_codes], data.items.ids[data.item_codes], data.values)) == [
+        (0, 1, 4.0), (1, 0, 5.0), (1, 2, 1.0)]
+    with pytest.raises(lr.DataError, match="give no y"):
+        as_interactions(m, y=[1, 2, 3])
+    with pytest.raises(lr.DataError, match="got a csr_matrix|got a Interactions|got an? "):
+        as_interactions(object())

@@ -190,8 +190,25 @@ class Interactions:
         return len(self.values)
 
     @property
-    def shape(self) -> tuple[int, int]:
+    def matrix_shape(self) -> tuple[int, int]:
+        """``(n_users, n_items)``, the shape of :meth:`to_csr`."""
         return (self.n_users, self.n_items)
+
+    @property
+    def shape(self) -> tuple[int]:
+        """``(len(self),)``: an Interactions is a sequence of rows, which scikit-learn splits into
+        folds by ``shape[0]`` and indexes like an array (the user-item shape is :attr:`matrix_shape`)."""
+        return (len(self),)
+
+    def __getitem__(self, rows) -> "Interactions":
+        """The rows at ``rows`` (an index array, a boolean mask or a slice), vocabularies kept:
+        what scikit-learn's ``GridSearchCV`` and ``cross_val_score`` use to cut folds."""
+        if isinstance(rows, tuple) and len(rows) == 2 and rows[1] is Ellipsis:
+            rows = rows[0]  # data[rows, ...], as scikit-learn writes it
+        if isinstance(rows, (int, np.integer)):
+            raise DataError(f"index an Interactions with an array of row positions, a boolean mask or a slice "
+                            f"(one row is data[[{int(rows)}]]); got the single number {int(rows)}")
+        return self.subset(np.arange(len(self))[rows] if isinstance(rows, slice) else rows)
 
     @property
     def density(self) -> float:
@@ -218,7 +235,7 @@ class Interactions:
         """The users x items matrix of values (CSR, float32, rows sorted by item). Cached."""
         if self._csr is None:
             m = sp.csr_matrix((self.values, (self.user_codes, self.item_codes)),
-                              shape=self.shape, dtype=np.float32)
+                              shape=self.matrix_shape, dtype=np.float32)
             m.sum_duplicates()
             m.sort_indices()
             self._csr = m
@@ -401,6 +418,8 @@ def as_interactions(X, y=None, *, implicit: bool = False, who: str | None = None
         if not implicit and X.is_implicit:
             raise _no_ratings(who)
         return X
+    if sp.issparse(X):
+        return _from_sparse(X, y, implicit, who)
     if isinstance(X, pd.DataFrame):
         cols = list(X.columns)
         missing = [c for c in ("user", "item") if c not in cols]
@@ -416,8 +435,10 @@ def as_interactions(X, y=None, *, implicit: bool = False, who: str | None = None
     else:
         arr = np.asarray(X)
         if arr.ndim != 2 or not 2 <= arr.shape[1] <= 4:
-            raise DataError("X must be Interactions, a DataFrame with user/item[/rating/timestamp] columns or an "
-                            f"array of 2 to 4 columns (user, item[, rating[, timestamp]]); got shape {arr.shape}")
+            got = f"a {type(X).__name__}" if arr.ndim == 0 else f"an array of shape {arr.shape}"
+            raise DataError("X must be Interactions, a DataFrame with user/item[/rating/timestamp] columns, a "
+                            "scipy.sparse user-item matrix or an array of 2 to 4 columns (user, item[, rating"
+                            f"[, timestamp]]); got {got}")
         frame = pd.DataFrame({name: arr[:, j] for j, name in enumerate(FIT_COLUMNS[:arr.shape[1]])})
     if y is not None:
         y = np.asarray(y)
@@ -432,3 +453,19 @@ def as_interactions(X, y=None, *, implicit: bool = False, who: str | None = None
         return Interactions.from_frame(frame, rating=None, timestamp=timestamp, implicit=True, duplicates="sum")
     return Interactions.from_frame(frame, timestamp=timestamp, implicit=implicit, rating_scale=None,
                                    duplicates="sum" if implicit else "error")
+
+
+def _from_sparse(X, y, implicit: bool, who: str | None) -> Interactions:
+    """A scipy.sparse user-item matrix: row i is user i, column j item j, each stored entry one
+    interaction whose value is the rating (rating models) or the weight (implicit models)."""
+    if y is not None:
+        raise DataError("a sparse user-item matrix carries its values; give no y")
+    if X.ndim != 2:
+        raise DataError(f"a sparse user-item matrix must be 2-d (users x items); got shape {X.shape}")
+    coo = sp.coo_matrix(X)  # a copy: the caller's matrix is not touched
+    coo.sum_duplicates()
+    if not implicit and coo.nnz == 0:
+        raise _no_ratings(who)
+    return Interactions.from_arrays(coo.row.astype(np.int64), coo.col.astype(np.int64),
+                                    coo.data.astype(np.float32), implicit=implicit,
+                                    **({"duplicates": "sum"} if implicit else {}))

@@ -56,7 +56,7 @@ class TruncatedSVD(Recommender):
         self.random_state = random_state
 
     def _fit(self, data: Interactions, eval_data) -> None:
-        n_users, n_items = data.shape
+        n_users, n_items = data.matrix_shape
         k = self.n_factors
         if k >= min(n_users, n_items):
             raise ModelError(f"TruncatedSVD: n_factors must be < min(n_users, n_items) = "
