@@ -105,9 +105,65 @@ class ModelSuite:
     def test_unknown_ids_fall_back_and_are_counted(self, fitted, split):
         users = np.r_[split[1].users.ids[:2], [10**9]]
         items = np.r_[[10**9 + 1], split[1].items.ids[:2]]
-        pred = fitted.predict(pd.DataFrame({"user": users, "item": items}))
+        pred, fallback = fitted.predict(pd.DataFrame({"user": users, "item": items}), return_fallback=True)
         assert np.all(np.isfinite(pred))
-        assert fitted.unknown_counts_["rows"] == 2
+        np.testing.assert_array_equal(fallback, [True, False, True])
+        np.testing.assert_array_equal(fitted.predict(pd.DataFrame({"user": users, "item": items})), pred)
+
+    def test_calls_leave_the_model_unchanged(self, fitted, split):
+        """predict, score, recommend, similar and fold-in are pure: safe for threaded callers and
+        scikit-learn's check_dict_unchanged (fallback information comes back with the result)."""
+        import copy
+
+        users, items = fitted.users_.ids[:4], fitted.items_.ids[:3]
+        before = {k: copy.deepcopy(v) for k, v in vars(fitted).items()}
+        weights = [4.0, 2.0, 5.0] if self.task == "explicit" else None
+        fitted.predict(split[1])
+        fitted.predict(split[1], return_fallback=True)
+        fitted.score(split[1])
+        fitted.recommend(users, n=5)
+        fitted.recommend([10**9], n=5, unknown="popular")
+        fitted.similar_items(items, n=3)
+        fitted.similar_users(users, n=3)
+        fitted.recommend_for_interactions(items, weights, n=5)
+        after = vars(fitted)
+        assert set(after) == set(before), f"attributes added or removed: {set(after) ^ set(before)}"
+        for name, value in before.items():
+            _assert_same(after[name], value, name)
+
+    def test_pickle_round_trip(self, fitted, split):
+        import pickle
+
+        twin = pickle.loads(pickle.dumps(fitted))
+        np.testing.assert_allclose(twin.predict(split[1]), fitted.predict(split[1]), rtol=1e-6)
+        np.testing.assert_array_equal(twin.recommend(fitted.users_.ids[:3], n=5)[0],
+                                      fitted.recommend(fitted.users_.ids[:3], n=5)[0])
+
+    #: models that rank every unseen item alike for a user (no personal signal) skip the checkerboard
+    checkerboard = True
+    #: the model the checkerboard test fits, when not model_factory (e.g. one trained longer)
+    checkerboard_factory = None
+
+    def test_checkerboard_known_answers(self):
+        """implicit's recommender mixin test: user u liked every item of u's parity but item u itself,
+        so u's top unseen item is u, and an item's most similar items share its parity."""
+        if not self.checkerboard:
+            pytest.skip("this model has no personal signal to rank by")
+        n = 50
+        u, i = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
+        liked = (u % 2 == i % 2) & (u != i)
+        if self.task == "explicit":  # ratings: 5 on the own parity, 1 on a third of the others
+            shown = liked | ((u % 2 != i % 2) & ((u + 2 * i) % 3 == 0))
+            frame = pd.DataFrame({"user": u[shown], "item": i[shown], "rating": np.where(liked[shown], 5.0, 1.0)})
+        else:  # weights vary a little so that no similarity ties exactly (top-k cuts would break ties arbitrarily)
+            frame = pd.DataFrame({"user": u[liked], "item": i[liked], "rating": 1.0 + (u[liked] * 7 + i[liked]) % 5 / 10})
+        model = (self.checkerboard_factory or self.model_factory)().fit(frame)
+        ids, _ = model.recommend(np.arange(n), n=1)
+        hits = np.mean(np.asarray(ids)[:, 0] == np.arange(n))
+        assert hits >= 0.9, f"top item is the withheld diagonal for {hits:.0%} of users"
+        sim, _ = model.similar_items(np.arange(n), n=5)
+        same = np.mean(np.asarray(sim) % 2 == (np.arange(n) % 2)[:, None])
+        assert same >= 0.9, f"{same:.0%} of similar items share the parity"
 
     def test_recommend_batch_equals_single(self, fitted):
         users = fitted.users_.ids[:5]
@@ -172,3 +228,33 @@ class ModelSuite:
         model = self.model_factory().fit(frame[["user", "item", "rating"]])
         ids, _ = model.recommend("u1", n=3)
         assert all(str(i).startswith("i") for i in ids)
+
+
+def _assert_same(a, b, name):
+    """Deep equality of two attribute values (arrays, sparse matrices, frames, containers)."""
+    import scipy.sparse as sp
+
+    if sp.issparse(b):
+        assert sp.issparse(a) and a.shape == b.shape and (a != b).nnz == 0, name
+    elif isinstance(b, np.ndarray):
+        np.testing.assert_array_equal(a, b, err_msg=name)
+    elif isinstance(b, (pd.DataFrame, pd.Series)):
+        assert a.equals(b), name
+    elif isinstance(b, dict):
+        assert isinstance(a, dict) and set(a) == set(b), f"{name}: keys changed {set(a) ^ set(b)}"
+        for k in b:
+            _assert_same(a[k], b[k], f"{name}[{k!r}]")
+    elif isinstance(b, (list, tuple)):
+        assert len(a) == len(b), name
+        for k, (x, y) in enumerate(zip(a, b)):
+            _assert_same(x, y, f"{name}[{k}]")
+    elif hasattr(b, "__dict__") and not isinstance(b, type) and type(a) is type(b) and hasattr(b, "get_params"):
+        for k in vars(b):
+            _assert_same(vars(a)[k], vars(b)[k], f"{name}.{k}")
+    else:
+        try:
+            same = a == b
+            same = bool(same) if not isinstance(same, np.ndarray) else bool(same.all())
+        except Exception:  # noqa: BLE001 - objects without equality: identity of type is all we check
+            same = type(a) is type(b)
+        assert same or (a is b), f"{name} changed: {b!r} -> {a!r}"

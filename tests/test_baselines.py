@@ -7,6 +7,7 @@ from model_suite import ModelSuite
 
 
 class TestBiases(ModelSuite):
+    checkerboard = False  # no personal signal: every user gets the same ranking
     model_factory = staticmethod(lambda: Biases())
     varied_params = {"item_damping": 0.0, "user_damping": 100.0, "n_epochs": 1}
     quality = 0.95
@@ -27,25 +28,30 @@ class TestBiases(ModelSuite):
 
 
 class TestUserMean(ModelSuite):
+    checkerboard = False  # no personal signal: every user gets the same ranking
     model_factory = staticmethod(lambda: UserMean())
     varied_params = {"damping": 5.0}
 
 
 class TestItemMean(ModelSuite):
+    checkerboard = False  # no personal signal: every user gets the same ranking
     model_factory = staticmethod(lambda: ItemMean())
     varied_params = {"damping": 5.0}
 
 
 class TestUserItemMean(ModelSuite):
+    checkerboard = False  # no personal signal: every user gets the same ranking
     model_factory = staticmethod(lambda: UserItemMean())
     varied_params = {"damping": 5.0}
 
 
 class TestGlobalMean(ModelSuite):
+    checkerboard = False  # no personal signal: every user gets the same ranking
     model_factory = staticmethod(lambda: GlobalMean())
 
 
 class TestPopularity(ModelSuite):
+    checkerboard = False  # no personal signal: every user gets the same ranking
     model_factory = staticmethod(lambda: Popularity())
     task = "implicit"
     quality = 0.02

@@ -336,3 +336,15 @@ def test_dir_of_the_package_lists_the_public_api():
     """Regression (issue 17): dir(latentrec) showed five names, so tab completion found nothing."""
     names = dir(lr)
     assert {"load_movielens", "Interactions", "evaluate", "metrics", "DataError", "load_model"} <= set(names)
+
+
+def test_lr_evaluate_is_callable_and_still_the_module():
+    """Regression (issue 17): lr.evaluate(...) failed, the name being the module."""
+    import latentrec.evaluate as module
+
+    data = lr.synthetic_ratings(40, 20, 500, random_state=0)
+    a = lr.evaluate(["biases"], data, "holdout", verbose=False)
+    b = module.evaluate(["biases"], data, "holdout", verbose=False)
+    pd.testing.assert_frame_equal(a.results.drop(columns=["fit_s", "predict_s"]),
+                                  b.results.drop(columns=["fit_s", "predict_s"]))
+    assert lr.evaluate is module and callable(lr.evaluate) and lr.evaluate.make_folds is module.make_folds

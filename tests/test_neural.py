@@ -54,6 +54,7 @@ class TestBiasedDotProduct(ModelSuite):
 
 class TestMLP(ModelSuite):
     model_factory = staticmethod(mlp)
+    checkerboard_factory = staticmethod(lambda: mlp().set_params(n_epochs=40, batch_size=64))
     varied_params = {"hidden": (8, 8), "dropout": 0.0, "embedding_dropout": 0.0, "activation": "tanh",
                      "biased": False, "weight_decay": 0.1}
     quality = 0.75

@@ -21,6 +21,9 @@ data is ever shown to a model during training.
 
 :func:`summarize` turns the tidy table into one row per model (mean ± std over
 folds), sorted by the main metric with baselines marked.
+
+The module itself is callable: ``lr.evaluate(models, data, protocol)`` is
+``lr.evaluate.evaluate(models, data, protocol)``.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import os
 import re
 import sys
 import time
+import types
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -643,3 +647,14 @@ def format_summary(summary: pd.DataFrame, task: str | None = None) -> str:
 
 __all__ = ["evaluate", "Evaluation", "measure", "summarize", "format_summary", "make_folds", "resolve_models",
            "default_models", "run_one", "write_record", "curve_split", "PROTOCOLS"]
+
+
+class _CallableModule(types.ModuleType):
+    """``latentrec.evaluate`` is this module, and calling it calls :func:`evaluate` (the module and
+    the function share the name, so ``lr.evaluate(...)`` works whichever a user reaches for)."""
+
+    def __call__(self, *args, **kwargs):
+        return evaluate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

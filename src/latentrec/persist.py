@@ -49,7 +49,7 @@ from .errors import ModelError, PersistError
 FORMAT = "latentrec-model"
 FORMAT_VERSION = 1
 #: attribute names never saved (caches, callbacks)
-_SKIP = {"unknown_counts_"}
+_SKIP = {"unknown_counts_"}  # written by partial_fit_users/items only
 #: the largest manifest.json / item_metadata.json read (a guard against a file that never ends)
 _MAX_JSON_BYTES = 256 * 2**20
 #: the format versions this latentrec reads
@@ -138,7 +138,7 @@ def _write_model(model, tmp: Path) -> None:
                 extra = getattr(model, "_persist_extra", None)
                 if extra is None:
                     raise PersistError(f"{type(model).__name__}.{name} of type {exc} cannot be saved") from None
-                kept = extra(name, value)  # None: the model rebuilds this attribute at load (_after_load)
+                kept = extra(name, value)  # None: the model rebuilds this attribute at load (_build_caches)
                 if kept is not None:
                     state[name] = kept
     checksums = {}
@@ -403,8 +403,7 @@ def load_model(path):
             model.item_metadata_ = pd.read_json(io.StringIO(raw.decode("utf-8")), orient="split")
         except (ValueError, UnicodeDecodeError) as exc:
             raise PersistError(f"{meta_path} is corrupted: {exc}") from exc
-    if hasattr(model, "_after_load"):
-        model._after_load()
+    model._build_caches()
     return model
 
 

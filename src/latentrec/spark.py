@@ -302,6 +302,7 @@ class SparkALS(Recommender):
         coded = sdf.select("user", "item", "rating")
         self._seen_frame = coded.persist()
         self._train(coded, len(users), len(items))
+        self._build_caches()
         return self
 
     def _index(self, sdf, col: str, what: str):

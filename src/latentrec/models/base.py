@@ -15,7 +15,7 @@ Fallbacks for ids the model has never seen, documented once here:
 
 * ``predict``: a row whose user or item is unknown gets ``_fallback`` — the global
   mean plus whichever learned bias is known (explicit models), or 0 (implicit);
-  ``unknown_counts_`` records how many rows fell back on the last call.
+  ``predict(X, return_fallback=True)`` also returns which rows fell back.
 * ``recommend``: ``unknown="raise"`` (default) raises :class:`UnknownIdError`;
   ``unknown="popular"`` gives that user the most popular training items.
 """
@@ -92,7 +92,19 @@ class Recommender(BaseEstimator):
             self._fit(data, eval_data)
         finally:
             self._callbacks = []
+        self._build_caches()
         return self
+
+    def _build_caches(self) -> None:
+        """Build what the calls read but the model does not learn (normalised factors for
+        similarity, transposed matrices ...): at the end of ``fit`` and after ``load``, never
+        inside ``predict`` or ``recommend``, which leave the model unchanged. Overrides call super."""
+        self._normed = {}
+        for attr in ("user_factors_", "item_factors_"):
+            f = getattr(self, attr, None)
+            if isinstance(f, np.ndarray) and f.ndim == 2:
+                norms = np.linalg.norm(f, axis=1, keepdims=True)
+                self._normed[attr] = (f / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def _start_fit(self, users: Vocabulary, items: Vocabulary, *, global_mean: float, rating_scale, item_popularity,
                    seen, checksum: str | None, item_metadata) -> None:
@@ -245,11 +257,12 @@ class Recommender(BaseEstimator):
         return {f"val_{name.split('@')[0]}": value for name, value in res.values.items()}
 
     # ---------------------------------------------------------------- prediction
-    def predict(self, X) -> np.ndarray:
+    def predict(self, X, *, return_fallback: bool = False):
         """Predicted score of each (user, item) row of ``X``, in the order given.
 
-        Unknown users or items get the documented fallback (module docstring);
-        their count is stored in ``unknown_counts_``.
+        Unknown users or items get the documented fallback (module docstring). With
+        ``return_fallback=True`` the result is ``(scores, fallback)``, ``fallback`` a
+        boolean array marking the rows that got it. The model is not changed.
         """
         self._check_fitted()
         users, items = _pairs(X)
@@ -261,9 +274,7 @@ class Recommender(BaseEstimator):
             out[known] = self._predict_rows(X, u[known], i[known], known)
         if not known.all():
             out[~known] = self._fallback(u[~known], i[~known])
-        self.unknown_counts_ = {"users": int(np.sum(u < 0)), "items": int(np.sum(i < 0)),
-                                "rows": int(np.sum(~known))}
-        return self._clip(out)
+        return (self._clip(out), ~known) if return_fallback else self._clip(out)
 
     def _predict_rows(self, X, u: np.ndarray, i: np.ndarray, known: np.ndarray) -> np.ndarray:
         """Scores of the rows of ``X`` whose user and item are known (``known`` marks them; ``u``,
@@ -483,14 +494,11 @@ class Recommender(BaseEstimator):
         return v[u] @ v.T
 
     def _normalized(self, attr: str) -> np.ndarray:
-        cache = f"_{attr}normed"
-        if getattr(self, cache, None) is None or getattr(self, cache)[0] is not getattr(self, attr, None):
-            if not hasattr(self, attr):
-                raise ModelError(f"{type(self).__name__} has no latent factors to compare")
-            f = getattr(self, attr)
-            norms = np.linalg.norm(f, axis=1, keepdims=True)
-            setattr(self, cache, (f, (f / np.maximum(norms, 1e-12)).astype(np.float32)))
-        return getattr(self, cache)[1]
+        """The rows of ``attr`` (user_factors_ / item_factors_) scaled to unit length (see _build_caches)."""
+        try:
+            return self._normed[attr]
+        except (AttributeError, KeyError):
+            raise ModelError(f"{type(self).__name__} has no latent factors to compare") from None
 
     def _similar(self, ids, n: int, vocab: Vocabulary, block_fn, what: str):
         n = self._check_call(n=n)
@@ -540,8 +548,8 @@ class Recommender(BaseEstimator):
             rating scale unless ``True``.
 
         Factor models solve the visitor's factors from the fitted item factors
-        (:meth:`_fold_in_factors`, ridge with the model's ``regularization``); unknown
-        item ids are ignored and counted in ``unknown_counts_``.
+        (:meth:`_fold_in_factors`, ridge with the model's ``regularization``). An item
+        id the model does not know raises :class:`UnknownIdError`.
         """
         n = self._check_call(n=n, exclude_seen=exclude_seen)
         item_ids = as_id_array(item_ids, "item_ids")[0]
@@ -554,9 +562,7 @@ class Recommender(BaseEstimator):
             raise DataError(f"{len(w)} {what} for {len(item_ids)} items; give one per item")
         if not np.all(np.isfinite(w)):
             raise DataError("weights must be finite numbers")
-        codes = self.items_.codes(item_ids, missing="ignore")
-        self.unknown_counts_ = {"items": int(np.sum(codes < 0))}
-        w, codes = w[codes >= 0], codes[codes >= 0]
+        codes = self.items_.codes(item_ids, missing="raise", what="item")
         scores = self._fold_in_scores(codes, w).astype(np.float32)[None, :]
         from .kernels.topn import topn_masked
 

@@ -204,7 +204,10 @@ class Ensemble(Recommender):
                 if name.endswith("_") and not name.startswith("_") and name not in _SHARED:
                     setattr(self, f"member{i}_{name}", value)
 
-    def _after_load(self):
+    def _build_caches(self):
+        super()._build_caches()
+        if hasattr(self, "members_"):  # fitted: the members prepared themselves
+            return
         rng = np.random.default_rng(0)  # seeds are irrelevant to a loaded (fitted) member
         members = self._make_members(rng)
         for i, m in enumerate(members):
@@ -215,8 +218,7 @@ class Ensemble(Recommender):
             for name, value in list(vars(self).items()):
                 if name.startswith(prefix):
                     setattr(m, name[len(prefix):], value)
-            if hasattr(m, "_after_load"):
-                m._after_load()
+            m._build_caches()
         self.members_ = members
 
     def _persist_extra(self, name, value):

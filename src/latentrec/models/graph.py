@@ -109,21 +109,18 @@ class RP3beta(Recommender):
         w.sort_indices()
         self.item_weights_ = w
 
-    def _after_load(self):
-        self._columns = None
+    def _build_caches(self):
+        super()._build_caches()
+        self._columns = self.item_weights_.tocsc()  # predict reads the weights by column
 
     def _score_block(self, u):
         return np.asarray((self.seen_[u] @ self.item_weights_).todense(), dtype=np.float32)
 
     def _predict_codes(self, u, i):
-        cols = getattr(self, "_columns", None)
-        if cols is None or cols[0] is not self.item_weights_:
-            cols = (self.item_weights_, self.item_weights_.tocsc())
-            self._columns = cols
         out = np.empty(len(u), dtype=np.float32)
         for s in range(0, len(u), 4096):
             rows = self.seen_[u[s:s + 4096]]
-            w = cols[1][:, i[s:s + 4096]].T
+            w = self._columns[:, i[s:s + 4096]].T
             out[s:s + 4096] = np.asarray(rows.multiply(w).sum(axis=1)).ravel()
         return out
 

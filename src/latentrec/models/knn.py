@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from .._util import kernel_threads
 from ..data.interactions import Interactions
 from ..errors import ModelError
-from .base import Interval, Options, Recommender
+from .base import Interval, Options, Recommender, _pairs
 from .baselines import Biases
 from .kernels.knn import COSINE, PEARSON, SCALED_DOT, predict_pairs, sparse_topk_similarity
 
@@ -82,7 +82,6 @@ class _ExplicitKNN(Recommender):
         return self.max_similarities
 
     def _fit(self, data: Interactions, eval_data) -> None:
-        self._cache = {}
         n_keep = self._n_keep()
         R = data.to_csr()
         users = np.repeat(np.arange(R.shape[0], dtype=np.int32), np.diff(R.indptr))
@@ -121,26 +120,47 @@ class _ExplicitKNN(Recommender):
             return self.user_mean_[u]
         return self.item_mean_[i]
 
-    def _context(self) -> sp.csr_matrix:
-        """Residuals indexed by the context: users x items (item-based) or items x users."""
-        cache = self.__dict__.setdefault("_cache", {})
-        if "context" not in cache:
-            m = self.residuals_ if not self._user_based else self.residuals_.T.tocsr()
-            m = sp.csr_matrix(m)
-            m.sort_indices()
-            cache["context"] = m
-        return cache["context"]
+    def _build_caches(self) -> None:
+        super()._build_caches()
+        m = sp.csr_matrix(self.residuals_ if not self._user_based else self.residuals_.T.tocsr())
+        m.sort_indices()
+        self._context = m  # residuals indexed by the context: users x items (item-based) or items x users
+        ST = self.similarity_.T.tocsr()
+        PT = ST.copy()
+        PT.data = np.ones_like(PT.data)
+        self._ST, self._PT = ST, PT
 
     # ------------------------------------------------------------------ prediction
     def _predict_codes(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        return self._neighbour_pass(u, i)[0]
+
+    def _neighbour_pass(self, u: np.ndarray, i: np.ndarray):
+        """(predictions, neighbour counts) of known code pairs."""
         u = np.asarray(u, dtype=np.int32)
         i = np.asarray(i, dtype=np.int32)
         targets, contexts = (u, i) if self._user_based else (i, u)
         with kernel_threads(self.n_threads):
-            out, count = predict_pairs(targets, contexts, self._offsets(u, i), self.similarity_, self._context(),
-                                       self.n_neighbors, self.min_neighbors, self.damping)
-        self._last_neighbor_counts = count
+            return predict_pairs(targets, contexts, self._offsets(u, i), self.similarity_, self._context,
+                                 self.n_neighbors, self.min_neighbors, self.damping)
+
+    def neighbor_counts(self, X) -> np.ndarray:
+        """How many neighbours each (user, item) row of ``X`` is predicted from; a row with fewer than
+        ``min_neighbors`` (or an unknown id, count 0) gets the baseline instead."""
+        self._check_fitted()
+        users, items = _pairs(X)
+        u = self.users_.codes(users, missing="ignore")
+        i = self.items_.codes(items, missing="ignore")
+        known = (u >= 0) & (i >= 0)
+        out = np.zeros(len(u), dtype=np.int64)
+        if known.any():
+            out[known] = self._neighbour_pass(u[known], i[known])[1]
         return out
+
+    def fallback_rate(self, X) -> float:
+        """Share of the rows of ``X`` predicted by the baseline (fewer than ``min_neighbors``
+        neighbours, or an unknown id)."""
+        counts = self.neighbor_counts(X)
+        return float(np.mean(counts < max(self.min_neighbors, 1))) if len(counts) else 0.0
 
     def _score_block(self, u: np.ndarray) -> np.ndarray:
         """Estimates over all items from all stored neighbours (no k cut; see docs/knn.md)."""
@@ -165,16 +185,9 @@ class _ExplicitKNN(Recommender):
 
     def _item_sums(self, resid: sp.csr_matrix):
         """Σ_j s_ij e_uj, Σ_j s_ij and the neighbour count, for rows of residuals over items."""
-        cache = self.__dict__.setdefault("_cache", {})
-        if "ST" not in cache:
-            ST = self.similarity_.T.tocsr()
-            PT = ST.copy()
-            PT.data = np.ones_like(PT.data)
-            cache["ST"], cache["PT"] = ST, PT
         rated = resid.copy()
         rated.data = np.ones_like(rated.data)
-        return ((resid @ cache["ST"]).toarray(), (rated @ cache["ST"]).toarray(),
-                (rated @ cache["PT"]).toarray())
+        return (resid @ self._ST).toarray(), (rated @ self._ST).toarray(), (rated @ self._PT).toarray()
 
     def _combine(self, off, num, den, cnt) -> np.ndarray:
         ok = (cnt >= max(self.min_neighbors, 1)) & (den > 0)
@@ -192,14 +205,6 @@ class _ExplicitKNN(Recommender):
         else:
             out[ki] = self.item_mean_[i[ki]]
         return out
-
-    @property
-    def fallback_rate_(self) -> float:
-        """Share of the pairs of the last ``predict`` with fewer than ``min_neighbors`` neighbours."""
-        counts = getattr(self, "_last_neighbor_counts", None)
-        if counts is None or len(counts) == 0:
-            return 0.0
-        return float(np.mean(counts < max(self.min_neighbors, 1)))
 
 
 _EXPLICIT_DOC = """
@@ -317,7 +322,6 @@ class ImplicitItemKNN(Recommender):
         self.n_threads = n_threads
 
     def _fit(self, data: Interactions, eval_data) -> None:
-        self._cache = {}
         X = data.to_csr().T.tocsr()  # items x users
         X.sort_indices()
         item_of = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
@@ -343,11 +347,12 @@ class ImplicitItemKNN(Recommender):
     def _score_block(self, u: np.ndarray) -> np.ndarray:
         return (self.seen_[u] @ self.similarity_).toarray().astype(np.float32)
 
+    def _build_caches(self) -> None:
+        super()._build_caches()
+        self._ST = self.similarity_.T.tocsr()
+
     def _predict_codes(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        cache = self.__dict__.setdefault("_cache", {})
-        if "ST" not in cache:
-            cache["ST"] = self.similarity_.T.tocsr()
-        prod = self.seen_[u].multiply(cache["ST"][i])
+        prod = self.seen_[u].multiply(self._ST[i])
         return np.asarray(prod.sum(axis=1), dtype=np.float32).ravel()
 
     def _item_similarity_block(self, i: np.ndarray) -> np.ndarray:

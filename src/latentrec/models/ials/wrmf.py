@@ -180,13 +180,10 @@ class ImplicitALS(Recommender):
         return float(out.sum(dtype=np.float64))
 
     # ------------------------------------------------------------ fold-in
-    def _gram(self) -> np.ndarray:
-        cached = getattr(self, "_item_gram", None)
-        if cached is None or cached[0] is not self.item_factors_:
-            v = self.item_factors_.astype(np.float64)
-            cached = (self.item_factors_, v.T @ v)
-            self._item_gram = cached
-        return cached[1]
+    def _build_caches(self) -> None:
+        super()._build_caches()
+        v = self.item_factors_.astype(np.float64)
+        self._item_gram = v.T @ v  # Y'Y of every fold-in
 
     def _fold_in_factors(self, item_codes, weights):
         """Exact least squares for a new user's factors with confidence weights (float64)."""
@@ -196,7 +193,7 @@ class ImplicitALS(Recommender):
         acoef, bcoef = self._coefs(d[codes])
         v = self.item_factors_[codes].astype(np.float64)
         lam = float(self._row_penalty(np.array([len(codes)]), len(self.items_))[0])
-        a = float(self.unobserved_weight) * self._gram() + lam * np.eye(self.n_factors)
+        a = float(self.unobserved_weight) * self._item_gram + lam * np.eye(self.n_factors)
         a += (v * acoef[:, None].astype(np.float64)).T @ v
         b = v.T @ bcoef.astype(np.float64)
         try:
@@ -244,6 +241,7 @@ class ImplicitALS(Recommender):
         self.user_factors_ = grown
         self.item_popularity_ = np.bincount(self.seen_.indices, minlength=len(self.items_)).astype(np.int64)
         self.unknown_counts_ = {"items": n_unknown}
+        self._build_caches()
         return self
 
     def partial_fit_items(self, item_ids, interactions) -> "ImplicitALS":
@@ -270,6 +268,7 @@ class ImplicitALS(Recommender):
         self.item_factors_ = grown
         self.item_popularity_ = np.bincount(self.seen_.indices, minlength=n).astype(np.int64)
         self.unknown_counts_ = {"users": n_unknown}
+        self._build_caches()
         return self
 
 
