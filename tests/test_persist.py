@@ -24,7 +24,7 @@ def test_layout_and_manifest(saved):
     model, path = saved
     manifest = json.loads((path / "manifest.json").read_text())
     assert manifest["format"] == "latentrec-model" and manifest["format_version"] == 1
-    assert manifest["class"] == "latentrec.models.baselines.Biases"
+    assert manifest["model"] == "biases" and "class" not in manifest  # the catalogue name, not module.Class
     assert manifest["train_checksum"] == model.train_checksum_
     assert {"latentrec", "numpy"} <= set(manifest["versions"])
     assert (path / "arrays" / "user_bias_.npy").exists()
@@ -68,10 +68,33 @@ def test_newer_format_is_refused_with_advice(saved):
 def test_unregistered_class_is_never_imported(saved):
     _, path = saved
     manifest = json.loads((path / "manifest.json").read_text())
-    manifest["class"] = "os.system"
+    manifest["model"] = "os.system"
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(PersistError, match="field 'model': unknown model 'os.system'"):
+        lr.load_model(path)
+    del manifest["model"]
+    manifest["class"] = "os.system"  # the earlier format
     (path / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(PersistError, match="not a registered latentrec model"):
         lr.load_model(path)
+
+
+def test_models_saved_with_a_class_field_still_load(saved, ratings):
+    # models saved before the manifest recorded catalogue names: "class": "module.Class"
+    model, path = saved
+    manifest = json.loads((path / "manifest.json").read_text())
+    manifest["class"] = "latentrec.models.baselines.Biases"
+    del manifest["model"]
+    (path / "manifest.json").write_text(json.dumps(manifest))
+    np.testing.assert_allclose(lr.load_model(path).predict(ratings), model.predict(ratings))
+
+
+def test_spark_implicit_als_is_saved_under_its_own_name():
+    from latentrec import registry
+
+    assert registry.name_of(registry.create("spark-implicit-als")) == "spark-implicit-als"
+    assert registry.name_of(registry.create("spark-als")) == "spark-als"
+    assert registry.name_of(registry.create("biased-mf")) == "biased-mf"
 
 
 def test_not_a_model_directory(tmp_path):

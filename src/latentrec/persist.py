@@ -44,6 +44,7 @@ import scipy.sparse as sp
 from .__about__ import __version__
 from .data.vocab import Vocabulary
 from ._persist_checks import assemble
+from .registry import name_of
 from .errors import ModelError, PersistError
 
 FORMAT = "latentrec-model"
@@ -154,7 +155,7 @@ def _write_model(model, tmp: Path) -> None:
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "class": f"{type(model).__module__}.{type(model).__name__}",
+        "model": name_of(model),  # the catalogue name: modules may move, names stay
         "params": params,
         "state": state,
         "arrays": checksums,
@@ -360,7 +361,10 @@ def read_manifest(path) -> dict:
     if version not in _READABLE:
         raise PersistError(f"{path} was saved in model format {version!r}; this latentrec "
                            f"({__version__}) reads formats up to {FORMAT_VERSION}: upgrade latentrec")
-    for field, kind in (("class", str), ("params", dict), ("state", dict), ("arrays", dict)):
+    if "model" not in manifest and "class" not in manifest:
+        raise PersistError(f"{mpath}: field 'model' is missing (the model's catalogue name, e.g. 'biased-mf')")
+    name_field = "model" if "model" in manifest else "class"  # "class": saved before catalogue names
+    for field, kind in ((name_field, str), ("params", dict), ("state", dict), ("arrays", dict)):
         if field not in manifest:
             raise PersistError(f"{mpath}: field {field!r} is missing")
         if not isinstance(manifest[field], kind):
@@ -383,14 +387,15 @@ def load_model(path):
     PersistError
         Naming the file or manifest field at fault.
     """
-    from .registry import class_by_qualname
+    from .registry import class_by_qualname, model_class
 
     path = Path(path)
     manifest = read_manifest(path)
+    field = "model" if "model" in manifest else "class"
     try:
-        cls = class_by_qualname(manifest["class"])
-    except ModelError as exc:  # not a registered class; an import failure (a missing extra) is its own message
-        raise PersistError(f"{path}: field 'class': {exc}") from exc
+        cls = model_class(manifest["model"]) if field == "model" else class_by_qualname(manifest["class"])
+    except ModelError as exc:  # not a registered model; an import failure (a missing extra) is its own message
+        raise PersistError(f"{path}: field {field!r}: {exc}") from exc
     model = _instantiate(cls, manifest["params"], path)
     arrays = _read_arrays(path, manifest["arrays"])
     for name, value in assemble(path, cls, arrays, manifest["state"], _unjson).items():

@@ -63,8 +63,23 @@ def create(name: str, **params):
     return model_class(name)(**merged)
 
 
+def name_of(model) -> str:
+    """The catalogue name of a model instance (what a saved model's manifest records): the entry of
+    its class whose default parameters it has (spark-implicit-als is SparkALS with implicit=True)."""
+    cls = type(model)
+    hits = [e for e in _ENTRIES.values() if e.cls == cls.__name__ and model_class(e.name) is cls]
+    if not hits:
+        raise ModelError(f"{cls.__module__}.{cls.__name__} is not a registered latentrec model")
+    params = model.get_params(deep=False)
+    for entry in sorted(hits, key=lambda e: -len(e.default_params)):
+        if all(params.get(k) == v for k, v in entry.default_params):
+            return entry.name
+    return hits[0].name
+
+
 def class_by_qualname(qualname: str):
-    """The registered class whose ``module.Class`` name is ``qualname`` (used by load)."""
+    """The registered class whose ``module.Class`` name is ``qualname`` (how models saved before the
+    manifest recorded catalogue names name their class; load reads both)."""
     for entry in _ENTRIES.values():
         if f"{entry.module}.{entry.cls}" == qualname:
             return model_class(entry.name)

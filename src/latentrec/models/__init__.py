@@ -4,20 +4,11 @@ from __future__ import annotations
 
 import importlib
 
+from .. import registry as _registry
 from .base import Recommender
 
-_LAZY = {
-    "GlobalMean": "baselines", "UserMean": "baselines", "ItemMean": "baselines",
-    "UserItemMean": "baselines", "Biases": "baselines", "Popularity": "baselines",
-    "BiasedMF": "mf", "ALS": "mf", "SVDpp": "mf",
-    "TruncatedSVD": "svd",
-    "UserKNN": "knn", "ItemKNN": "knn", "ImplicitItemKNN": "knn",
-    "BayesianFM": "bayesian",
-    "ImplicitALS": "ials", "BPR": "ials", "EASE": "ials",
-    "EDLAE": "linear", "DLAE": "linear", "RP3beta": "graph",
-    "Ensemble": "ensemble",
-    "DotProduct": "neural", "BiasedDotProduct": "neural", "MLP": "neural", "NeuMF": "neural", "MultVAE": "neural",
-}
+#: class name -> module, read off the one model catalogue (latentrec.registry)
+_LAZY = {e.cls: e.module.removeprefix(__name__ + ".") for e in _registry.entries() if e.module.startswith(__name__ + ".")}
 
 __all__ = ["Recommender", *_LAZY]
 
