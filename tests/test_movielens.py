@@ -177,8 +177,10 @@ def test_catalogue_entries():
 
 
 def test_unknown_dataset_name():
-    with pytest.raises(DataError, match=r"unknown dataset 'ml-5m'; expected one of ml-100k"):
+    with pytest.raises(DataError, match=r"unknown dataset 'ml-5m' \(did you mean 'ml-25m'\?\); expected one of ml-100k"):
         ml.load_movielens("ml-5m")
+    with pytest.raises(DataError, match=r"unknown dataset 'books'; expected one of ml-100k"):
+        ml.load_movielens("books")
 
 
 def test_name_aliases():

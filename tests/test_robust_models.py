@@ -9,6 +9,8 @@ the top-N kernel never writes through an index outside its block.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -160,15 +162,17 @@ def test_bpr_divergence_names_epoch_and_learning_rate(bigger_implicit):
 def test_bpr_issue_example_on_ml100k():
     """Regression (issue 16), the reported case: BPR(learning_rate=0.5) on ml-100k returned
     normally with NaN factors, a finite loss and empty recommendations. Its factors overflow
-    within the first dozen epochs: epoch 10 with random_state=0 on one thread (deterministic)."""
+    within the first dozen epochs (epoch 10 or 11 with random_state=0 on one thread, depending on the
+    CPU's floating-point instructions)."""
     from conftest import require_dataset
 
     from latentrec.data.movielens import load_movielens
 
     data = load_movielens(path=require_dataset("ml-100k"))
-    with pytest.raises(ModelError, match=r"BPR diverged at epoch 10: \w+_factors_ has NaN or infinite values; "
-                                         r"try to lower learning_rate \(now 0\.5\)"):
+    with pytest.raises(ModelError, match=r"BPR diverged at epoch (\d+): \w+_factors_ has NaN or infinite values; "
+                                         r"try to lower learning_rate \(now 0\.5\)") as exc:
         BPR(learning_rate=0.5, random_state=0, n_threads=1).fit(data)
+    assert 5 <= int(re.search(r"epoch (\d+)", str(exc.value)).group(1)) <= 15
 
 
 @pytest.mark.parametrize("cls", [BiasedMF, SVDpp], ids=lambda c: c.__name__)
@@ -220,6 +224,7 @@ def test_implicit_fold_in_singular_system_is_a_model_error(implicit):
     data, _ = implicit
     model = ImplicitALS(regularization=0.0, n_factors=4, n_epochs=1, random_state=0).fit(data)
     model.item_factors_ = np.zeros_like(model.item_factors_)  # Y^T Y = 0 and no penalty: singular
+    model._build_caches()  # as fit and load do once the factors are learned
     with pytest.raises(ModelError, match="the visitor folded in are singular .* raise regularization"):
         model.recommend_for_interactions(_items(model))
 
