@@ -96,7 +96,7 @@ def comparison_chart(results: pd.DataFrame, metric: str, *, lower_is_better: boo
     fig, ax = _figure(7.5, 1.2 + 0.42 * len(stats))
     y = np.arange(len(stats))[::-1]  # best at the top
     colors = [BASELINE_COLOR if b else OKABE_ITO[0] for b in stats["baseline"]]
-    ax.barh(y, stats["mean"], xerr=stats["std"], color=colors, capsize=3, height=0.65,
+    ax.barh(y, stats["mean"], xerr=stats["std"] if n_folds > 1 else None, color=colors, capsize=3, height=0.65,
             hatch=["//" if b else "" for b in stats["baseline"]], edgecolor="white", linewidth=0.5)
     ax.set_yticks(y, stats.index)
     lo = float((stats["mean"] - stats["std"]).min())
