@@ -211,6 +211,39 @@ def test_cli_train_with_master_and_compare_on_the_spark_engine(spark, tmp_path, 
     assert run["models"]["spark-als"]["params"]["master"] == "local[2]"
 
 
+def test_spark_runs_quiet_and_says_where_its_log_is(tmp_path):
+    # issue 17: `compare --engine spark` wrote ~118 lines of JVM / Spark warnings on stderr; a fresh
+    # process, since this module's session started its JVM long ago
+    import os
+    import re
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LATENTREC_QUIET": "1", "TMPDIR": str(tmp_path)}
+    env.pop("LATENTREC_SPARK_LOG_LEVEL", None)
+    proc = subprocess.run([sys.executable, "-m", "latentrec", "compare", str(_csv(tmp_path)), "--models", "biases,als",
+                           "--engine", "spark", "--master", "local[1]", "--protocol", "holdout", "--no-curves",
+                           "-o", str(tmp_path / "r.json")], env=env, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and "LATENTREC_SPARK_LOG_LEVEL=WARN shows them here" in lines[0], lines
+    log = tmp_path / re.search(r"go to \S*?(latentrec-spark-\S+\.log)", lines[0]).group(1)
+    assert " WARN " in log.read_text()  # the messages are kept, in the file
+    assert "spark-als" in proc.stdout
+
+
+def test_spark_log_level_variable(monkeypatch):
+    from latentrec import spark as spark_module
+
+    monkeypatch.setenv("LATENTREC_SPARK_LOG_LEVEL", "warn")
+    assert spark_module._log_level() == "WARN"  # output left on stderr, Spark's level set to WARN
+    monkeypatch.setenv("LATENTREC_SPARK_LOG_LEVEL", "loud")
+    with pytest.raises(lr.ModelError, match="LATENTREC_SPARK_LOG_LEVEL must be a log4j level, one of ALL, .*'loud'"):
+        get_spark("local[1]")
+    monkeypatch.delenv("LATENTREC_SPARK_LOG_LEVEL")
+    assert spark_module._log_level() is None
+
+
 @pytest.mark.realdata
 def test_ml100k_u1_rmse_within_0_005_of_latentrec_als(spark):
     from conftest import require_dataset

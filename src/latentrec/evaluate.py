@@ -64,6 +64,9 @@ DEFAULT_METRICS = {"explicit": ("rmse", "mae"), "implicit": ("precision", "recal
 #: explicit models run by default next to the baselines (when importable)
 MAIN_EXPLICIT = ("biased-mf", "als", "svdpp", "truncated-svd", "user-knn")
 MAIN_IMPLICIT = ("implicit-als", "bpr")
+#: strong neighbourhood / linear models every default comparison runs beside the baselines; they are
+#: compared as models, not marked as baselines (only the registry's baselines group is)
+DEFAULT_REFERENCE = ("item-knn", "implicit-item-knn", "ease")
 
 
 # ---------------------------------------------------------------- folds
@@ -146,9 +149,10 @@ def _ml100k_folds(data: Interactions, data_home=None):
 
 # ---------------------------------------------------------------- models
 def default_models(task: str = "explicit") -> list[str]:
-    """Baselines of both tasks plus the main models of ``task`` that import in this install."""
+    """Baselines of both tasks, :data:`DEFAULT_REFERENCE` and the main models of ``task`` that import
+    in this install."""
     main = MAIN_EXPLICIT if task == "explicit" else MAIN_IMPLICIT
-    names = registry.expand("baselines") + [n for n in main]
+    names = registry.expand("baselines") + [*DEFAULT_REFERENCE, *main]
     return [n for n in names if registry.available(n)]
 
 
@@ -625,6 +629,20 @@ def summarize(results: pd.DataFrame) -> pd.DataFrame:
     return out[[c for c in parts[0].columns[:4]] + [c for c in table.columns if c not in keys]]
 
 
+def summary_cells(part: pd.DataFrame, baseline_mark: str = " *") -> pd.DataFrame:
+    """The shown cells of one task's rows of :func:`summarize`: the model (baselines marked with
+    ``baseline_mark``), "mean ± std" per metric ("± n/a" for a model measured on one fold: one
+    value has no spread), fit and predict seconds. The CLI table and the HTML report print these."""
+    metrics_ = [c for c in part.columns if f"{c}_std" in part.columns and part[c].notna().any()]
+    shown = pd.DataFrame({"model": [m + (baseline_mark if b else "") for m, b in zip(part["model"], part["baseline"])]})
+    for m in metrics_:
+        shown[m.upper()] = [f"{v:.4f} ± " + (f"{s:.4f}" if n > 1 else "n/a")
+                            for v, s, n in zip(part[m], part[f"{m}_std"], part["n_folds"])]
+    shown["fit s"] = [f"{v:.3f}" for v in part["fit_s"]]
+    shown["predict s"] = [f"{v:.3f}" for v in part["predict_s"]]
+    return shown
+
+
 def format_summary(summary: pd.DataFrame, task: str | None = None) -> str:
     """A plain-text table of :func:`summarize`'s output ("0.9412 ± 0.0041"; * marks baselines)."""
     blocks = []
@@ -632,12 +650,7 @@ def format_summary(summary: pd.DataFrame, task: str | None = None) -> str:
         part = summary[summary["task"] == t]
         if part.empty:
             continue
-        metrics_ = [c for c in part.columns if f"{c}_std" in part.columns and part[c].notna().any()]
-        shown = pd.DataFrame({"model": [m + (" *" if b else "") for m, b in zip(part["model"], part["baseline"])]})
-        for m in metrics_:
-            shown[m.upper()] = [f"{v:.4f} ± {s:.4f}" for v, s in zip(part[m], part[f"{m}_std"])]
-        shown["fit s"] = [f"{v:.3f}" for v in part["fit_s"]]
-        shown["predict s"] = [f"{v:.3f}" for v in part["predict_s"]]
+        shown = summary_cells(part)
         title = "rating prediction" if t == "explicit" else "top-N ranking"
         n = int(part["n_folds"].max())
         blocks.append(f"{title} ({n} fold{'s' * (n > 1)}; * = baseline)\n"
@@ -645,7 +658,7 @@ def format_summary(summary: pd.DataFrame, task: str | None = None) -> str:
     return "\n\n".join(blocks)
 
 
-__all__ = ["evaluate", "Evaluation", "measure", "summarize", "format_summary", "make_folds", "resolve_models",
+__all__ = ["evaluate", "Evaluation", "measure", "summarize", "summary_cells", "format_summary", "make_folds", "resolve_models",
            "default_models", "run_one", "write_record", "curve_split", "PROTOCOLS"]
 
 

@@ -26,9 +26,11 @@ _LABELS = {
 
 def _figure(width: float = 7.0, height: float = 4.2, ncols: int = 1):
     require("matplotlib", "plots", "plots and reports")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(width, height), dpi=110, layout="constrained")
+    FigureCanvasAgg(fig)  # a renderer to measure text with (label placement) and to draw PNGs
     axes = fig.subplots(1, ncols)
     for ax in np.atleast_1d(axes):
         ax.grid(True, axis="both", alpha=0.3, linewidth=0.6)
@@ -44,12 +46,28 @@ def _thousands(axis) -> None:
     axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
 
 
-def _plain_log_ticks(axis) -> None:
-    """Log axis labelled 1, 10, 100, 1,000 (no 6×10² minor labels)."""
-    from matplotlib.ticker import NullFormatter
+def _log_ticks(lo: float, hi: float) -> list[float]:
+    """At least three tick values in [lo, hi] (0 < lo < hi): powers of ten when the range spans
+    enough decades, else the 1-2-5 series, else every 1..9 × 10^k (the same range, the same ticks)."""
+    decades = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+    ticks: list[float] = []
+    for subs in ((1,), (1, 2, 5), tuple(range(1, 10))):
+        ticks = [float(m * 10.0 ** e) for e in decades for m in subs if lo <= m * 10.0 ** e <= hi]
+        if len(ticks) >= 3:
+            return ticks
+    return sorted({float(f"{v:.2g}") for v in np.geomspace(lo, hi, 3)})  # under a factor of 1.5
 
-    _thousands(axis)
-    axis.set_minor_formatter(NullFormatter())
+
+def _plain_log_ticks(ax) -> None:
+    """The y axis of ``ax`` (log scale, drawn) labelled with plain numbers (1, 10, 100, 1,000 — or
+    20, 50, 100, 200, 500 on a short range: never fewer than three labels); no 6×10² labels."""
+    from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter
+
+    lo, hi = ax.get_ylim()
+    ax.yaxis.set_major_locator(FixedLocator(_log_ticks(lo, hi)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(lo, hi)
 
 
 def metric_label(metric: str) -> str:
@@ -73,12 +91,12 @@ def comparison_chart(results: pd.DataFrame, metric: str, *, lower_is_better: boo
         raise DataError(f"no results for metric {metric!r}")
     lower = metric.split("@")[0] in ("rmse", "mae", "mse") if lower_is_better is None else lower_is_better
     stats = part.groupby("model").agg(mean=("value", "mean"), std=("value", "std"), baseline=("baseline", "first"))
-    stats = stats.fillna({"std": 0.0}).sort_values("mean", ascending=lower)
     n_folds = part["fold"].nunique()
+    stats = stats.fillna({"std": 0.0}).sort_values("mean", ascending=lower)  # one fold: no spread, no error bar
     fig, ax = _figure(7.5, 1.2 + 0.42 * len(stats))
     y = np.arange(len(stats))[::-1]  # best at the top
     colors = [BASELINE_COLOR if b else OKABE_ITO[0] for b in stats["baseline"]]
-    ax.barh(y, stats["mean"], xerr=stats["std"], color=colors, capsize=3, height=0.65,
+    ax.barh(y, stats["mean"], xerr=stats["std"] if n_folds > 1 else None, color=colors, capsize=3, height=0.65,
             hatch=["//" if b else "" for b in stats["baseline"]], edgecolor="white", linewidth=0.5)
     ax.set_yticks(y, stats.index)
     lo = float((stats["mean"] - stats["std"]).min())
@@ -88,52 +106,152 @@ def comparison_chart(results: pd.DataFrame, metric: str, *, lower_is_better: boo
     for yy, m, s in zip(y, stats["mean"], stats["std"]):
         ax.text(m + s + pad * 0.08, yy, f"{m:.4f}", va="center", fontsize=8)
     ax.set_xlabel(metric_label(metric))
-    ax.set_title(f"{metric.upper()} by model, mean ± std over {n_folds} fold{'s' * (n_folds > 1)} "
-                 "(grey hatched = baseline)", fontsize=10)
+    over = f"mean ± std over {n_folds} folds" if n_folds > 1 else "one fold (no spread to show)"
+    ax.set_title(f"{metric.upper()} by model, {over} (grey hatched = baseline)", fontsize=10)
     ax.grid(False, axis="y")
     return fig
 
 
+_MARKER_SIZE = 50  # scatter marker area (points²)
+#: where a label may go, tried in this order (right, left, the diagonals, above, below) at growing distances
+_DIRECTIONS = ((1, 0), (-1, 0), (1, 1), (1, -1), (-1, 1), (-1, -1), (0, 1), (0, -1))
+_DISTANCES = (6, 12, 20, 30, 42, 56)  # points from the marker's centre
+
+
+def _place_labels(fig, ax, xy, names) -> None:
+    """Label each point of ``xy`` (data coordinates) so that no label box overlaps another label,
+    a marker or the axes' edge.
+
+    Deterministic: each label, in order, takes the first free spot of :data:`_DIRECTIONS` ×
+    :data:`_DISTANCES`, its box measured by the renderer. A spot is free when the box overlaps
+    nothing and is nearer its own point than any other (so no label reads as another point's); a
+    label set away from its point gets a leader line; if no spot is free it takes the one
+    overlapping least. The layout is computed first and then frozen, so the boxes measured here
+    are the boxes saved.
+    """
+    from matplotlib.transforms import Bbox
+
+    fig.canvas.draw()  # constrained layout places the axes; freeze it so data -> pixels stays fixed
+    fig.set_layout_engine("none")
+    renderer = fig.canvas.get_renderer()
+    pixels = ax.transData.transform(np.asarray(xy, dtype=float))
+    r = np.sqrt(_MARKER_SIZE) / 2 * fig.dpi / 72 + 1.0
+    blocked = [Bbox.from_extents(px - r, py - r, px + r, py + r) for px, py in pixels]
+    frame = ax.get_window_extent(renderer)
+
+    def overlap(box) -> float:
+        area = sum(max(0.0, min(box.x1, b.x1) - max(box.x0, b.x0)) * max(0.0, min(box.y1, b.y1) - max(box.y0, b.y0))
+                   for b in blocked)
+        outside = box.width * box.height - max(0.0, min(box.x1, frame.x1) - max(box.x0, frame.x0)) * \
+            max(0.0, min(box.y1, frame.y1) - max(box.y0, frame.y0))
+        return area + outside
+
+    def gap(box, px, py) -> float:
+        return float(np.hypot(max(box.x0 - px, 0.0, px - box.x1), max(box.y0 - py, 0.0, py - box.y1)))
+
+    for j, ((x, y), name) in enumerate(zip(xy, names)):
+        best = None  # (overlap, distance, keyword arguments, box)
+        for dist in _DISTANCES:
+            for dx, dy in _DIRECTIONS:
+                kw = dict(xytext=(dx * dist, dy * dist * 0.8), textcoords="offset points", fontsize=8,
+                          ha={1: "left", -1: "right", 0: "center"}[dx], va={1: "bottom", -1: "top", 0: "center"}[dy])
+                trial = ax.annotate(name, (x, y), **kw)
+                box = trial.get_window_extent(renderer)
+                trial.remove()
+                cost = overlap(box)
+                own = gap(box, *pixels[j])
+                if any(gap(box, px, py) <= own + 2.0 for k, (px, py) in enumerate(pixels) if k != j):
+                    cost += 1.0  # nearer another point: ambiguous
+                if best is None or cost < best[0]:
+                    best = (cost, dist, kw, box)
+                if cost == 0:
+                    break
+            if best[0] == 0:
+                break
+        _, dist, kw, box = best
+        if dist > _DISTANCES[0]:  # a leader line back to its point
+            kw["arrowprops"] = dict(arrowstyle="-", color="0.45", linewidth=0.6, shrinkA=1, shrinkB=4)
+        ax.annotate(name, (x, y), **kw)
+        blocked.append(box)
+
+
 def time_accuracy_chart(results: pd.DataFrame, metric: str):
-    """Mean fit time (log seconds) against ``metric`` per model, labelled."""
+    """Mean fit time (log seconds) against ``metric`` per model, each point labelled where its label
+    overlaps no other label or point (:func:`_place_labels`)."""
     part = results[results["metric"] == metric]
     if part.empty:
         raise DataError(f"no results for metric {metric!r}")
     stats = part.groupby("model").agg(value=("value", "mean"), fit_s=("fit_s", "mean"), baseline=("baseline", "first"))
+    stats = stats.sort_values(["fit_s", "value"])
+    stats["fit_s"] = stats["fit_s"].clip(lower=1e-4)
     fig, ax = _figure(7.0, 4.4)
-    span = float(stats["value"].max() - stats["value"].min()) or 1.0
-    placed: list[tuple[float, float, int]] = []
-    for i, (name, row) in enumerate(stats.sort_values("fit_s").iterrows()):
-        color = OKABE_ITO[i % 7]
-        x, y = max(row["fit_s"], 1e-4), row["value"]
-        ax.scatter(x, y, s=50, color=color,
+    for i, (name, row) in enumerate(stats.iterrows()):
+        ax.scatter(row["fit_s"], row["value"], s=_MARKER_SIZE, color=OKABE_ITO[i % 7],
                    marker="s" if row["baseline"] else "o", edgecolor="black", linewidth=0.5, zorder=3)
-        # stagger labels of points that sit close together so they do not print over each other
-        near = [dy for px, py, dy in placed if abs(np.log10(x) - np.log10(px)) < 0.6 and abs(y - py) < 0.05 * span]
-        dy = 4 - 10 * len(near)
-        placed.append((x, y, dy))
-        ax.annotate(name, (x, y), xytext=(6, dy), textcoords="offset points", fontsize=8)
     ax.set_xscale("log")
     ax.margins(x=0.15, y=0.1)
     ax.set_xlabel("mean fit time per fold (seconds, log scale)")
     ax.set_ylabel(metric_label(metric))
     ax.set_title("Accuracy against training time (squares = baselines)", fontsize=10)
+    _place_labels(fig, ax, stats[["fit_s", "value"]].to_numpy(), list(stats.index))
     return fig
 
 
+def _curve_limits(curves: list[np.ndarray]) -> tuple[float, float]:
+    """y-limits of per-epoch curves that a first-epoch outlier does not flatten: the range of
+    every value after each curve's first epoch, widened to take in a first epoch lying within
+    half that range of it (padded 5%); a first epoch further out stays off the scale."""
+    rest = np.concatenate([c[1:] for c in curves])
+    rest = rest[np.isfinite(rest)]
+    if rest.size == 0:  # one epoch each: nothing to ignore
+        rest = np.concatenate(curves)
+        rest = rest[np.isfinite(rest)]
+    lo, hi = float(rest.min()), float(rest.max())
+    span = hi - lo or max(abs(hi), 1.0) * 0.05
+    first = np.array([c[0] for c in curves], dtype=float)
+    near = first[np.isfinite(first) & (first >= lo - span / 2) & (first <= hi + span / 2)]
+    lo, hi = min([lo, *near]), max([hi, *near])
+    pad = (hi - lo or span) * 0.05
+    return lo - pad, hi + pad
+
+
+def _curve(ax, epochs, values, limits, *, color, note: bool = True, **style) -> None:
+    """One learning curve; its points outside ``limits`` become triangles on the edge, labelled
+    with their value when ``note``."""
+    lo, hi = limits
+    ax.plot(epochs, values, color=color, **style)
+    for epoch, v in zip(epochs, values):
+        if lo <= v <= hi or not np.isfinite(v):
+            continue
+        edge, up = (hi, True) if v > hi else (lo, False)
+        ax.plot([epoch], [edge], marker="^" if up else "v", markersize=7, color=color, clip_on=False,
+                linestyle="none", zorder=4)
+        if note:
+            ax.annotate(f"epoch {epoch:g}: {v:.4g}", (epoch, edge), xytext=(6, -3 if up else 3),
+                        textcoords="offset points", fontsize=7.5, va="top" if up else "bottom", color=color)
+
+
 def convergence_chart(histories: dict, key: str | None = None):
-    """Per-epoch curves of each model's learning-curve fit (``history_``): ``key`` such as ``val_rmse``."""
+    """Per-epoch curves of each model's learning-curve fit (``history_``): ``key`` such as ``val_rmse``.
+
+    The y-limits come from :func:`_curve_limits`: a first epoch far above (or below) the rest
+    is drawn as a triangle on the edge, labelled with its value, instead of squashing the curves.
+    """
     usable = {m: pd.DataFrame(h) for m, h in histories.items() if len(h) > 1}
     if key is None:
         cols = {c for h in usable.values() for c in h.columns}
         preferred = ["val_rmse", "val_ndcg", "train_loss"]
         key = next((c for c in preferred if c in cols), "train_loss")
-    usable = {m: h for m, h in usable.items() if key in h.columns}
+    usable = {m: h.dropna(subset=[key]) for m, h in usable.items() if key in h.columns}
+    usable = {m: h for m, h in usable.items() if len(h) > 1}
     if not usable:
         raise DataError(f"no model recorded {key!r} over more than one epoch")
     fig, ax = _figure(7.0, 4.2)
+    lo, hi = _curve_limits([h[key].to_numpy(dtype=float) for h in usable.values()])
     for i, (name, h) in enumerate(usable.items()):
-        ax.plot(h["epoch"], h[key], marker="o", markersize=3, color=OKABE_ITO[i % 7], label=name, linewidth=1.6)
+        _curve(ax, h["epoch"], h[key], (lo, hi), color=OKABE_ITO[i % 7], label=name, linewidth=1.6,
+               marker="o", markersize=3)
+    ax.set_ylim(lo, hi)
     ax.set_xlabel("epoch (passes over the training data)")
     ax.set_ylabel(metric_label(key))
     where = "validation slice of the first fold's training rows" if key.startswith("val_") else "first fold"
@@ -159,15 +277,17 @@ def tuning_curves(result, key: str | None = None):
     res = result.results.set_index("setting")
     fig, ax = _figure(7.5, 4.6)
     settings = sorted(part["setting"].unique())
+    limits = _curve_limits([part.loc[part["setting"] == s, "value"].to_numpy(dtype=float) for s in settings])
     for s in settings:
         h = part[part["setting"] == s]
         if s == best:
             continue
-        ax.plot(h["epoch"], h["value"], color=OKABE_ITO[4], alpha=0.55, linewidth=1.0)
+        _curve(ax, h["epoch"], h["value"], limits, color=OKABE_ITO[4], note=False, alpha=0.55, linewidth=1.0)
     h = part[part["setting"] == best]
     label = ", ".join(f"{p}={res.loc[best, p]}" for p in result.param_names)
-    ax.plot(h["epoch"], h["value"], color=OKABE_ITO[3], linewidth=2.6, marker="o", markersize=3,
-            label=f"best: {label}")
+    _curve(ax, h["epoch"], h["value"], limits, color=OKABE_ITO[3], linewidth=2.6, marker="o", markersize=3,
+           label=f"best: {label}")
+    ax.set_ylim(*limits)
     ax.plot([], [], color=OKABE_ITO[4], alpha=0.55, label=f"the other {len(settings) - 1} settings")
     ax.set_xlabel("epoch (passes over the training data)")
     ax.set_ylabel(metric_label(key))
@@ -239,7 +359,7 @@ def long_tail(data):
         c = np.sort(counts)[::-1]
         ax.plot(np.arange(1, len(c) + 1), np.maximum(c, 0.8), color=color, linewidth=1.8)
         ax.set_yscale("log")
-        _plain_log_ticks(ax.yaxis)
+        _plain_log_ticks(ax)
         ax.set_xlabel(f"{what} rank (most active first)")
         ax.set_ylabel(f"interactions per {what} (log scale)")
         top = c[: max(1, len(c) // 10)].sum() / max(c.sum(), 1)

@@ -105,7 +105,7 @@ def expand(spec: str | list[str], task: str | None = None) -> list[str]:
 
 
 M = "latentrec.models."
-# baselines (Foundation)
+# baselines (Foundation): the only models marked as baselines in tables and plots
 register("global-mean", M + "baselines", "GlobalMean", "explicit", baseline=True)
 register("user-mean", M + "baselines", "UserMean", "explicit", baseline=True)
 register("item-mean", M + "baselines", "ItemMean", "explicit", baseline=True)
@@ -118,13 +118,13 @@ register("als", M + "mf", "ALS", "explicit")
 register("svdpp", M + "mf", "SVDpp", "explicit")
 register("truncated-svd", M + "svd", "TruncatedSVD", "explicit")
 register("user-knn", M + "knn", "UserKNN", "explicit")
-register("item-knn", M + "knn", "ItemKNN", "explicit", baseline=True)
+register("item-knn", M + "knn", "ItemKNN", "explicit")
 register("bayesian-fm", M + "bayesian", "BayesianFM", "explicit")
 # implicit models
 register("implicit-als", M + "ials", "ImplicitALS", "implicit")
 register("bpr", M + "ials", "BPR", "implicit")
-register("ease", M + "ials", "EASE", "implicit", baseline=True)
-register("implicit-item-knn", M + "knn", "ImplicitItemKNN", "implicit", baseline=True)
+register("ease", M + "ials", "EASE", "implicit")
+register("implicit-item-knn", M + "knn", "ImplicitItemKNN", "implicit")
 register("edlae", M + "linear", "EDLAE", "implicit")
 register("dlae", M + "linear", "DLAE", "implicit")
 register("rp3beta", M + "graph", "RP3beta", "implicit")

@@ -134,13 +134,10 @@ def explore_report(data, out, *, title: str | None = None) -> Path:
 
 # ---------------------------------------------------------------- comparison
 def _shown_summary(part: pd.DataFrame) -> pd.DataFrame:
-    metrics_ = [c for c in part.columns if f"{c}_std" in part.columns and part[c].notna().any()]
-    shown = pd.DataFrame({"rank": part["rank"].to_numpy(),
-                          "model": [m + (" (baseline)" if b else "") for m, b in zip(part["model"], part["baseline"])]})
-    for m in metrics_:
-        shown[m.upper()] = [f"{v:.4f} ± {s:.4f}" for v, s in zip(part[m], part[f"{m}_std"])]
-    shown["fit s"] = [f"{v:.3f}" for v in part["fit_s"]]
-    shown["predict s"] = [f"{v:.3f}" for v in part["predict_s"]]
+    from .evaluate import summary_cells
+
+    shown = summary_cells(part, " (baseline)")
+    shown.insert(0, "rank", part["rank"].to_numpy())
     return shown
 
 

@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import sys
 import threading
 
 import numpy as np
@@ -85,34 +86,98 @@ def _check_reachable(master: str, timeout: float = 5.0) -> None:
                      "that the master is running and that this machine may connect to it")
 
 
+#: ``LATENTREC_SPARK_LOG_LEVEL``: unset, the JVM's output goes to a log file; set, to stderr at this log4j level
+LOG_LEVEL_VARIABLE = "LATENTREC_SPARK_LOG_LEVEL"
+_LOG_LEVELS = ("ALL", "TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL", "OFF")
+#: the file the JVM of this process writes its output to (set when a quiet session starts its JVM)
+log_file: str | None = None
+
+
+def _log_level() -> str | None:
+    """The log4j level asked for with ``LATENTREC_SPARK_LOG_LEVEL`` (None: unset, Spark runs quiet)."""
+    raw = os.environ.get(LOG_LEVEL_VARIABLE, "").strip()
+    if not raw:
+        return None
+    if raw.upper() not in _LOG_LEVELS:
+        raise ModelError(f"{LOG_LEVEL_VARIABLE} must be a log4j level, one of {', '.join(_LOG_LEVELS)} "
+                         f"(or unset: Spark's messages go to a log file), got {raw!r}")
+    return raw.upper()
+
+
+def _start_quiet_jvm(conf) -> None:
+    """Start Spark's JVM with its stdout and stderr (log4j's console, the JVM's and native
+    libraries' warnings, the Python workers' stderr) in ``$TMPDIR/latentrec-spark-*.log``, and
+    say where in one line on stderr. PySpark's FutureWarning that it "does not yet fully support
+    pandas >= 3" is not shown either (docs/spark.md: everything SparkALS uses is tested with pandas 3)."""
+    import tempfile
+    import warnings
+
+    from pyspark import SparkContext
+    from pyspark.java_gateway import launch_gateway
+
+    global log_file
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
+    fd, path = tempfile.mkstemp(prefix="latentrec-spark-", suffix=".log")
+    with os.fdopen(fd, "wb") as out:  # the JVM keeps its own copy of the descriptor
+        try:
+            gateway = launch_gateway(conf, popen_kwargs={"stdout": out, "stderr": out})
+        except Exception as exc:
+            raise ModelError(f"could not start Spark's JVM: {exc}; its output is in {path}") from exc
+    SparkContext(conf=conf, gateway=gateway)
+    log_file = path
+    print(f"Spark's JVM and log messages go to {path} ({LOG_LEVEL_VARIABLE}=WARN shows them here)",
+          file=sys.stderr)
+
+
 def get_spark(master: str = "local[*]", *, app_name: str = "latentrec", driver_memory: str = "4g",
               config: dict | None = None):
-    """A SparkSession for latentrec (an existing active session is reused)."""
+    """A SparkSession for latentrec (an existing active session is reused).
+
+    Quiet by default: when this call starts Spark's JVM, everything the JVM prints goes to a log
+    file (:data:`log_file`, named in one line on stderr) instead of some hundred lines of
+    warnings on stderr. ``LATENTREC_SPARK_LOG_LEVEL=WARN`` (or INFO, DEBUG, ERROR, ...) leaves
+    the JVM's output on stderr and sets Spark's log level to it. With a ``local`` master and
+    no ``PYSPARK_PYTHON`` set, the Python workers run this interpreter (``sys.executable``).
+    """
     require("pyspark", "spark", "SparkALS")
     if not isinstance(master, str) or not _MASTER.match(master.strip()):
         raise ModelError(f"master must be a Spark master URL such as 'local[2]', 'local[*]', "
                          f"'spark://host:7077', 'yarn' or 'k8s://...', got {master!r}")
+    level = _log_level()
     _check_java()
+    from pyspark import SparkConf, SparkContext
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
     _check_reachable(master.strip())
-    builder = (SparkSession.builder.master(master).appName(app_name)
-               .config("spark.driver.memory", driver_memory)
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-               .config("spark.sql.shuffle.partitions", "8")
-               .config("spark.driver.bindAddress", "127.0.0.1")
-               .config("spark.driver.host", "127.0.0.1"))
+    if master.strip().startswith("local"):
+        # local Python workers run this interpreter (with its pandas and numpy), not whatever
+        # `python3` is first on PATH (PySpark's default), unless the user chose one
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    conf = (SparkConf().setMaster(master).setAppName(app_name)
+            .set("spark.driver.memory", driver_memory)
+            .set("spark.ui.enabled", "false")
+            .set("spark.ui.showConsoleProgress", "false")
+            .set("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .set("spark.sql.shuffle.partitions", "8")
+            .set("spark.driver.bindAddress", "127.0.0.1")
+            .set("spark.driver.host", "127.0.0.1"))
     for key, value in (config or {}).items():
-        builder = builder.config(key, value)
+        conf.set(key, str(value))
     try:
-        return builder.getOrCreate()
+        if level is None and SparkContext._gateway is None:  # no JVM in this process yet: start it quiet
+            _start_quiet_jvm(conf)
+        session = SparkSession.builder.config(conf=conf).getOrCreate()
+    except ModelError:
+        raise
     except Exception as exc:  # py4j / JVM start-up failures
-        raise ModelError(f"could not start Spark with master {master!r}: {exc}") from exc
+        where = f" (Spark's output is in {log_file})" if log_file else ""
+        raise ModelError(f"could not start Spark with master {master!r}: {exc}{where}") from exc
+    if level is not None:
+        session.sparkContext.setLogLevel(level)
+    return session
 
 
 def _is_spark_frame(X) -> bool:
