@@ -277,3 +277,37 @@ def test_recommend_prints_predicted_ratings_clipped_to_the_scale(csv, tmp_path, 
     np.testing.assert_allclose(printed, np.minimum(raw, 5.0), atol=1e-4)
     code, out, _ = run(capsys, "recommend", tmp_path / "m", "--user", user, "-n", 5, "--raw-scores")
     assert "raw model scores" in out and max(float(x.split()[2]) for x in out.splitlines()[1:]) > 5
+
+
+def test_report_without_matplotlib_fails_before_any_work(csv, tmp_path, capsys, monkeypatch):
+    # issue 17: compare --report without matplotlib computed everything, then exited 1
+    import importlib.util
+
+    import latentrec.evaluate as ev
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "matplotlib" else real(name, *a))
+    monkeypatch.setattr(ev, "evaluate", lambda *a, **k: pytest.fail("the comparison ran"))
+    code, _, err = run(capsys, "compare", csv, "--models", "biases", "--report", tmp_path / "r")
+    assert code == 1 and "pip install 'latentrec[plots]'" in err and not (tmp_path / "r").exists()
+
+
+def test_readme_command_lines_parse():
+    """Every `latentrec ...` line of the README's Command line section is valid syntax for this CLI."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from latentrec.cli import build_parser
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = text.split("## Command line", 1)[1].split("\n## ", 1)[0]
+    lines = [ln.split("  #")[0].strip() for ln in section.splitlines() if ln.startswith("    latentrec ")]
+    assert len(lines) >= 10
+    parser = build_parser()
+    for line in lines:
+        argv = shlex.split(line)[1:]
+        args = parser.parse_args(argv)  # exits 2 (fails the test) on a bad line
+        assert args.command == argv[0], line
+    assert 'pip install ".[all]"' in section and "latentrec models" in section
+    assert re.search(r"serve .*\[serve\]", section) and re.search(r"explore .*\[plots\]", section)

@@ -497,6 +497,14 @@ _OUTPUTS = (
 
 
 def _check_outputs(args) -> None:
+    if getattr(args, "report", None) and args.command in ("compare", "explore", "tune"):
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:  # before the work, not after it
+            from .errors import MissingDependencyError
+
+            raise MissingDependencyError("--report draws its figures with matplotlib, which is not installed; "
+                                         "install it with: pip install 'latentrec[plots]', or leave --report out")
     for command, attr, kind, option in _OUTPUTS:
         value = getattr(args, attr, None)
         if args.command == command and value:
