@@ -19,12 +19,10 @@ scores move by ~0.003 RMSE / ~0.005 NDCG between seeds, so differences below tha
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see latentrec.models.neural._base
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import load_ml, print_table, protocol  # noqa: E402

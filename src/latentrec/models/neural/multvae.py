@@ -20,16 +20,12 @@ every prediction is a NumPy forward pass, so a saved model needs no torch.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 
 from ..._util import check_random_state, resolve_threads, seed_from
-from ...errors import require
 from ..base import Interval, Options, Recommender
 from ..ials._common import check_weights, to_training
-from ._base import COMMON, _Layers, hidden_units
+from ._base import COMMON, _Layers, hidden_units, require_torch
 
 
 class MultVAE(Recommender):
@@ -119,9 +115,7 @@ class MultVAE(Recommender):
 
     # ------------------------------------------------------------ training
     def _fit(self, data, eval_data):
-        if "torch" not in sys.modules:
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the other neural models (see _base)
-        torch = require("torch", "neural", "latentrec's MultVAE")
+        torch = require_torch("MultVAE")
         from ._nets import resolve_device
 
         device = resolve_device(self.device)
