@@ -227,7 +227,7 @@ def test_neumf_pretraining_trains_both_branches_then_joins_them(implicit_split):
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
 def test_every_optimizer_learns(explicit_split, optimizer):
     lr_ = 0.5 if optimizer == "sgd" else 0.02
-    model = BiasedDotProduct(n_factors=8, n_epochs=8, optimizer=optimizer, learning_rate=lr_, **FAST)
+    model = BiasedDotProduct(n_factors=8, n_epochs=8, batch_size=1024, optimizer=optimizer, learning_rate=lr_, **FAST)
     model.fit(explicit_split[0])
     rmse = lr.metrics.rmse(explicit_split[1].values, model.predict(explicit_split[1]))
     baseline = lr.metrics.rmse(explicit_split[1].values, np.full(len(explicit_split[1]), model.global_mean_))
