@@ -20,15 +20,15 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 
 
 class _Device:
-    """``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
+    """``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``."""
 
     def describe(self) -> str:
-        return "'auto', 'cpu', 'cuda' or 'cuda:N'"
+        return "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 
     def check(self, value) -> bool:
         if not isinstance(value, str):
             return False
-        if value in ("auto", "cpu", "cuda"):
+        if value in ("auto", "cpu", "cuda", "mps"):
             return True
         return value.startswith("cuda:") and value[5:].isdigit()
 
@@ -173,7 +173,7 @@ class NeuralRecommender(Recommender):
                             activation=getattr(self, "activation", "relu"), dropout=getattr(self, "dropout", 0.0),
                             embedding_dropout=getattr(self, "embedding_dropout", 0.0),
                             mu=self.global_mean_ if "user_bias_" in arrays else 0.0,
-                            sparse=self.optimizer != "adamw", dot=bool(getattr(self, "dot_term", False)),
+                            sparse=self.optimizer != "adamw" and device.type != "mps", dot=bool(getattr(self, "dot_term", False)),
                             generator=generator, device=device)
             return net, _nets.make_optimizers(net, self.optimizer, float(self.learning_rate),
                                               float(self.weight_decay))

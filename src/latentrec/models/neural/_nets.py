@@ -24,10 +24,20 @@ EMBEDDINGS = ("user_factors_", "item_factors_", "user_mlp_factors_", "item_mlp_f
 _ACT = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu}
 
 
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when available else CPU; ``"cuda"`` without CUDA -> :class:`ModelError`."""
+    """``"auto"`` -> CUDA when available, else Apple's MPS when available, else CPU; a requested
+    GPU that torch cannot see -> :class:`ModelError`. (On MPS the embeddings get dense gradients:
+    the sparse ones are a CPU/CUDA feature.)"""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu")
+    if device == "mps" and not _mps_available():
+        raise ModelError(f"device='mps' was requested but MPS is not available to torch {torch.__version__} "
+                         f"(not an Apple-silicon Mac, or a torch build without MPS); use device='auto' or 'cpu'")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ModelError(

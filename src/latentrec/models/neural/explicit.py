@@ -42,8 +42,9 @@ _SHARED_DOC = """
     early_stopping_rounds : int or None, default None
         With ``eval_set`` given to ``fit``: stop after this many epochs without a better
         validation RMSE and restore the best epoch's parameters.
-    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
-        ``auto`` trains on CUDA when torch sees a GPU, else on the CPU. Predictions
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default "auto"
+        ``auto`` trains on CUDA when torch sees a GPU, else on Apple's MPS when available,
+        else on the CPU. Predictions
         always run in NumPy on the CPU (a fitted model holds no torch object).
     n_threads : int, default 0
         Torch CPU threads during ``fit`` (0: all cores); restored afterwards.
