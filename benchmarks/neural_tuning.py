@@ -10,7 +10,10 @@ carved from the training data only (the test folds of benchmarks/neural.py are n
   (seed 1) and configs are scored by their best validation NDCG@10 (patience 3), beside
   ImplicitALS (64 factors, regularization 50, alpha 5) on the same validation split.
 
-    LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/neural_tuning.py [--only mlp,neumf]
+* batch (explicit; BiasedDotProduct, DotProduct, MLP): batch size x learning rate on the same
+  validation splits as the MLP grid (larger batches need larger steps; ``BATCH_GRID`` or ``--grid``).
+
+    LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/neural_tuning.py [--only mlp,neumf,batch]
 
 One thread per fit (the box is shared); the whole run takes ~1.5 hours (NeuMF with 32 negatives: ~5 min a config). Validation
 scores move by ~0.003 RMSE / ~0.005 NDCG between seeds, so differences below that are noise.
