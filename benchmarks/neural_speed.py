@@ -138,9 +138,10 @@ def main(argv=None) -> None:
                        for key in ("BiasedMF s/epoch", "BiasedDotProduct s/epoch", "x BiasedMF")}
                for state in ("after", "before")}
         a, b = med["after"], med["before"]
+        bdp, mf = "BiasedDotProduct s/epoch", "BiasedMF s/epoch"
         ratios = {"BiasedDotProduct / BiasedMF epoch (after)": a["x BiasedMF"],
-                  "before / after, BiasedDotProduct epoch": b["BiasedDotProduct s/epoch"] / a["BiasedDotProduct s/epoch"],
-                  "before / after, BiasedMF epoch": b["BiasedMF s/epoch"] / a["BiasedMF s/epoch"]}
+                  "before / after, BiasedDotProduct epoch": b[bdp] / a[bdp],
+                  "before / after, BiasedMF epoch": b[mf] / a[mf]}
         print_table([{"ratio (medians over runs)": k, "value": v} for k, v in ratios.items()], title="ratios")
         out.update(epoch_runs=runs, ratios=ratios)
     if "neumf" in parts:

@@ -173,7 +173,8 @@ class NeuralRecommender(Recommender):
                             activation=getattr(self, "activation", "relu"), dropout=getattr(self, "dropout", 0.0),
                             embedding_dropout=getattr(self, "embedding_dropout", 0.0),
                             mu=self.global_mean_ if "user_bias_" in arrays else 0.0,
-                            sparse=self.optimizer != "adamw" and device.type != "mps", dot=bool(getattr(self, "dot_term", False)),
+                            sparse=self.optimizer != "adamw" and device.type != "mps",
+                            dot=bool(getattr(self, "dot_term", False)),
                             generator=generator, device=device)
             return net, _nets.make_optimizers(net, self.optimizer, float(self.learning_rate),
                                               float(self.weight_decay))
