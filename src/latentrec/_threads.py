@@ -5,9 +5,9 @@ threading layer; one copy is shared once loaded) reads ``OMP_WAIT_POLICY`` once,
 when the library initialises. Unset, an idle thread spins for a while after every
 parallel region before it sleeps. torch runs many small parallel operations per
 training step, so on a machine with other jobs a spinning thread holds a core
-while the thread with the work waits for a time slice: measured on the shared
-2-core box, a BiasedDotProduct epoch took 17-36 s spinning against 1.0-1.5 s
-passive (benchmarks/neural_speed.py measures it). Setting the variable inside
+while the thread with the work waits for a time slice: on the shared 2-core box
+(load 6-9) a BiasedDotProduct epoch after a numba model was 8x slower spinning than
+passive, the numba epoch unchanged (benchmarks/neural_speed.py; docs/neural.md). Setting the variable inside
 ``fit`` is too late as soon as numba's ``omp`` layer or torch has loaded libgomp.
 
 So importing latentrec sets ``OMP_WAIT_POLICY=PASSIVE`` -- only when the user did
