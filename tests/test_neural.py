@@ -228,7 +228,7 @@ def test_neumf_pretraining_trains_both_branches_then_joins_them(implicit_split):
 @pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
 def test_every_optimizer_learns(explicit_split, optimizer):
     lr_ = 0.5 if optimizer == "sgd" else 0.02
-    model = BiasedDotProduct(n_factors=8, n_epochs=8, optimizer=optimizer, learning_rate=lr_, **FAST)
+    model = BiasedDotProduct(n_factors=8, n_epochs=8, batch_size=1024, optimizer=optimizer, learning_rate=lr_, **FAST)
     model.fit(explicit_split[0])
     rmse = lr.metrics.rmse(explicit_split[1].values, model.predict(explicit_split[1]))
     baseline = lr.metrics.rmse(explicit_split[1].values, np.full(len(explicit_split[1]), model.global_mean_))
@@ -276,7 +276,7 @@ def test_loaded_model_predicts_without_torch(explicit_split, tmp_path, monkeypat
     ({"embedding_dropout": 1.5}, "embedding_dropout must be"),
     ({"activation": "softmax"}, "activation must be one of"),
     ({"optimizer": "rmsprop"}, "optimizer must be one of"),
-    ({"device": "gpu"}, "device must be 'auto', 'cpu', 'cuda' or 'cuda:N'"),
+    ({"device": "gpu"}, "device must be 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"),
     ({"n_factors": 0}, "n_factors must be an integer >= 1"),
 ])
 def test_invalid_architecture_is_a_clear_error(explicit_split, params, match):
@@ -310,9 +310,24 @@ def test_cuda_requested_but_absent(explicit_split):
         DotProduct(device="cuda", n_epochs=1).fit(explicit_split[0])
 
 
+def test_auto_device_prefers_cuda_then_mps(monkeypatch):
+    from latentrec.models.neural import _nets
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: True)
+    assert _nets.resolve_device("auto").type == "mps"
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert _nets.resolve_device("auto").type == "cpu"
+    with pytest.raises(ModelError, match="device='mps' was requested but MPS is not available"):
+        _nets.resolve_device("mps")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert _nets.resolve_device("auto").type == "cuda"
+
+
 def test_auto_device_is_recorded(explicit_split):
     model = DotProduct(device="auto", n_epochs=1, n_threads=1).fit(explicit_split[0])
-    assert model.device_ == ("cuda" if torch.cuda.is_available() else "cpu")
+    mps = getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available()
+    assert model.device_ == ("cuda" if torch.cuda.is_available() else "mps" if mps else "cpu")
 
 
 def test_missing_torch_names_the_extra(explicit_split, monkeypatch):

@@ -6,7 +6,11 @@ latentrec is cheap and touches no model, network or GPU.
 
 from __future__ import annotations
 
-import importlib
+from . import _threads  # first: OpenMP settings before any runtime loads (see _threads)
+
+import importlib  # noqa: E402
+
+del _threads
 
 from .__about__ import __version__
 

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import math
 import numbers
-import os
-import sys
+import warnings
 
 import numpy as np
 
+from ... import _threads
 from ..._util import check_random_state, resolve_threads, seed_from
 from ...errors import require
 from ..base import Interval, Options, Recommender
@@ -20,15 +20,15 @@ ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 
 
 class _Device:
-    """``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``."""
+    """``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"mps"``."""
 
     def describe(self) -> str:
-        return "'auto', 'cpu', 'cuda' or 'cuda:N'"
+        return "'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"
 
     def check(self, value) -> bool:
         if not isinstance(value, str):
             return False
-        if value in ("auto", "cpu", "cuda"):
+        if value in ("auto", "cpu", "cuda", "mps"):
             return True
         return value.startswith("cuda:") and value[5:].isdigit()
 
@@ -81,6 +81,17 @@ LAYERS = {
     "dropout": Interval(float, 0, 1, closed="left"),
     "activation": Options(*ACTIVATIONS),
 }
+
+
+def require_torch(owner: str):
+    """torch for ``owner``'s fit (MissingDependencyError naming the extra without it); warns once
+    when an OpenMP runtime loaded before latentrec, so the wait policy of :mod:`latentrec._threads`
+    is not in effect."""
+    torch = require("torch", "neural", f"latentrec's {owner}")
+    reason = _threads.late_warning()
+    if reason:
+        warnings.warn(reason, RuntimeWarning, stacklevel=3)
+    return torch
 
 
 def _activate(name: str, x: np.ndarray) -> np.ndarray:
@@ -141,13 +152,7 @@ class NeuralRecommender(Recommender):
         return rng.normal(0.0, float(self.init_std), shape).astype(np.float32)
 
     def _fit(self, data, eval_data):
-        if "torch" not in sys.modules:
-            # torch's OpenMP threads spin between the many small ops of a training step; on a
-            # busy machine a spinning thread holds a core and every op waits for a time slice
-            # (measured on 2 shared cores: 70 s vs 1.2 s per ml-latest-small epoch on 2 threads).
-            # Only a default, read once when torch loads; set OMP_WAIT_POLICY to override.
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-        torch = require("torch", "neural", f"latentrec's {type(self).__name__}")
+        torch = require_torch(type(self).__name__)
         from . import _nets
 
         device = _nets.resolve_device(self.device)
@@ -168,7 +173,8 @@ class NeuralRecommender(Recommender):
                             activation=getattr(self, "activation", "relu"), dropout=getattr(self, "dropout", 0.0),
                             embedding_dropout=getattr(self, "embedding_dropout", 0.0),
                             mu=self.global_mean_ if "user_bias_" in arrays else 0.0,
-                            sparse=self.optimizer != "adamw", dot=bool(getattr(self, "dot_term", False)),
+                            sparse=self.optimizer != "adamw" and device.type != "mps",
+                            dot=bool(getattr(self, "dot_term", False)),
                             generator=generator, device=device)
             return net, _nets.make_optimizers(net, self.optimizer, float(self.learning_rate),
                                               float(self.weight_decay))

@@ -24,10 +24,20 @@ EMBEDDINGS = ("user_factors_", "item_factors_", "user_mlp_factors_", "item_mlp_f
 _ACT = {"relu": torch.relu, "tanh": torch.tanh, "sigmoid": torch.sigmoid, "gelu": F.gelu}
 
 
+def _mps_available() -> bool:
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend is not None and backend.is_available())
+
+
 def resolve_device(device: str) -> torch.device:
-    """``"auto"`` -> CUDA when available else CPU; ``"cuda"`` without CUDA -> :class:`ModelError`."""
+    """``"auto"`` -> CUDA when available, else Apple's MPS when available, else CPU; a requested
+    GPU that torch cannot see -> :class:`ModelError`. (On MPS the embeddings get dense gradients:
+    the sparse ones are a CPU/CUDA feature.)"""
     if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        return torch.device("cuda" if torch.cuda.is_available() else "mps" if _mps_available() else "cpu")
+    if device == "mps" and not _mps_available():
+        raise ModelError(f"device='mps' was requested but MPS is not available to torch {torch.__version__} "
+                         f"(not an Apple-silicon Mac, or a torch build without MPS); use device='auto' or 'cpu'")
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
             raise ModelError(
@@ -37,6 +47,23 @@ def resolve_device(device: str) -> torch.device:
         if index >= torch.cuda.device_count():
             raise ModelError(f"device={device!r}: only {torch.cuda.device_count()} CUDA device(s) are visible")
     return torch.device(device)
+
+
+class _Rows(torch.autograd.Function):
+    """``table[idx]`` for distinct sorted ``idx``; the gradient is a sparse tensor of those rows,
+    marked coalesced (SparseAdam's coalesce of one row per use was the costliest op of a step)."""
+
+    @staticmethod
+    def forward(ctx, table, idx):
+        ctx.save_for_backward(idx)
+        ctx.table_shape = table.shape
+        return table.index_select(0, idx)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (idx,) = ctx.saved_tensors
+        return torch.sparse_coo_tensor(idx[None], grad, ctx.table_shape, is_coalesced=True,
+                                       check_invariants=False), None
 
 
 class Net(nn.Module):
@@ -76,7 +103,6 @@ class Net(nn.Module):
         self.dense = nn.ParameterDict({name[:-1]: nn.Parameter(torch.from_numpy(
             np.array(value, dtype=np.float32, copy=True)).to(device))
             for name, value in arrays.items() if name not in EMBEDDINGS})
-        self.n_emb_cols = self.cols["bias"][0] if "bias" in self.cols else table.shape[1]
         self.n_layers, self.gmf, self.sparse, self.dot = n_layers, gmf, sparse, bool(dot)
         self.act = _ACT[activation]
         self.dropout, self.embedding_dropout = float(dropout), float(embedding_dropout)
@@ -92,24 +118,38 @@ class Net(nn.Module):
         return x * keep * (1.0 / (1.0 - p))
 
     def forward(self, u: torch.Tensor, i: torch.Tensor):
-        """Scores of the pairs (u, i), the batch mean of ‖used embeddings‖² and of used biases²."""
-        rows = F.embedding(torch.cat([u, i + self.n_users]), self.table, sparse=self.sparse)
-        ur, ir = rows[:len(u)], rows[len(u):]
-        e = self.n_emb_cols
-        reg = (ur[:, :e] * ur[:, :e]).sum(1).mean() + (ir[:, :e] * ir[:, :e]).sum(1).mean()
-        a, b = self.cols["factors"]
-        p, q = ur[:, a:b], ir[:, a:b]
+        """Scores of the pairs (u, i), the batch mean of ‖used embeddings‖² and of used biases².
+
+        Each distinct user and item row is gathered once and the per-row work (squared norms,
+        the first dense layer's user and item halves) is done once per row, then indexed per
+        pair: NeuMF's negatives repeat every user 1 + n_negatives times and a catalogue's items
+        recur across a batch. Tensors are cut with ``split`` (backward: one ``cat``), not slices
+        (backward: a zero-filled buffer per slice)."""
+        uu, u_at = torch.unique(u, return_inverse=True)
+        ii, i_at = torch.unique(i, return_inverse=True)
+        idx = torch.cat([uu, ii + self.n_users])
+        rows = _Rows.apply(self.table, idx) if self.sparse else F.embedding(idx, self.table)
+        widths = [b - a for a, b in self.cols.values()]
+        user, item = (dict(zip(self.cols, part.split(widths, 1))) for part in rows.split([len(uu), len(ii)]))
+        sq_u = sum((user[kind] * user[kind]).sum(1) for kind in self.cols if kind != "bias")
+        sq_i = sum((item[kind] * item[kind]).sum(1) for kind in self.cols if kind != "bias")
+        reg = sq_u.index_select(0, u_at).mean() + sq_i.index_select(0, i_at).mean()
+        p, q = user["factors"].index_select(0, u_at), item["factors"].index_select(0, i_at)
         if self.n_layers == 0:
             # GMF (NeuMF's pretraining): a learned weight per factor; else the plain dot product
             out = (p * q) @ self.dense["output_w"] + self.dense["output_b"] if self.gmf else (p * q).sum(1)
         else:
-            if "mlp_factors" in self.cols:
-                a, b = self.cols["mlp_factors"]
-                pm, qm = ur[:, a:b], ir[:, a:b]
-            else:
-                pm, qm = p, q
-            h = self._drop(torch.cat([pm, qm], 1), self.embedding_dropout)
-            for j in range(self.n_layers):
+            pm, qm = (user["mlp_factors"], item["mlp_factors"]) if "mlp_factors" in self.cols else (user["factors"],
+                                                                                                  item["factors"])
+            w0, k = self.dense["mlp_w0"], pm.shape[1]
+            if self.training and self.embedding_dropout > 0:
+                # a dropout mask per pair on [p'_u, q'_i]: the first layer runs per pair
+                h = self._drop(torch.cat([pm.index_select(0, u_at), qm.index_select(0, i_at)], 1),
+                               self.embedding_dropout) @ w0
+            else:  # [p'_u, q'_i] W = p'_u W_user + q'_i W_item: each half once per distinct row
+                h = (pm @ w0[:k]).index_select(0, u_at) + (qm @ w0[k:]).index_select(0, i_at)
+            h = self._drop(self.act(h + self.dense["mlp_b0"]), self.dropout)
+            for j in range(1, self.n_layers):
                 h = self.act(h @ self.dense[f"mlp_w{j}"] + self.dense[f"mlp_b{j}"])
                 h = self._drop(h, self.dropout)
             if self.gmf:
@@ -119,8 +159,7 @@ class Net(nn.Module):
                 out = out + (p * q).sum(1)
         reg_b = torch.zeros((), device=u.device)
         if self.biased:
-            c = self.cols["bias"][0]
-            bu, bi = ur[:, c], ir[:, c]
+            bu, bi = user["bias"][:, 0].index_select(0, u_at), item["bias"][:, 0].index_select(0, i_at)
             out = out + bu + bi + self.mu
             reg_b = (bu * bu).mean() + (bi * bi).mean()
         return out, reg, reg_b

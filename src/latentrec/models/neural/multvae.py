@@ -20,16 +20,12 @@ every prediction is a NumPy forward pass, so a saved model needs no torch.
 
 from __future__ import annotations
 
-import os
-import sys
-
 import numpy as np
 
 from ..._util import check_random_state, resolve_threads, seed_from
-from ...errors import require
 from ..base import Interval, Options, Recommender
 from ..ials._common import check_weights, to_training
-from ._base import COMMON, _Layers, hidden_units
+from ._base import COMMON, _Layers, hidden_units, require_torch
 
 
 class MultVAE(Recommender):
@@ -59,7 +55,8 @@ class MultVAE(Recommender):
     early_stopping_rounds : int or None, default None
         With ``eval_set``: stop after this many epochs without a better val_ndcg
         and keep the best epoch.
-    device : {"auto", "cpu", "cuda", "cuda:N"}, default "cpu"
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default "auto"
+        ``auto``: CUDA, else Apple's MPS, when torch sees one; else the CPU.
     n_threads : int, default 0
         torch threads while training (0: all cores).
     random_state : int, Generator or None
@@ -96,7 +93,7 @@ class MultVAE(Recommender):
     def __init__(self, *, n_factors: int = 200, hidden=(600,), dropout: float = 0.5, beta: float = 0.2,
                  anneal_steps: int = 200_000, n_epochs: int = 100, batch_size: int = 500,
                  learning_rate: float = 1e-3, weight_decay: float = 0.0, early_stopping_rounds: int | None = None,
-                 device: str = "cpu", n_threads: int = 0, random_state=None, verbose: bool = False):
+                 device: str = "auto", n_threads: int = 0, random_state=None, verbose: bool = False):
         self.n_factors = n_factors
         self.hidden = hidden
         self.dropout = dropout
@@ -121,9 +118,7 @@ class MultVAE(Recommender):
 
     # ------------------------------------------------------------ training
     def _fit(self, data, eval_data):
-        if "torch" not in sys.modules:
-            os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the other neural models (see _base)
-        torch = require("torch", "neural", "latentrec's MultVAE")
+        torch = require_torch("MultVAE")
         from ._nets import resolve_device
 
         device = resolve_device(self.device)

@@ -54,7 +54,7 @@ class NeuMF(NeuralRecommender):
     early_stopping_rounds : int or None, default None
         With ``eval_set``: stop after this many epochs without a better validation
         NDCG@10 and restore the best epoch.
-    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
+    device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default "auto"
     n_threads : int, default 0
     pretrain_epochs : int, default 0
         He et al.'s pretraining: first train the GMF branch alone and then the MLP branch
