@@ -199,6 +199,8 @@ def test_fold_in_bad_and_empty_input(split):
         model.recommend_for_interactions(items, [1.0, np.nan, 1.0])
     with pytest.raises(lr.UnknownIdError):  # an unknown item is an error, not silently dropped
         model.recommend_for_interactions([items[0], 10**9], n=5)
+    np.testing.assert_array_equal(model.recommend_for_interactions([items[0], 10**9], n=5, unknown="ignore")[0],
+                                  model.recommend_for_interactions([items[0]], n=5)[0])
     ids, _ = model.recommend_for_interactions([], n=5)  # no item: most popular
     assert list(ids) == list(model.items_.take(np.argsort(-model.item_popularity_, kind="stable")[:5]))
 

@@ -530,7 +530,7 @@ class Recommender(BaseEstimator):
 
     # ---------------------------------------------------------------- fold-in
     def recommend_for_interactions(self, item_ids, weights=None, n: int = 10, *, exclude_seen: bool = True,
-                                   raw_scores: bool = False):
+                                   raw_scores: bool = False, unknown: str = "raise"):
         """Top-``n`` for a visitor described by the items they interacted with (no refit).
 
         Parameters
@@ -546,12 +546,16 @@ class Recommender(BaseEstimator):
         raw_scores : bool
             As in :meth:`recommend`: rating models' predicted ratings are clipped to the
             rating scale unless ``True``.
+        unknown : {"raise", "ignore"}
+            An item id the model does not know raises :class:`UnknownIdError`, or, with
+            ``"ignore"``, is left out of the visitor's history (as if not given).
 
         Factor models solve the visitor's factors from the fitted item factors
-        (:meth:`_fold_in_factors`, ridge with the model's ``regularization``). An item
-        id the model does not know raises :class:`UnknownIdError`.
+        (:meth:`_fold_in_factors`, ridge with the model's ``regularization``).
         """
         n = self._check_call(n=n, exclude_seen=exclude_seen)
+        if unknown not in ("raise", "ignore"):
+            raise ModelError(f"unknown must be 'raise' or 'ignore', got {show(unknown)}")
         item_ids = as_id_array(item_ids, "item_ids")[0]
         if weights is None and self.task == "explicit":
             raise DataError(f"{type(self).__name__} is a rating model: give the visitor's rating of each item, "
@@ -562,7 +566,8 @@ class Recommender(BaseEstimator):
             raise DataError(f"{len(w)} {what} for {len(item_ids)} items; give one per item")
         if not np.all(np.isfinite(w)):
             raise DataError("weights must be finite numbers")
-        codes = self.items_.codes(item_ids, missing="raise", what="item")
+        codes = self.items_.codes(item_ids, missing=unknown, what="item")
+        w, codes = w[codes >= 0], codes[codes >= 0]
         scores = self._fold_in_scores(codes, w).astype(np.float32)[None, :]
         from .kernels.topn import topn_masked
 
