@@ -177,6 +177,19 @@ def test_saving_every_kept_sample_reproduces_the_running_average(rich_split):
     assert {"train_loss", "alpha", "val_rmse"} <= set(model.history_[0])
 
 
+def test_eval_set_rows_are_recoded_to_the_model_vocabulary(rich_split):
+    """fit compacts its data: with an item absent from the training part, the eval rows' codes
+    (in the shared vocabulary) differ from the model's, and the running average must still match predict."""
+    train, test = rich_split
+    train = train.subset(np.flatnonzero(train.item_codes != 0))
+    test = test.subset(np.flatnonzero(test.item_codes != 0))
+    model = BayesianFM(**{**FAST, "n_saved_samples": 1000}, features=RICH).fit(train, eval_set=test)
+    assert len(model.items_.ids) < test.n_items
+    rmse = lr.metrics.rmse(test.values, model.predict(test))
+    assert model.unknown_counts_["rows"] == 0
+    assert rmse == pytest.approx(model.history_[-1]["val_rmse"], abs=1e-5)
+
+
 def test_day_term_uses_the_rows_timestamps(rich_split):
     train, test = rich_split
     model = BayesianFM(**FAST, features=("day",)).fit(train)

@@ -101,7 +101,8 @@ class BayesianFM(Recommender):
     history_ : list of dict
         Per sample: ``train_loss`` (train RMSE of that sample), ``alpha`` (noise
         precision), ``sample_s`` and with ``eval_set``: ``val_rmse`` (RMSE of the
-        average of the kept samples so far; of the sample itself during burn-in).
+        average of the kept samples so far; of the sample itself during burn-in; a
+        user or item unknown to the training data counts as an empty entity).
     """
 
     _persisted_arrays = {"days_": ("int", (None,)), "day_factors_": ("float", (None, None)),
@@ -145,8 +146,12 @@ class BayesianFM(Recommender):
         design, idx = feat.build_design(data, features)
         self._design = design
         sampler = _Sampler(design, idx, data.values, self.n_factors, float(self.init_std), rng)
-        eval_idx = self._rows_index(eval_data.user_codes, eval_data.item_codes, eval_data.timestamps) \
-            if eval_data is not None and len(eval_data) else None
+        eval_idx = None
+        if eval_data is not None and len(eval_data):
+            # the eval rows in this model's (compacted) codes; an unknown user or item is an empty entity (-1)
+            eu = self.users_.codes(eval_data.users.take(eval_data.user_codes), missing="ignore")
+            ei = self.items_.codes(eval_data.items.take(eval_data.item_codes), missing="ignore")
+            eval_idx = self._rows_index(eu, ei, eval_data.timestamps)
         n_kept = self.n_iter - self.n_burn_in
         n_save = min(self.n_saved_samples, n_kept)
         save_at = set((self.n_burn_in + np.round(np.linspace(0, n_kept - 1, n_save))).astype(int).tolist())
@@ -188,7 +193,8 @@ class BayesianFM(Recommender):
     def _rows_index(self, user_codes, item_codes, timestamps) -> np.ndarray:
         """(n, R) entity index of rows in model codes (-1 = no entity in that relation)."""
         d = self._design
-        cols = [np.asarray(user_codes, np.int64) + d.ent_start[0], np.asarray(item_codes, np.int64) + d.ent_start[1]]
+        u, i = np.asarray(user_codes, np.int64), np.asarray(item_codes, np.int64)
+        cols = [np.where(u >= 0, u + d.ent_start[0], -1), np.where(i >= 0, i + d.ent_start[1], -1)]
         if "day" in d.relations:
             if timestamps is None:
                 raise DataError("BayesianFM with feature 'day' needs the timestamps of the evaluation rows")
