@@ -185,16 +185,22 @@ def tune(args) -> dict:
     base = dict(n_iter=args.n_iter, random_state=args.seed, n_threads=args.threads)
     if args.tune == "rank":  # the rank of the shipped default (n_factors)
         grid = [dict(n_factors=k) for k in (10, 20, 32, 50)]
+    elif args.tune == "loss":  # the likelihood and the chain length (n_iter, n_saved_samples)
+        grid = [dict(loss=loss, n_iter=n, n_saved_samples=s) for loss in ("squared", "ordinal")
+                for n, s in ((300, 64), (1000, 64), (1000, 256))]
+        del base["n_iter"]
     else:
         grid = [dict(n_burn_in=b, init_std=0.1) for b in (10, 20, 50)] + [dict(n_burn_in=20, init_std=0.3)]
         base["n_factors"] = args.rank
     for fname in args.features:
         for params in grid:
+            t0 = time.perf_counter()
             model = BayesianFM(features=features_for(fname, data), **base, **params).fit(fit, eval_set=val)
-            row = {"features": fname, **params, "val_rmse": model.history_[-1]["val_rmse"]}
+            row = {"features": fname, **params, "val_rmse": model.history_[-1]["val_rmse"],
+                   "val_rmse_predict": rmse(val.values, model.predict(val)), "fit_s": time.perf_counter() - t0}
             rows.append(row)
             print(json.dumps(row), flush=True)
-        if args.tune == "rank":
+        if args.tune != "defaults":
             continue
         # the saving scheme: the same chain (same seed), only the number of stored samples differs
         for n_saved in (16, 64):
@@ -218,8 +224,9 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="first fold of each protocol only")
     ap.add_argument("--folds", nargs="+", help="only these fold labels (u1 ... u5, fold1 ..., holdout)")
-    ap.add_argument("--tune", nargs="?", const="defaults", choices=["defaults", "rank"],
-                    help="validation search on u1.base: burn-in/init/saved samples (default) or the rank")
+    ap.add_argument("--tune", nargs="?", const="defaults", choices=["defaults", "rank", "loss"],
+                    help="validation search on u1.base: burn-in/init/saved samples (default), the rank, "
+                         "or the likelihood and chain length")
     ap.add_argument("--out", default="/tmp/latentrec-bench/bayesian.json")
     args = ap.parse_args(argv)
     result = tune(args) if args.tune else compare(args)

@@ -247,3 +247,123 @@ def test_divergence_names_the_sample(rich_split, monkeypatch):
     monkeypatch.setattr(est._Sampler, "sweep", poisoned)
     with pytest.raises(ModelError, match="sample 3"):
         BayesianFM(**FAST).fit(rich_split[0])
+
+
+# ---------------------------------------------------------------- ordered probit (loss="ordinal")
+from latentrec.models.bayesian import _ordinal as ordinal  # noqa: E402
+
+
+def probit_data(n=4000, seed=0, cut=(-0.8, 0.1, 1.0)):
+    rng = np.random.default_rng(seed)
+    eta = rng.normal(0, 0.8, n)
+    z = eta + rng.standard_normal(n)
+    return eta, np.searchsorted(np.asarray(cut), z).astype(np.int64), np.asarray(cut)
+
+
+def test_ordinal_gradient_and_hessian_match_finite_differences():
+    eta, cls, cut = probit_data(n=500)
+    g, H = ordinal._gradient_hessian(eta, cut, cls)
+    h = 1e-5
+    for k in range(len(cut)):
+        e = np.zeros(len(cut))
+        e[k] = h
+        num_g = (ordinal.log_likelihood(eta, cut + e, cls) - ordinal.log_likelihood(eta, cut - e, cls)) / (2 * h)
+        assert g[k] == pytest.approx(num_g, rel=1e-5, abs=1e-6)
+        g_plus, _ = ordinal._gradient_hessian(eta, cut + e, cls)
+        g_minus, _ = ordinal._gradient_hessian(eta, cut - e, cls)
+        np.testing.assert_allclose(H[:, k], (g_plus - g_minus) / (2 * h), rtol=1e-4, atol=1e-4)
+
+
+def test_ordinal_log_probability_is_accurate_in_the_tails():
+    from scipy.stats import norm
+
+    lo, hi = np.array([-1.0, 9.0, -40.0, 0.5]), np.array([0.5, 9.5, -39.0, np.inf])
+    got = ordinal._log_prob(lo, hi)
+    from scipy.special import log_ndtr
+
+    far = log_ndtr(-39.0) + np.log1p(-np.exp(log_ndtr(-40.0) - log_ndtr(-39.0)))  # Φ(-39) - Φ(-40) in logs
+    ref = [np.log(norm.cdf(0.5) - norm.cdf(-1.0)), np.log(norm.sf(9.0) - norm.sf(9.5)), far, np.log(norm.sf(0.5))]
+    np.testing.assert_allclose(got, ref, rtol=1e-9)
+
+
+def test_ordinal_latent_draws_are_the_truncated_normal():
+    from scipy.stats import truncnorm
+
+    rng = np.random.default_rng(0)
+    cut = np.array([-0.5, 0.7])
+    for eta0, c in [(0.0, 1), (3.0, 0), (-4.0, 2), (1.0, 2)]:
+        eta = np.full(40_000, eta0)
+        cls = np.full(40_000, c)
+        z = ordinal.sample_latent(eta, cut, cls, rng)
+        ext = np.concatenate([[-np.inf], cut, [np.inf]])
+        assert np.all((z > ext[c]) & (z <= ext[c + 1]))
+        ref = truncnorm(ext[c] - eta0, ext[c + 1] - eta0, loc=eta0)
+        assert z.mean() == pytest.approx(ref.mean(), abs=4 * ref.std() / np.sqrt(len(z)))
+        assert z.std() == pytest.approx(ref.std(), rel=0.03)
+
+
+def test_ordinal_cutpoint_chain_matches_a_grid_posterior():
+    """The MH draws of (c0, c1) given fixed scores against the flat-prior posterior on a NumPy grid."""
+    eta, cls, cut = probit_data(n=300, seed=1, cut=(-0.4, 0.6))
+    rng = np.random.default_rng(2)
+    c = ordinal.initial_cutpoints(cls, 3)
+    draws, acc = [], 0
+    for _ in range(1500):
+        c, a = ordinal.sample_cutpoints(eta, c, cls, rng)
+        draws.append(c)
+        acc += a
+    draws = np.array(draws[100:])
+    assert acc > 1000  # the Laplace proposal fits: most draws are accepted
+    g0 = np.linspace(-1.0, 0.2, 121)
+    g1 = np.linspace(0.0, 1.2, 121)
+    ll = np.array([[ordinal.log_likelihood(eta, np.array([a, b]), cls) for b in g1] for a in g0])
+    p = np.exp(ll - ll.max())
+    p /= p.sum()
+    mean = np.array([(p.sum(1) * g0).sum(), (p.sum(0) * g1).sum()])
+    sd = np.sqrt([(p.sum(1) * (g0 - mean[0]) ** 2).sum(), (p.sum(0) * (g1 - mean[1]) ** 2).sum()])
+    np.testing.assert_allclose(draws.mean(0), mean, atol=0.2 * sd.max())
+    np.testing.assert_allclose(draws.std(0), sd, rtol=0.15)
+
+
+def test_ordinal_expected_rating():
+    from scipy.stats import norm
+
+    cut, levels = np.array([-1.0, 0.0, 1.5]), np.array([1.0, 2.0, 4.0, 5.0])
+    eta = np.array([-2.0, 0.3, 4.0])
+    cdf = np.column_stack([np.zeros(3)] + [norm.cdf(c - eta) for c in cut] + [np.ones(3)])
+    np.testing.assert_allclose(ordinal.expected_rating(eta, cut, levels), np.diff(cdf, axis=1) @ levels)
+
+
+def test_ordinal_fit_learns_planted_ratings():
+    data = lr.synthetic_ratings(n_users=80, n_items=60, n_ratings=3000, random_state=3)
+    data = dataclasses.replace(data, values=np.clip(np.round(data.values), 1, 5))
+    train, test = random_split(data, 0.2, random_state=0)
+    sq = BayesianFM(**{**FAST, "n_iter": 60}).fit(train)
+    od = BayesianFM(**{**FAST, "n_iter": 60}, loss="ordinal").fit(train, eval_set=test)
+    base = lr.metrics.rmse(test.values, np.full(len(test), train.values.mean()))
+    r_sq, r_od = lr.metrics.rmse(test.values, sq.predict(test)), lr.metrics.rmse(test.values, od.predict(test))
+    assert r_od < base - 0.1 and abs(r_od - r_sq) < 0.05
+    assert np.all(np.diff(od.cutpoints_) > 0) and od.rating_values_.tolist() == sorted(set(train.values))
+    assert od.history_[-1]["val_rmse"] < base - 0.1
+    assert np.all((od.predict(test) >= 1) & (od.predict(test) <= 5))
+
+
+def test_ordinal_needs_two_rating_values(rich_split):
+    one = dataclasses.replace(rich_split[0], values=np.full(len(rich_split[0]), 4.0))
+    with pytest.raises(DataError, match="2 distinct rating values"):
+        BayesianFM(**FAST, loss="ordinal").fit(one)
+
+
+def test_ordinal_model_saves_and_predicts_unknown_rows(rich_split, tmp_path):
+    train, test = rich_split
+    model = BayesianFM(**FAST, loss="ordinal").fit(train)
+    model.save(tmp_path / "m")
+    loaded = lr.load_model(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict(test), model.predict(test), rtol=1e-6)
+    np.testing.assert_array_equal(loaded.cutpoints_, model.cutpoints_)
+    # an unknown user with a known item: the item's score through the link, inside the rating scale
+    frame = pd.DataFrame({"user": [-12345], "item": [model.items_.ids[0]]})
+    p = model.predict(frame)
+    assert model.unknown_counts_["users"] == 1 and 1 <= p[0] <= 5
+    assert p[0] == pytest.approx(float(lr.models.bayesian._ordinal.expected_rating(
+        np.array([model.global_mean_ + model.item_bias_[0]]), model.cutpoints_, model.rating_values_)[0]), abs=1e-5)

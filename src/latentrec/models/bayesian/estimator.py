@@ -25,6 +25,7 @@ from ...errors import DataError, ModelError
 from ..base import Interval, Options, Recommender
 from ..kernels import bfm as kern
 from . import _features as feat
+from . import _ordinal as ordinal
 
 #: fixed hyper-prior constants (libFM's and myFM's defaults)
 ALPHA_0 = BETA_0 = GAMMA_0 = ALPHA_LAMBDA = BETA_LAMBDA = 1.0
@@ -77,8 +78,12 @@ class BayesianFM(Recommender):
         ``recommend`` and ``save``; docs/bayesian.md gives the RMSE this costs.
     init_std : float, default 0.1
         v_jf start as N(0, init_std²).
-    loss : {"squared"}, default "squared"
-        Gaussian likelihood.
+    loss : {"squared", "ordinal"}, default "squared"
+        ``"squared"``: Gaussian likelihood with a sampled noise precision.
+        ``"ordinal"``: ordered probit on the distinct training rating values
+        (Albert & Chib 1993's latent scores, cutpoints by a Metropolis-Hastings
+        step; :mod:`latentrec.models.bayesian._ordinal`); predictions are the
+        expected rating. docs/bayesian.md gives what it changes on ml-100k.
     n_threads : int, default 0
         0 = all cores. Results do not depend on it (every random number is drawn
         before the parallel kernels), so one seed gives one model.
@@ -98,6 +103,8 @@ class BayesianFM(Recommender):
         average day folded into ``item_bias_``).
     days_, day_factors_, day_bias_ : with ``"day"``: the training days (days since
         1970-01-01) and their centred factors / biases.
+    cutpoints_, rating_values_ : with ``loss="ordinal"``: the saved samples' average
+        cutpoints (K − 1) and the K rating values of the classes.
     history_ : list of dict
         Per sample: ``train_loss`` (train RMSE of that sample), ``alpha`` (noise
         precision), ``sample_s`` and with ``eval_set``: ``val_rmse`` (RMSE of the
@@ -106,7 +113,8 @@ class BayesianFM(Recommender):
     """
 
     _persisted_arrays = {"days_": ("int", (None,)), "day_factors_": ("float", (None, None)),
-                         "day_bias_": ("float", (None,))}
+                         "day_bias_": ("float", (None,)), "cutpoints_": ("float", (None,)),
+                         "rating_values_": ("float", (None,))}
     _persisted_state = {"n_kept_samples_": (lambda v: type(v) is int and v >= 1, "a positive integer")}
     _constraints = {
         "n_factors": Interval(int, 1, None),
@@ -115,7 +123,7 @@ class BayesianFM(Recommender):
         "features": _Features(),
         "n_saved_samples": Interval(int, 1, None),
         "init_std": Interval(float, 0, None),
-        "loss": Options("squared"),
+        "loss": Options("squared", "ordinal"),
         "n_threads": Interval(int, 0, None),
         "verbose": Options(True, False),
     }
@@ -145,7 +153,13 @@ class BayesianFM(Recommender):
         rng = check_random_state(self.random_state)
         design, idx = feat.build_design(data, features)
         self._design = design
-        sampler = _Sampler(design, idx, data.values, self.n_factors, float(self.init_std), rng)
+        levels = None
+        if self.loss == "ordinal":
+            levels, _ = ordinal.classes(data.values)
+            if len(levels) < 2:
+                raise DataError(f"BayesianFM(loss='ordinal') needs at least 2 distinct rating values in the "
+                                f"training data; got only {levels.tolist()}")
+        sampler = _Sampler(design, idx, data.values, self.n_factors, float(self.init_std), rng, levels=levels)
         eval_idx = None
         if eval_data is not None and len(eval_data):
             # the eval rows in this model's (compacted) codes; an unknown user or item is an empty entity (-1)
@@ -156,6 +170,7 @@ class BayesianFM(Recommender):
         n_save = min(self.n_saved_samples, n_kept)
         save_at = set((self.n_burn_in + np.round(np.linspace(0, n_kept - 1, n_save))).astype(int).tolist())
         saved: list[dict] = []
+        cuts: list[np.ndarray] = []
         state = {"eval_sum": None, "n_kept": 0, "val": None}
         bar = progress(range(self.n_iter), total=self.n_iter, desc="BayesianFM", enabled=self.verbose)
         bar_it = iter(bar)
@@ -173,7 +188,7 @@ class BayesianFM(Recommender):
                 state["n_kept"] += 1
             if eval_idx is not None:
                 with kernel_threads(self.n_threads):
-                    pred = sampler.predict_rows(eval_idx)
+                    pred = sampler.predict_ratings(eval_idx)
                 if sample >= self.n_burn_in:
                     state["eval_sum"] = pred if state["eval_sum"] is None else state["eval_sum"] + pred
                     pred = state["eval_sum"] / state["n_kept"]
@@ -181,6 +196,8 @@ class BayesianFM(Recommender):
                 state["val"] = float(np.sqrt(np.mean((pred - eval_data.values) ** 2)))
             if sample in save_at:
                 saved.append(sampler.summary())
+                if levels is not None:
+                    cuts.append(sampler.cut.copy())
             return {"train_loss": rmse, "alpha": alpha}
 
         evaluate = (lambda: {"val_rmse": state["val"]}) if eval_idx is not None else None
@@ -188,6 +205,9 @@ class BayesianFM(Recommender):
         if hasattr(bar, "close"):
             bar.close()
         self._store(saved, design)
+        if levels is not None:
+            self.cutpoints_ = np.mean(cuts, axis=0)
+            self.rating_values_ = levels
         self.n_kept_samples_ = state["n_kept"]
 
     def _rows_index(self, user_codes, item_codes, timestamps) -> np.ndarray:
@@ -231,7 +251,9 @@ class BayesianFM(Recommender):
 
     # ------------------------------------------------------------------ prediction
     def _predict_rows(self, X, u, i, known) -> np.ndarray:
-        """The average over the saved samples of the rows with a known user and item.
+        """The average over the saved samples of the rows with a known user and item
+        (with ``loss="ordinal"``: the expected rating at that average score and the
+        saved samples' average cutpoints).
 
         With the ``"day"`` feature, rows carry their day through the timestamps of an
         :class:`Interactions` or a ``timestamp`` column of a DataFrame (a day not seen in
@@ -244,7 +266,22 @@ class BayesianFM(Recommender):
             t = feat.nearest_day(self.days_, ts[known])
             out = out + self.day_bias_[t] + np.einsum(
                 "nk,nk->n", self.day_factors_[t], self.user_factors_[u] + self.item_factors_[i])
-        return out.astype(np.float32)
+        return self._to_rating(out).astype(np.float32)
+
+    def _fallback(self, u, i) -> np.ndarray:
+        """As every model (global mean plus the known side's bias); with ``loss="ordinal"`` a row with a
+        known user or item maps that score through the probit link (the global mean needs none)."""
+        out = super()._fallback(u, i)
+        some = (u >= 0) | (i >= 0)
+        if getattr(self, "cutpoints_", None) is not None and some.any():
+            out[some] = self._to_rating(out[some])
+        return out
+
+    def _to_rating(self, score: np.ndarray) -> np.ndarray:
+        """Rating of a model score: the score itself, or under ``loss="ordinal"`` the expected rating."""
+        if getattr(self, "cutpoints_", None) is None:
+            return score
+        return ordinal.expected_rating(score, self.cutpoints_, self.rating_values_)
 
 
 def _timestamps(X) -> np.ndarray | None:
@@ -262,16 +299,25 @@ def _timestamps(X) -> np.ndarray | None:
 class _Sampler:
     """State of one Gibbs chain: parameters, per-entity sums, residuals and hyper-parameters."""
 
-    def __init__(self, design, idx, y, k, init_std, rng):
+    def __init__(self, design, idx, y, k, init_std, rng, levels=None):
         self.d, self.idx, self.k, self.rng = design, idx, k, rng
-        self.y = np.asarray(y, np.float64)
-        self.n = len(self.y)
+        self.ratings = np.asarray(y, np.float64)
+        self.n = len(self.ratings)
+        self.levels = levels
+        if levels is None:  # the Gaussian target is the rating
+            self.y = self.ratings
+            self.w0 = float(self.y.mean())
+        else:  # ordered probit: the target is the latent score z, drawn given the class and the cutpoints
+            self.cls = np.searchsorted(levels, self.ratings).astype(np.int64)
+            self.cut = ordinal.initial_cutpoints(self.cls, len(levels))
+            self.w0 = 0.0
+            self.y = ordinal.sample_latent(np.zeros(self.n), self.cut, self.cls, rng)
+            self.n_accepted = 0
         p, n_ent, G = design.n_features, design.n_entities, len(design.group_names)
         self.er_ptr, self.er_rows = feat.entity_rows(idx, n_ent)
         ef, fe = design.ef, design.fe
         self.ef = (ef.indptr.astype(np.int64), ef.indices.astype(np.int32), ef.data.astype(np.float64))
         self.fe = (fe.indptr.astype(np.int64), fe.indices.astype(np.int32), fe.data.astype(np.float64))
-        self.w0 = float(self.y.mean())
         self.w = np.zeros(p)
         self.V = rng.normal(0.0, init_std, (p, k)) if init_std > 0 else np.zeros((p, k))
         self.Q = np.zeros((n_ent, k))
@@ -307,16 +353,27 @@ class _Sampler:
             kern.row_predict(self.idx, self.w0, self.Q, self.L, self.S, self.resid)
             np.subtract(self.y, self.resid, out=self.resid)
         self.n_sweeps += 1
-        sse = float(self.resid @ self.resid)
-        self.alpha = float(rng.gamma((ALPHA_0 + self.n) / 2.0, 2.0 / (BETA_0 + sse)))
+        if self.levels is None:
+            sse = float(self.resid @ self.resid)
+            self.alpha = float(rng.gamma((ALPHA_0 + self.n) / 2.0, 2.0 / (BETA_0 + sse)))
+        else:  # cutpoints | scores, then the latent targets | scores, cutpoints (probit: α = 1)
+            eta = self.y - self.resid
+            self.cut, accepted = ordinal.sample_cutpoints(eta, self.cut, self.cls, rng)
+            self.n_accepted += accepted
+            self.y = ordinal.sample_latent(eta, self.cut, self.cls, rng)
+            self.resid = self.y - eta
         self.mu_w, self.lam_w = self._hyper(self.w, self.mu_w, self.lam_w)
         self.mu_v, self.lam_v = self._hyper(self.V, self.mu_v, self.lam_v)
-        prec = self.alpha * self.n + REG_0
-        new_w0 = (self.alpha * (self.resid.sum() + self.w0 * self.n)) / prec + rng.standard_normal() / np.sqrt(prec)
-        self.resid -= new_w0 - self.w0
-        self.w0 = float(new_w0)
+        if self.levels is None:  # under the probit the cutpoints carry the location: w0 stays 0
+            prec = self.alpha * self.n + REG_0
+            new_w0 = (self.alpha * (self.resid.sum() + self.w0 * self.n)) / prec + rng.standard_normal() / np.sqrt(prec)
+            self.resid -= new_w0 - self.w0
+            self.w0 = float(new_w0)
         self.sweep_parameters()
-        return float(np.sqrt(np.mean(self.resid ** 2))), self.alpha
+        if self.levels is None:
+            return float(np.sqrt(np.mean(self.resid ** 2))), self.alpha
+        fitted = ordinal.expected_rating(self.y - self.resid, self.cut, self.levels)
+        return float(np.sqrt(np.mean((fitted - self.ratings) ** 2))), self.alpha
 
     def sweep_parameters(self) -> None:
         """Draw every w_j (relation by relation), then every column f of V (relation by relation)."""
@@ -343,6 +400,11 @@ class _Sampler:
         out = np.empty(len(idx))
         kern.row_predict(idx, self.w0, self.Q, self.L, self.S, out)
         return out
+
+    def predict_ratings(self, idx) -> np.ndarray:
+        """This sample's predicted ratings (under the probit: the expected rating at its cutpoints)."""
+        score = self.predict_rows(idx)
+        return score if self.levels is None else ordinal.expected_rating(score, self.cut, self.levels)
 
     def summary(self) -> dict:
         """Per relation: the entities' Q and d = L + (|Q|² − S)/2, and w0 (one saved sample)."""
