@@ -100,26 +100,35 @@ def test_index(design, model_users, model_items, test):
     return np.column_stack(cols).astype(np.int32)
 
 
-def run_myfm(train, test, features, *, rank, n_iter, burn_in, seed):
+def run_myfm(train, test, features, *, rank, n_iter, burn_in, seed, loss="squared"):
+    """myFM's regressor, or with ``loss="ordinal"`` its ordered probit (expected rating from its class
+    probabilities over the distinct training values)."""
     myfm = import_myfm()
     t0 = time.perf_counter()
-    tr = train.compact()
+    tr = feat.add_side_only_entities(train.compact(), features)  # the same entities as BayesianFM's
     design, idx = feat.build_design(tr, features)
     X, rel = myfm_inputs(design, idx)
-    fm = myfm.MyFMRegressor(rank=rank, random_seed=seed)
-    fm.fit(X, tr.values.astype(np.float64), X_rel=rel, n_iter=n_iter, n_kept_samples=n_iter - burn_in,
-           group_shapes=np.diff(design.g_start).astype(int).tolist())
+    kw = dict(X_rel=rel, n_iter=n_iter, n_kept_samples=n_iter - burn_in,
+              group_shapes=np.diff(design.g_start).astype(int).tolist())
     Xt, relt = myfm_inputs(design, test_index(design, tr.users, tr.items, test))
-    pred = np.clip(fm.predict(Xt, relt), *train.rating_scale)
+    if loss == "ordinal":
+        levels, cls = np.unique(tr.values, return_inverse=True)
+        fm = myfm.MyFMOrderedProbit(rank=rank, random_seed=seed).fit(X, cls, **kw)
+        pred = fm.predict_proba(Xt, relt) @ levels
+    else:
+        fm = myfm.MyFMRegressor(rank=rank, random_seed=seed).fit(X, tr.values.astype(np.float64), **kw)
+        pred = fm.predict(Xt, relt)
+    pred = np.clip(pred, *train.rating_scale)
     return pred, time.perf_counter() - t0
 
 
-def run_ours(train, test, features, *, rank, n_iter, burn_in, seed, threads, track=False, **extra):
+def run_ours(train, test, features, *, rank, n_iter, burn_in, seed, threads, track=False, loss="squared",
+             **extra):
     """Fit + predict; with ``track`` the test fold is also the eval_set, only so that ``history_``
     reports the all-samples RMSE beside the saved-samples one (nothing is chosen on it)."""
     t0 = time.perf_counter()
     model = BayesianFM(n_factors=rank, n_iter=n_iter, n_burn_in=burn_in, features=features, random_state=seed,
-                       n_threads=threads, **extra).fit(train, eval_set=test if track else None)
+                       n_threads=threads, loss=loss, **extra).fit(train, eval_set=test if track else None)
     pred = model.predict(test)
     return pred, time.perf_counter() - t0, model
 
@@ -148,10 +157,11 @@ def compare(args) -> dict:
                 continue
             for fname in args.features:
                 f = features_for(fname, data)
-                kw = dict(rank=args.rank, n_iter=args.n_iter, burn_in=args.burn_in, seed=args.seed)
-                p_ours, t_ours, model = run_ours(train, test, f, threads=args.threads, track=True, **kw)
+                kw = dict(rank=args.rank, n_iter=args.n_iter, burn_in=args.burn_in, seed=args.seed, loss=args.loss)
+                p_ours, t_ours, model = run_ours(train, test, f, threads=args.threads, track=True,
+                                                 n_saved_samples=args.n_saved, **kw)
                 p_my, t_my = run_myfm(train, test, f, **kw)
-                row = {"protocol": pname, "fold": label, "features": fname,
+                row = {"protocol": pname, "fold": label, "features": fname, "loss": args.loss,
                        "latentrec": rmse(test.values, p_ours),
                        "latentrec_all_samples": model.history_[-1]["val_rmse"],
                        "myfm": rmse(test.values, p_my), "latentrec_s": t_ours, "myfm_s": t_my,
@@ -217,8 +227,12 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--protocols", nargs="+", default=["u1-u5", "5fold", "80/20"], choices=list(PROTOCOLS))
     ap.add_argument("--features", nargs="+", default=["side", "rich", "plain"], choices=list(FEATURES))
-    ap.add_argument("--rank", type=int, default=10)
-    ap.add_argument("--n-iter", type=int, default=300)
+    ap.add_argument("--rank", type=int, default=BayesianFM().n_factors)
+    ap.add_argument("--n-iter", type=int, default=BayesianFM().n_iter)
+    ap.add_argument("--n-saved", type=int, default=BayesianFM().n_saved_samples,
+                    help="BayesianFM's n_saved_samples (what predict averages)")
+    ap.add_argument("--loss", default=BayesianFM().loss, choices=["squared", "ordinal"],
+                    help="both libraries' likelihood: Gaussian or ordered probit")
     ap.add_argument("--burn-in", type=int, default=BayesianFM().n_burn_in)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)

@@ -367,3 +367,39 @@ def test_ordinal_model_saves_and_predicts_unknown_rows(rich_split, tmp_path):
     assert model.unknown_counts_["users"] == 1 and 1 <= p[0] <= 5
     assert p[0] == pytest.approx(float(lr.models.bayesian._ordinal.expected_rating(
         np.array([model.global_mean_ + model.item_bias_[0]]), model.cutpoints_, model.rating_values_)[0]), abs=1e-5)
+
+
+# ---------------------------------------------------------------- cold start from side tables
+def gendered_data(seed=0, n_users=60, n_items=30, n=1200):
+    """Ratings that depend on the user's gender (F rate high, M low) and the item's genre (A high)."""
+    rng = np.random.default_rng(seed)
+    gender = rng.choice(["F", "M"], n_users)
+    genre = rng.choice(["A", "B"], n_items)
+    pairs = rng.choice(n_users * n_items, size=n, replace=False)
+    u, i = pairs // n_items, pairs % n_items
+    r = 3 + np.where(gender[u] == "F", 1.0, -1.0) + np.where(genre[i] == "A", 0.5, -0.5) + rng.normal(0, 0.3, n)
+    frame = pd.DataFrame({"user": u, "item": i, "rating": np.clip(r, 1, 5)})
+    data = lr.Interactions.from_frame(frame)
+    data.user_metadata = pd.DataFrame({"gender": gender}, index=pd.Index(np.arange(n_users), name="user"))
+    data.item_metadata = pd.DataFrame({"genres": genre}, index=pd.Index(np.arange(n_items), name="item"))
+    return data
+
+
+@pytest.mark.parametrize("side", ["user", "item"])
+def test_cold_start_entities_are_predicted_from_their_attributes(side):
+    data = gendered_data()
+    codes = data.user_codes if side == "user" else data.item_codes
+    held = np.arange(0, data.n_users if side == "user" else data.n_items, 5)  # every fifth entity, all rows
+    cold = np.isin(codes, held)
+    train, test = data.subset(np.flatnonzero(~cold)), data.subset(np.flatnonzero(cold))
+    preset = "user_attributes" if side == "user" else "item_attributes"
+    params = {**FAST, "n_iter": 40}
+    with_side = BayesianFM(**params, features=(preset,)).fit(train)
+    without = BayesianFM(**params).fit(train)
+    p_side, p_fallback = with_side.predict(test), without.predict(test)
+    assert with_side.unknown_counts_["rows"] == 0 and without.unknown_counts_["rows"] == len(test)
+    r_side, r_fallback = lr.metrics.rmse(test.values, p_side), lr.metrics.rmse(test.values, p_fallback)
+    assert r_side < 0.7 * r_fallback
+    # the side-only entities have no training row: the model's seen matrix agrees
+    n = with_side.seen_.shape[0 if side == "user" else 1]
+    assert n == (data.n_users if side == "user" else data.n_items)

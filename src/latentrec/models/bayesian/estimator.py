@@ -151,6 +151,11 @@ class BayesianFM(Recommender):
     def _fit(self, data: Interactions, eval_data: Interactions | None) -> None:
         features = feat.check_features(self.features)
         rng = check_random_state(self.random_state)
+        wider = feat.add_side_only_entities(data, features)
+        if wider is not data:  # side-table users/items without ratings become known entities (cold start)
+            data = wider
+            self.users_, self.items_, self.seen_ = data.users, data.items, data.to_csr()
+            self.item_popularity_ = np.bincount(data.item_codes, minlength=data.n_items).astype(np.int64)
         design, idx = feat.build_design(data, features)
         self._design = design
         levels = None
