@@ -403,3 +403,11 @@ def test_cold_start_entities_are_predicted_from_their_attributes(side):
     # the side-only entities have no training row: the model's seen matrix agrees
     n = with_side.seen_.shape[0 if side == "user" else 1]
     assert n == (data.n_users if side == "user" else data.n_items)
+
+
+def test_ordinal_predict_averages_every_samples_expected_rating(rich_split):
+    """With every kept sample saved, predict equals the running average of the per-sample expected ratings."""
+    train, test = rich_split
+    model = BayesianFM(**{**FAST, "n_saved_samples": 1000}, features=RICH, loss="ordinal").fit(train, eval_set=test)
+    assert model.cutpoint_samples_.shape == (model.n_kept_samples_, len(model.rating_values_) - 1)
+    assert lr.metrics.rmse(test.values, model.predict(test)) == pytest.approx(model.history_[-1]["val_rmse"], abs=1e-5)

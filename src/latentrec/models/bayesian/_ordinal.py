@@ -134,7 +134,8 @@ def sample_latent(eta, cut, cls, rng) -> np.ndarray:
 
 
 def expected_rating(eta, cut, levels) -> np.ndarray:
-    """Σ_k levels_k P(class k | eta, cut)."""
-    cdf = ndtr(np.asarray(cut)[None, :] - np.asarray(eta, np.float64)[:, None])  # (n, K - 1)
-    probs = np.diff(np.concatenate([np.zeros((len(cdf), 1)), cdf, np.ones((len(cdf), 1))], axis=1), axis=1)
+    """Σ_k levels_k P(class k | eta, cut); ``cut`` (..., K - 1) broadcasts against ``eta`` (...)."""
+    cdf = ndtr(np.asarray(cut, np.float64) - np.asarray(eta, np.float64)[..., None])  # (..., K - 1)
+    edge = np.ones(cdf.shape[:-1] + (1,))
+    probs = np.diff(np.concatenate([0 * edge, cdf, edge], axis=-1), axis=-1)
     return probs @ np.asarray(levels, np.float64)

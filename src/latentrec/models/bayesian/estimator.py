@@ -105,6 +105,9 @@ class BayesianFM(Recommender):
         1970-01-01) and their centred factors / biases.
     cutpoints_, rating_values_ : with ``loss="ordinal"``: the saved samples' average
         cutpoints (K − 1) and the K rating values of the classes.
+    cutpoint_samples_, user_bias_samples_, item_bias_samples_, day_bias_samples_ : with
+        ``loss="ordinal"``: every saved sample's cutpoints (S, K − 1) and biases (entities, S);
+        ``predict`` averages each sample's expected rating.
     history_ : list of dict
         Per sample: ``train_loss`` (train RMSE of that sample), ``alpha`` (noise
         precision), ``sample_s`` and with ``eval_set``: ``val_rmse`` (RMSE of the
@@ -114,7 +117,10 @@ class BayesianFM(Recommender):
 
     _persisted_arrays = {"days_": ("int", (None,)), "day_factors_": ("float", (None, None)),
                          "day_bias_": ("float", (None,)), "cutpoints_": ("float", (None,)),
-                         "rating_values_": ("float", (None,))}
+                         "rating_values_": ("float", (None,)), "cutpoint_samples_": ("float", (None, None)),
+                         "user_bias_samples_": ("float", ("users", None)),
+                         "item_bias_samples_": ("float", ("items", None)),
+                         "day_bias_samples_": ("float", (None, None))}
     _persisted_state = {"n_kept_samples_": (lambda v: type(v) is int and v >= 1, "a positive integer")}
     _constraints = {
         "n_factors": Interval(int, 1, None),
@@ -209,9 +215,8 @@ class BayesianFM(Recommender):
         self._run_epochs(self.n_iter, step, evaluate=evaluate, verbose=False)
         if hasattr(bar, "close"):
             bar.close()
-        self._store(saved, design)
+        self._store(saved, design, cuts if levels is not None else None)
         if levels is not None:
-            self.cutpoints_ = np.mean(cuts, axis=0)
             self.rating_values_ = levels
         self.n_kept_samples_ = state["n_kept"]
 
@@ -226,7 +231,9 @@ class BayesianFM(Recommender):
             cols.append(feat.nearest_day(d.days, timestamps) + d.ent_start[2])
         return np.column_stack(cols).astype(np.int32)
 
-    def _store(self, saved: list[dict], design) -> None:
+    def _store(self, saved: list[dict], design, cuts=None) -> None:
+        """The saved samples as the prediction arrays; under the probit (``cuts``) also every sample's
+        biases and cutpoints, since the expected rating is not linear in the score."""
         s = len(saved)
         scale = 1.0 / np.sqrt(s)
         has_day = "day" in design.relations
@@ -253,25 +260,53 @@ class BayesianFM(Recommender):
             self.days_ = design.days.astype(np.int64)
             self.day_factors_ = (np.hstack(dfs) * scale).astype(np.float32)
             self.day_bias_ = np.mean(dbs, axis=0).astype(np.float32)
+        if cuts is not None:
+            self.cutpoint_samples_ = np.asarray(cuts, np.float64)
+            self.cutpoints_ = self.cutpoint_samples_.mean(axis=0)
+            self.user_bias_samples_ = np.column_stack(ub).astype(np.float32)
+            self.item_bias_samples_ = np.column_stack(ib).astype(np.float32)
+            if has_day:
+                self.day_bias_samples_ = np.column_stack(dbs).astype(np.float32)
 
     # ------------------------------------------------------------------ prediction
     def _predict_rows(self, X, u, i, known) -> np.ndarray:
         """The average over the saved samples of the rows with a known user and item
-        (with ``loss="ordinal"``: the expected rating at that average score and the
-        saved samples' average cutpoints).
+        (with ``loss="ordinal"``: of every sample's expected rating at its cutpoints).
 
         With the ``"day"`` feature, rows carry their day through the timestamps of an
         :class:`Interactions` or a ``timestamp`` column of a DataFrame (a day not seen in
         training counts as the nearest training day); rows without a timestamp get
         the training-average day. Unknown users/items fall back as in every model.
         """
-        out = self._predict_codes(u, i)
         ts = _timestamps(X)
+        t = None
         if ts is not None and getattr(self, "days_", None) is not None:
             t = feat.nearest_day(self.days_, ts[known])
+        if getattr(self, "cutpoint_samples_", None) is not None:
+            return self._ordinal_rows(u, i, t).astype(np.float32)
+        out = self._predict_codes(u, i)
+        if t is not None:
             out = out + self.day_bias_[t] + np.einsum(
                 "nk,nk->n", self.day_factors_[t], self.user_factors_[u] + self.item_factors_[i])
-        return self._to_rating(out).astype(np.float32)
+        return out.astype(np.float32)
+
+    def _ordinal_rows(self, u, i, t, block: int = 4096) -> np.ndarray:
+        """Mean over the saved samples s of E[rating | score_s, cutpoints_s]: each sample's score is
+        rebuilt from its block of the stacked factors (scaled by 1/sqrt(S)) and its biases."""
+        S = self.cutpoint_samples_.shape[0]
+        k = self.user_factors_.shape[1] // S
+        out = np.empty(len(u))
+        for lo in range(0, len(u), block):
+            sl = slice(lo, lo + block)
+            qu = self.user_factors_[u[sl]].reshape(-1, S, k)
+            qi = self.item_factors_[i[sl]].reshape(-1, S, k)
+            eta = (S * np.einsum("nsk,nsk->ns", qu, qi, dtype=np.float64)
+                   + self.user_bias_samples_[u[sl]] + self.item_bias_samples_[i[sl]])
+            if t is not None:
+                qt = self.day_factors_[t[sl]].reshape(-1, S, k)
+                eta += self.day_bias_samples_[t[sl]] + S * np.einsum("nsk,nsk->ns", qt, qu + qi, dtype=np.float64)
+            out[sl] = ordinal.expected_rating(eta, self.cutpoint_samples_, self.rating_values_).mean(axis=1)
+        return out
 
     def _fallback(self, u, i) -> np.ndarray:
         """As every model (global mean plus the known side's bias); with ``loss="ordinal"`` a row with a
@@ -279,14 +314,8 @@ class BayesianFM(Recommender):
         out = super()._fallback(u, i)
         some = (u >= 0) | (i >= 0)
         if getattr(self, "cutpoints_", None) is not None and some.any():
-            out[some] = self._to_rating(out[some])
+            out[some] = ordinal.expected_rating(out[some], self.cutpoints_, self.rating_values_)
         return out
-
-    def _to_rating(self, score: np.ndarray) -> np.ndarray:
-        """Rating of a model score: the score itself, or under ``loss="ordinal"`` the expected rating."""
-        if getattr(self, "cutpoints_", None) is None:
-            return score
-        return ordinal.expected_rating(score, self.cutpoints_, self.rating_values_)
 
 
 def _timestamps(X) -> np.ndarray | None:
