@@ -48,6 +48,7 @@ from _common import load_ml, print_table, protocol  # noqa: E402
 import latentrec as lr  # noqa: E402
 from latentrec.models.bayesian import BayesianFM  # noqa: E402
 from latentrec.models.bayesian import _features as feat  # noqa: E402
+from latentrec.models.bayesian.estimator import resolve_loss  # noqa: E402
 
 FEATURES = {"plain": (), "rich": ("implicit_user", "implicit_item", "day"),
             "side": ("implicit_user", "implicit_item", "day", "user_attributes", "item_attributes")}
@@ -112,7 +113,7 @@ def run_myfm(train, test, features, *, rank, n_iter, burn_in, seed, loss="square
     kw = dict(X_rel=rel, n_iter=n_iter, n_kept_samples=n_iter - burn_in,
               group_shapes=np.diff(design.g_start).astype(int).tolist())
     Xt, relt = myfm_inputs(design, test_index(design, tr.users, tr.items, test))
-    if loss == "ordinal":
+    if resolve_loss(loss, tr.values) == "ordinal":
         levels, cls = np.unique(tr.values, return_inverse=True)
         fm = myfm.MyFMOrderedProbit(rank=rank, random_seed=seed).fit(X, cls, **kw)
         pred = fm.predict_proba(Xt, relt) @ levels
@@ -162,7 +163,7 @@ def compare(args) -> dict:
                 p_ours, t_ours, model = run_ours(train, test, f, threads=args.threads, track=True,
                                                  n_saved_samples=args.n_saved, **kw)
                 p_my, t_my = run_myfm(train, test, f, **kw)
-                row = {"protocol": pname, "fold": label, "features": fname, "loss": args.loss,
+                row = {"protocol": pname, "fold": label, "features": fname, "loss": model.loss_,
                        "latentrec": rmse(test.values, p_ours),
                        "latentrec_all_samples": model.history_[-1]["val_rmse"],
                        "myfm": rmse(test.values, p_my), "latentrec_s": t_ours, "myfm_s": t_my,
@@ -265,8 +266,8 @@ def main(argv=None) -> None:
     ap.add_argument("--n-iter", type=int, default=BayesianFM().n_iter)
     ap.add_argument("--n-saved", type=int, default=BayesianFM().n_saved_samples,
                     help="BayesianFM's n_saved_samples (what predict averages)")
-    ap.add_argument("--loss", default=BayesianFM().loss, choices=["squared", "ordinal"],
-                    help="both libraries' likelihood: Gaussian or ordered probit")
+    ap.add_argument("--loss", default=BayesianFM().loss, choices=["auto", "squared", "ordinal"],
+                    help="both libraries' likelihood: Gaussian, ordered probit, or BayesianFM's auto rule")
     ap.add_argument("--burn-in", type=int, default=BayesianFM().n_burn_in)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
