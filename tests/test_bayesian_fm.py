@@ -415,3 +415,29 @@ def test_ordinal_predict_averages_every_samples_expected_rating(rich_split):
     model = BayesianFM(**{**FAST, "n_saved_samples": 1000}, features=RICH, loss="ordinal").fit(train, eval_set=test)
     assert model.cutpoint_samples_.shape == (model.n_kept_samples_, len(model.rating_values_) - 1)
     assert lr.metrics.rmse(test.values, model.predict(test)) == pytest.approx(model.history_[-1]["val_rmse"], abs=1e-5)
+
+
+def test_cold_entities_use_their_id_groups_prior_mean():
+    """A side-only user's saved vector is the prior mean of the id plus its attributes' vectors."""
+    data = gendered_data()
+    held = np.isin(data.user_codes, [0, 5])
+    train = data.subset(np.flatnonzero(~held))
+    design, idx = feat.build_design(feat.add_side_only_entities(train.compact(), ("user_attributes",)),
+                                    ("user_attributes",))
+    s = est._Sampler(design, idx, train.compact().values, 3, 0.3, np.random.default_rng(0))
+    for _ in range(3):
+        s.sweep()
+    kern.entity_sums(*s.ef, s.w, s.V, s.Q, s.L, s.S)
+    smp = s.summary()
+    cold = [e for e in range(design.ent_start[1]) if s.er_ptr[e + 1] == s.er_ptr[e]]
+    assert len(cold) == 2
+    X = design.ef.toarray()
+    for e in cold:
+        x = X[e].copy()
+        x[design.g_start[0]:design.g_start[1]] = 0  # no id feature ...
+        V = np.vstack([s.V, s.mu_v[0]])             # ... but one more with the id prior's mean
+        w = np.append(s.w, s.mu_w[0])
+        x = np.append(x, 1.0)
+        q = x @ V
+        np.testing.assert_allclose(smp["q"][0][e], q, atol=1e-10)
+        np.testing.assert_allclose(smp["d"][0][e], x @ w + 0.5 * (q @ q - (x ** 2) @ (V ** 2).sum(1)), atol=1e-10)

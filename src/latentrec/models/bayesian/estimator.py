@@ -456,11 +456,22 @@ class _Sampler:
         return score if self.levels is None else ordinal.expected_rating(score, self.cut, self.levels)
 
     def summary(self) -> dict:
-        """Per relation: the entities' Q and d = L + (|Q|² − S)/2, and w0 (one saved sample)."""
+        """Per relation: the entities' Q and d = L + (|Q|² − S)/2, and w0 (one saved sample).
+
+        An entity without rows (a side-table user or item: cold start) has an id whose parameters
+        this sample drew from its group prior; the summary uses the prior mean instead (the
+        prediction is linear in them, so this is their average without the draw's noise)."""
         q, dd = [], []
         for r in range(len(self.d.relations)):
             lo, hi = int(self.d.ent_start[r]), int(self.d.ent_start[r + 1])
-            Q = self.Q[lo:hi].copy()
+            Q, L, S = self.Q[lo:hi].copy(), self.L[lo:hi].copy(), self.S[lo:hi].copy()
+            empty = np.flatnonzero(self.er_ptr[lo + 1:hi + 1] == self.er_ptr[lo:hi])
+            if len(empty):
+                g = int(self.d.rel_groups[r])  # the relation's first group is its id (one-hot, value 1)
+                j = int(self.d.g_start[g]) + empty
+                Q[empty] += self.mu_v[g] - self.V[j]
+                L[empty] += self.mu_w[g] - self.w[j]
+                S[empty] += (self.mu_v[g] ** 2).sum() - (self.V[j] ** 2).sum(axis=1)
             q.append(Q)
-            dd.append(self.L[lo:hi] + 0.5 * ((Q ** 2).sum(axis=1) - self.S[lo:hi]))
+            dd.append(L + 0.5 * ((Q ** 2).sum(axis=1) - S))
         return {"q": q, "d": dd, "w0": self.w0}
