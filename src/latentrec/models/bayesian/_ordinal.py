@@ -68,20 +68,19 @@ def _gradient_hessian(eta, cut, cls):
     lo0, hi0 = np.where(fin_lo, lo, 0.0), np.where(fin_hi, hi, 0.0)
     r_lo = np.where(fin_lo, np.exp(-0.5 * lo0 ** 2 - logp) / _SQRT_2PI, 0.0)
     r_hi = np.where(fin_hi, np.exp(-0.5 * hi0 ** 2 - logp) / _SQRT_2PI, 0.0)
-    g = np.zeros(K1)
-    H = np.zeros((K1, K1))
+    # per-class sums (class k: lower bound cut[k - 1], upper bound cut[k]); r_hi = 0 in the top
+    # class and r_lo = 0 in the bottom one, so every row can be summed
+    def per_class(v):
+        return np.bincount(cls, weights=v, minlength=K1 + 1)
+
+    up_g, dn_g = per_class(r_hi), per_class(r_lo)
+    up_h = per_class(-hi0 * r_hi - r_hi ** 2)
+    dn_h = per_class(lo0 * r_lo - r_lo ** 2)
+    cross = per_class(r_lo * r_hi)
     # cut[k] is the upper bound of class k and the lower bound of class k + 1
-    up = cls < K1
-    np.add.at(g, cls[up], r_hi[up])
-    dn = cls > 0
-    np.add.at(g, cls[dn] - 1, -r_lo[dn])
-    diag = np.zeros(K1)
-    np.add.at(diag, cls[up], -hi0[up] * r_hi[up] - r_hi[up] ** 2)
-    np.add.at(diag, cls[dn] - 1, lo0[dn] * r_lo[dn] - r_lo[dn] ** 2)
-    H[np.arange(K1), np.arange(K1)] = diag
-    mid = (cls > 0) & (cls < K1)  # rows bounded by cut[cls - 1] and cut[cls]
-    off = np.zeros(max(K1 - 1, 0))
-    np.add.at(off, cls[mid] - 1, r_lo[mid] * r_hi[mid])
+    g = up_g[:K1] - dn_g[1:]
+    H = np.diag(up_h[:K1] + dn_h[1:])
+    off = cross[1:K1]
     H[np.arange(K1 - 1), np.arange(1, K1)] = off
     H[np.arange(1, K1), np.arange(K1 - 1)] = off
     return g, H
@@ -134,8 +133,8 @@ def sample_latent(eta, cut, cls, rng) -> np.ndarray:
 
 
 def expected_rating(eta, cut, levels) -> np.ndarray:
-    """Σ_k levels_k P(class k | eta, cut); ``cut`` (..., K - 1) broadcasts against ``eta`` (...)."""
-    cdf = ndtr(np.asarray(cut, np.float64) - np.asarray(eta, np.float64)[..., None])  # (..., K - 1)
-    edge = np.ones(cdf.shape[:-1] + (1,))
-    probs = np.diff(np.concatenate([0 * edge, cdf, edge], axis=-1), axis=-1)
-    return probs @ np.asarray(levels, np.float64)
+    """Σ_k levels_k P(class k | eta, cut) = levels_0 + Σ_k (levels_{k+1} − levels_k) P(z > cut_k);
+    ``cut`` (..., K - 1) broadcasts against ``eta`` (...)."""
+    levels = np.asarray(levels, np.float64)
+    above = ndtr(np.asarray(eta, np.float64)[..., None] - np.asarray(cut, np.float64))  # (..., K - 1)
+    return levels[0] + above @ np.diff(levels)
