@@ -14,7 +14,9 @@ Protocols (``--protocols``): ``u1-u5`` (ml-100k canonical splits), ``5fold``
 Feature sets (``--features``): ``rich`` = implicit_user, implicit_item, day
 (Rendle et al. 2019's Bayesian timeSVD++ flipped), ``side`` = rich plus
 user_attributes and item_attributes (ml-latest-small has no user table, so only
-item_attributes there) and ``plain`` = ids only.
+item_attributes there), ``attributes`` = ids and the side tables only (for cold
+start: no implicit feedback, which a user without ratings lacks) and ``plain`` =
+ids only.
 
 Times are fit + predict per fold, reported as the ratio latentrec / myFM within
 this run (myFM's Gibbs sampler runs on one thread; latentrec on ``--threads``).
@@ -51,7 +53,8 @@ from latentrec.models.bayesian import _features as feat  # noqa: E402
 from latentrec.models.bayesian.estimator import resolve_loss  # noqa: E402
 
 FEATURES = {"plain": (), "rich": ("implicit_user", "implicit_item", "day"),
-            "side": ("implicit_user", "implicit_item", "day", "user_attributes", "item_attributes")}
+            "side": ("implicit_user", "implicit_item", "day", "user_attributes", "item_attributes"),
+            "attributes": ("user_attributes", "item_attributes")}
 
 
 def features_for(name, data):
