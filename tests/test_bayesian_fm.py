@@ -365,12 +365,18 @@ def test_ordinal_model_saves_and_predicts_unknown_rows(rich_split, tmp_path):
     loaded = lr.load_model(tmp_path / "m")
     np.testing.assert_allclose(loaded.predict(test), model.predict(test), rtol=1e-6)
     np.testing.assert_array_equal(loaded.cutpoints_, model.cutpoints_)
-    # an unknown user with a known item: the item's score through the link, inside the rating scale
-    frame = pd.DataFrame({"user": [-12345], "item": [model.items_.ids[0]]})
+    # an unknown user (item) with a known item (user): that side's latent bias plus the other side's
+    # average, through the link
+    frame = pd.DataFrame({"user": [-12345, model.users_.ids[0]], "item": [model.items_.ids[0], -12345]})
     p = model.predict(frame)
-    assert model.unknown_counts_["users"] == 1 and 1 <= p[0] <= 5
-    assert p[0] == pytest.approx(float(lr.models.bayesian._ordinal.expected_rating(
-        np.array([model.global_mean_ + model.item_bias_[0]]), model.cutpoints_, model.rating_values_)[0]), abs=1e-5)
+    assert model.unknown_counts_["rows"] == 2 and np.all((1 <= p) & (p <= 5))
+    latent = np.array([model.item_bias_[0] + model.user_bias_.mean(), model.user_bias_[0] + model.item_bias_.mean()])
+    np.testing.assert_allclose(p, ordinal.expected_rating(latent + model.global_mean_, model.cutpoints_,
+                                                          model.rating_values_), atol=1e-5)
+    # and close to the training mean when both sides are average
+    both = ordinal.expected_rating(np.array([model.global_mean_ + model.user_bias_.mean() + model.item_bias_.mean()]),
+                                   model.cutpoints_, model.rating_values_)[0]
+    assert abs(both - train.values.mean()) < 0.3
 
 
 # ---------------------------------------------------------------- cold start from side tables

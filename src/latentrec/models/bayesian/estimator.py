@@ -316,12 +316,17 @@ class BayesianFM(Recommender):
         return out
 
     def _fallback(self, u, i) -> np.ndarray:
-        """As every model (global mean plus the known side's bias); with ``loss="ordinal"`` a row with a
-        known user or item maps that score through the probit link (the global mean needs none)."""
+        """As every model (global mean plus the known side's bias). With ``loss="ordinal"`` the biases
+        are latent scores: a row with a known user or item gets the expected rating (average
+        cutpoints) at its known side's bias plus the other side's average bias."""
         out = super()._fallback(u, i)
         some = (u >= 0) | (i >= 0)
         if getattr(self, "cutpoints_", None) is not None and some.any():
-            out[some] = ordinal.expected_rating(out[some], self.cutpoints_, self.rating_values_)
+            uk, ik = u[some], i[some]
+            score = (np.where(uk >= 0, self.user_bias_[np.maximum(uk, 0)], self.user_bias_.mean())
+                     + np.where(ik >= 0, self.item_bias_[np.maximum(ik, 0)], self.item_bias_.mean())
+                     + self.global_mean_)
+            out[some] = ordinal.expected_rating(score, self.cutpoints_, self.rating_values_)
         return out
 
 
