@@ -167,7 +167,7 @@ def add_side_only_entities(data: Interactions, features: tuple[str, ...]) -> Int
 
 def build_design(data: Interactions, features: tuple[str, ...]) -> tuple[Design, np.ndarray]:
     """The design of ``data`` (model codes) and the (N, R) entity index of its rows."""
-    n_u, n_i, n = data.n_users, data.n_items, len(data)
+    n_u, n_i = data.n_users, data.n_items
     R = data.to_csr().astype(np.float64)
     rel_blocks: dict[str, list] = {
         "user": [("user", sp.identity(n_u, format="csr"), True)],
