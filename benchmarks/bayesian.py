@@ -14,7 +14,9 @@ Protocols (``--protocols``): ``u1-u5`` (ml-100k canonical splits), ``5fold``
 Feature sets (``--features``): ``rich`` = implicit_user, implicit_item, day
 (Rendle et al. 2019's Bayesian timeSVD++ flipped), ``side`` = rich plus
 user_attributes and item_attributes (ml-latest-small has no user table, so only
-item_attributes there) and ``plain`` = ids only.
+item_attributes there), ``attributes`` = ids and the side tables only (for cold
+start: no implicit feedback, which a user without ratings lacks) and ``plain`` =
+ids only.
 
 Times are fit + predict per fold, reported as the ratio latentrec / myFM within
 this run (myFM's Gibbs sampler runs on one thread; latentrec on ``--threads``).
@@ -27,6 +29,7 @@ Numba compile time is excluded by a warm-up fit on a small slice.
     LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/bayesian.py --out /tmp/bfm.json
     python benchmarks/bayesian.py --protocols u1-u5 --features rich --quick
     python benchmarks/bayesian.py --tune
+    python benchmarks/bayesian.py --cold-start --features side plain
 """
 
 from __future__ import annotations
@@ -47,9 +50,11 @@ from _common import load_ml, print_table, protocol  # noqa: E402
 import latentrec as lr  # noqa: E402
 from latentrec.models.bayesian import BayesianFM  # noqa: E402
 from latentrec.models.bayesian import _features as feat  # noqa: E402
+from latentrec.models.bayesian.estimator import resolve_loss  # noqa: E402
 
 FEATURES = {"plain": (), "rich": ("implicit_user", "implicit_item", "day"),
-            "side": ("implicit_user", "implicit_item", "day", "user_attributes", "item_attributes")}
+            "side": ("implicit_user", "implicit_item", "day", "user_attributes", "item_attributes"),
+            "attributes": ("user_attributes", "item_attributes")}
 
 
 def features_for(name, data):
@@ -100,26 +105,35 @@ def test_index(design, model_users, model_items, test):
     return np.column_stack(cols).astype(np.int32)
 
 
-def run_myfm(train, test, features, *, rank, n_iter, burn_in, seed):
+def run_myfm(train, test, features, *, rank, n_iter, burn_in, seed, loss="squared"):
+    """myFM's regressor, or with ``loss="ordinal"`` its ordered probit (expected rating from its class
+    probabilities over the distinct training values)."""
     myfm = import_myfm()
     t0 = time.perf_counter()
-    tr = train.compact()
+    tr = feat.add_side_only_entities(train.compact(), features)  # the same entities as BayesianFM's
     design, idx = feat.build_design(tr, features)
     X, rel = myfm_inputs(design, idx)
-    fm = myfm.MyFMRegressor(rank=rank, random_seed=seed)
-    fm.fit(X, tr.values.astype(np.float64), X_rel=rel, n_iter=n_iter, n_kept_samples=n_iter - burn_in,
-           group_shapes=np.diff(design.g_start).astype(int).tolist())
+    kw = dict(X_rel=rel, n_iter=n_iter, n_kept_samples=n_iter - burn_in,
+              group_shapes=np.diff(design.g_start).astype(int).tolist())
     Xt, relt = myfm_inputs(design, test_index(design, tr.users, tr.items, test))
-    pred = np.clip(fm.predict(Xt, relt), *train.rating_scale)
+    if resolve_loss(loss, tr.values) == "ordinal":
+        levels, cls = np.unique(tr.values, return_inverse=True)
+        fm = myfm.MyFMOrderedProbit(rank=rank, random_seed=seed).fit(X, cls, **kw)
+        pred = fm.predict_proba(Xt, relt) @ levels
+    else:
+        fm = myfm.MyFMRegressor(rank=rank, random_seed=seed).fit(X, tr.values.astype(np.float64), **kw)
+        pred = fm.predict(Xt, relt)
+    pred = np.clip(pred, *train.rating_scale)
     return pred, time.perf_counter() - t0
 
 
-def run_ours(train, test, features, *, rank, n_iter, burn_in, seed, threads, track=False, **extra):
+def run_ours(train, test, features, *, rank, n_iter, burn_in, seed, threads, track=False, loss="squared",
+             **extra):
     """Fit + predict; with ``track`` the test fold is also the eval_set, only so that ``history_``
     reports the all-samples RMSE beside the saved-samples one (nothing is chosen on it)."""
     t0 = time.perf_counter()
     model = BayesianFM(n_factors=rank, n_iter=n_iter, n_burn_in=burn_in, features=features, random_state=seed,
-                       n_threads=threads, **extra).fit(train, eval_set=test if track else None)
+                       n_threads=threads, loss=loss, **extra).fit(train, eval_set=test if track else None)
     pred = model.predict(test)
     return pred, time.perf_counter() - t0, model
 
@@ -148,10 +162,11 @@ def compare(args) -> dict:
                 continue
             for fname in args.features:
                 f = features_for(fname, data)
-                kw = dict(rank=args.rank, n_iter=args.n_iter, burn_in=args.burn_in, seed=args.seed)
-                p_ours, t_ours, model = run_ours(train, test, f, threads=args.threads, track=True, **kw)
+                kw = dict(rank=args.rank, n_iter=args.n_iter, burn_in=args.burn_in, seed=args.seed, loss=args.loss)
+                p_ours, t_ours, model = run_ours(train, test, f, threads=args.threads, track=True,
+                                                 n_saved_samples=args.n_saved, **kw)
                 p_my, t_my = run_myfm(train, test, f, **kw)
-                row = {"protocol": pname, "fold": label, "features": fname,
+                row = {"protocol": pname, "fold": label, "features": fname, "loss": model.loss_,
                        "latentrec": rmse(test.values, p_ours),
                        "latentrec_all_samples": model.history_[-1]["val_rmse"],
                        "myfm": rmse(test.values, p_my), "latentrec_s": t_ours, "myfm_s": t_my,
@@ -182,14 +197,26 @@ def tune(args) -> dict:
     _, train, _ = next(protocol("ml-100k", "u1-u5", data=data))
     fit, val = random_split(train, 0.1, random_state=1)
     rows = []
-    grid = [dict(n_burn_in=b, init_std=0.1) for b in (10, 20, 50)] + [dict(n_burn_in=20, init_std=0.3)]
-    base = dict(n_factors=args.rank, n_iter=args.n_iter, random_state=args.seed, n_threads=args.threads)
+    base = dict(n_iter=args.n_iter, random_state=args.seed, n_threads=args.threads)
+    if args.tune == "rank":  # the rank of the shipped default (n_factors)
+        grid = [dict(n_factors=k) for k in (10, 20, 32, 50)]
+    elif args.tune == "loss":  # the likelihood and the chain length (n_iter, n_saved_samples)
+        grid = [dict(loss=loss, n_iter=n, n_saved_samples=s) for loss in ("squared", "ordinal")
+                for n, s in ((300, 64), (1000, 64), (1000, 256))]
+        del base["n_iter"]
+    else:
+        grid = [dict(n_burn_in=b, init_std=0.1) for b in (10, 20, 50)] + [dict(n_burn_in=20, init_std=0.3)]
+        base["n_factors"] = args.rank
     for fname in args.features:
         for params in grid:
+            t0 = time.perf_counter()
             model = BayesianFM(features=features_for(fname, data), **base, **params).fit(fit, eval_set=val)
-            row = {"features": fname, **params, "val_rmse": model.history_[-1]["val_rmse"]}
+            row = {"features": fname, **params, "val_rmse": model.history_[-1]["val_rmse"],
+                   "val_rmse_predict": rmse(val.values, model.predict(val)), "fit_s": time.perf_counter() - t0}
             rows.append(row)
             print(json.dumps(row), flush=True)
+        if args.tune != "defaults":
+            continue
         # the saving scheme: the same chain (same seed), only the number of stored samples differs
         for n_saved in (16, 64):
             model = BayesianFM(features=features_for(fname, data), n_saved_samples=n_saved, **base).fit(fit, eval_set=val)
@@ -201,21 +228,62 @@ def tune(args) -> dict:
     return {"rows": rows, "args": vars(args)}
 
 
+def cold_start(args) -> dict:
+    """Users (then items) held out entirely: 20 % of them (seed ``--seed``) lose every rating; the
+    model is fitted on the other rows and measured on all rows of the held-out ones. BayesianFM knows
+    them only through the side tables; "fallback" is the same fitted model asked with the id hidden
+    (global mean + the known side's bias, what every latentrec model answers for an unknown id);
+    myFM gets the same relation blocks (the held-out entities with their attributes)."""
+    warm_up(args.threads)
+    data = load_ml("ml-100k")
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    for side in ("user", "item"):
+        codes = data.user_codes if side == "user" else data.item_codes
+        n = data.n_users if side == "user" else data.n_items
+        held = rng.choice(n, size=n // 5, replace=False)
+        cold = np.isin(codes, held)
+        train, test = data.subset(np.flatnonzero(~cold)), data.subset(np.flatnonzero(cold))
+        for fname in args.features:
+            f = features_for(fname, data)
+            kw = dict(rank=args.rank, n_iter=args.n_iter, burn_in=args.burn_in, seed=args.seed, loss=args.loss)
+            p_ours, t_ours, model = run_ours(train, test, f, threads=args.threads, n_saved_samples=args.n_saved, **kw)
+            frame = test.to_frame()
+            frame[side] = -1  # an id no model knows
+            p_fallback = model.predict(frame)
+            p_my, _ = run_myfm(train, test, f, **kw)
+            row = {"held_out": f"{side}s", "features": fname, "test_rows": len(test),
+                   "latentrec": rmse(test.values, p_ours), "myfm": rmse(test.values, p_my),
+                   "fallback": rmse(test.values, p_fallback)}
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    print_table(rows, title=f"cold start on ml-100k: 20 % of users / items held out entirely (seed {args.seed})")
+    return {"rows": rows, "args": vars(args)}
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--protocols", nargs="+", default=["u1-u5", "5fold", "80/20"], choices=list(PROTOCOLS))
     ap.add_argument("--features", nargs="+", default=["side", "rich", "plain"], choices=list(FEATURES))
-    ap.add_argument("--rank", type=int, default=10)
-    ap.add_argument("--n-iter", type=int, default=300)
+    ap.add_argument("--rank", type=int, default=BayesianFM().n_factors)
+    ap.add_argument("--n-iter", type=int, default=BayesianFM().n_iter)
+    ap.add_argument("--n-saved", type=int, default=BayesianFM().n_saved_samples,
+                    help="BayesianFM's n_saved_samples (what predict averages)")
+    ap.add_argument("--loss", default=BayesianFM().loss, choices=["auto", "squared", "ordinal"],
+                    help="both libraries' likelihood: Gaussian, ordered probit, or BayesianFM's auto rule")
     ap.add_argument("--burn-in", type=int, default=BayesianFM().n_burn_in)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="first fold of each protocol only")
     ap.add_argument("--folds", nargs="+", help="only these fold labels (u1 ... u5, fold1 ..., holdout)")
-    ap.add_argument("--tune", action="store_true")
+    ap.add_argument("--tune", nargs="?", const="defaults", choices=["defaults", "rank", "loss"],
+                    help="validation search on u1.base: burn-in/init/saved samples (default), the rank, "
+                         "or the likelihood and chain length")
+    ap.add_argument("--cold-start", action="store_true",
+                    help="users / items held out entirely, against the bias fallback (ml-100k)")
     ap.add_argument("--out", default="/tmp/latentrec-bench/bayesian.json")
     args = ap.parse_args(argv)
-    result = tune(args) if args.tune else compare(args)
+    result = tune(args) if args.tune else cold_start(args) if args.cold_start else compare(args)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1))

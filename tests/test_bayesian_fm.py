@@ -23,7 +23,10 @@ RICH = ("implicit_user", "implicit_item", "day", "user_attributes", "item_attrib
 
 
 class TestBayesianFM(ModelSuite):
-    model_factory = staticmethod(lambda: BayesianFM(**FAST))
+    # the planted data's star ratings would make loss="auto" the ordered probit, whose cutpoints need
+    # far more than these 20 samples (0.635 measured); the suite runs the Gaussian likelihood and the
+    # ordinal tests below cover the probit
+    model_factory = staticmethod(lambda: BayesianFM(**FAST, loss="squared"))
     # the planted data's noise floor is ~0.42 RMSE; Biases gets 0.633 on this split, BayesianFM 0.562
     # at these 20 samples (0.510 at 60 samples, 10 burn-in)
     quality = 0.58
@@ -177,6 +180,20 @@ def test_saving_every_kept_sample_reproduces_the_running_average(rich_split):
     assert {"train_loss", "alpha", "val_rmse"} <= set(model.history_[0])
 
 
+def test_eval_set_rows_are_recoded_to_the_model_vocabulary(rich_split):
+    """fit compacts its data: with an item absent from the training part, the eval rows' codes
+    (in the shared vocabulary) differ from the model's, and the running average must still match predict."""
+    train, test = rich_split
+    train = train.subset(np.flatnonzero(train.item_codes != 0))
+    test = test.subset(np.flatnonzero(test.item_codes != 0))
+    no_item_table = tuple(f for f in RICH if f != "item_attributes")  # (which would keep item 0 as an entity)
+    model = BayesianFM(**{**FAST, "n_saved_samples": 1000}, features=no_item_table).fit(train, eval_set=test)
+    assert len(model.items_.ids) < test.n_items
+    rmse = lr.metrics.rmse(test.values, model.predict(test))
+    assert model.unknown_counts_["rows"] == 0
+    assert rmse == pytest.approx(model.history_[-1]["val_rmse"], abs=1e-5)
+
+
 def test_day_term_uses_the_rows_timestamps(rich_split):
     train, test = rich_split
     model = BayesianFM(**FAST, features=("day",)).fit(train)
@@ -234,3 +251,199 @@ def test_divergence_names_the_sample(rich_split, monkeypatch):
     monkeypatch.setattr(est._Sampler, "sweep", poisoned)
     with pytest.raises(ModelError, match="sample 3"):
         BayesianFM(**FAST).fit(rich_split[0])
+
+
+# ---------------------------------------------------------------- ordered probit (loss="ordinal")
+from latentrec.models.bayesian import _ordinal as ordinal  # noqa: E402
+
+
+def probit_data(n=4000, seed=0, cut=(-0.8, 0.1, 1.0)):
+    rng = np.random.default_rng(seed)
+    eta = rng.normal(0, 0.8, n)
+    z = eta + rng.standard_normal(n)
+    return eta, np.searchsorted(np.asarray(cut), z).astype(np.int64), np.asarray(cut)
+
+
+def test_ordinal_gradient_and_hessian_match_finite_differences():
+    eta, cls, cut = probit_data(n=500)
+    g, H = ordinal._gradient_hessian(eta, cut, cls)
+    h = 1e-5
+    for k in range(len(cut)):
+        e = np.zeros(len(cut))
+        e[k] = h
+        num_g = (ordinal.log_likelihood(eta, cut + e, cls) - ordinal.log_likelihood(eta, cut - e, cls)) / (2 * h)
+        assert g[k] == pytest.approx(num_g, rel=1e-5, abs=1e-6)
+        g_plus, _ = ordinal._gradient_hessian(eta, cut + e, cls)
+        g_minus, _ = ordinal._gradient_hessian(eta, cut - e, cls)
+        np.testing.assert_allclose(H[:, k], (g_plus - g_minus) / (2 * h), rtol=1e-4, atol=1e-4)
+
+
+def test_ordinal_log_probability_is_accurate_in_the_tails():
+    from scipy.stats import norm
+
+    lo, hi = np.array([-1.0, 9.0, -40.0, 0.5]), np.array([0.5, 9.5, -39.0, np.inf])
+    got = ordinal._log_prob(lo, hi)
+    from scipy.special import log_ndtr
+
+    far = log_ndtr(-39.0) + np.log1p(-np.exp(log_ndtr(-40.0) - log_ndtr(-39.0)))  # Φ(-39) - Φ(-40) in logs
+    ref = [np.log(norm.cdf(0.5) - norm.cdf(-1.0)), np.log(norm.sf(9.0) - norm.sf(9.5)), far, np.log(norm.sf(0.5))]
+    np.testing.assert_allclose(got, ref, rtol=1e-9)
+
+
+def test_ordinal_latent_draws_are_the_truncated_normal():
+    from scipy.stats import truncnorm
+
+    rng = np.random.default_rng(0)
+    cut = np.array([-0.5, 0.7])
+    for eta0, c in [(0.0, 1), (3.0, 0), (-4.0, 2), (1.0, 2)]:
+        eta = np.full(40_000, eta0)
+        cls = np.full(40_000, c)
+        z = ordinal.sample_latent(eta, cut, cls, rng)
+        ext = np.concatenate([[-np.inf], cut, [np.inf]])
+        assert np.all((z > ext[c]) & (z <= ext[c + 1]))
+        ref = truncnorm(ext[c] - eta0, ext[c + 1] - eta0, loc=eta0)
+        assert z.mean() == pytest.approx(ref.mean(), abs=4 * ref.std() / np.sqrt(len(z)))
+        assert z.std() == pytest.approx(ref.std(), rel=0.03)
+
+
+def test_ordinal_cutpoint_chain_matches_a_grid_posterior():
+    """The MH draws of (c0, c1) given fixed scores against the flat-prior posterior on a NumPy grid."""
+    eta, cls, cut = probit_data(n=300, seed=1, cut=(-0.4, 0.6))
+    rng = np.random.default_rng(2)
+    c = ordinal.initial_cutpoints(cls, 3)
+    draws, acc = [], 0
+    for _ in range(1500):
+        c, a = ordinal.sample_cutpoints(eta, c, cls, rng)
+        draws.append(c)
+        acc += a
+    draws = np.array(draws[100:])
+    assert acc > 1000  # the Laplace proposal fits: most draws are accepted
+    g0 = np.linspace(-1.0, 0.2, 121)
+    g1 = np.linspace(0.0, 1.2, 121)
+    ll = np.array([[ordinal.log_likelihood(eta, np.array([a, b]), cls) for b in g1] for a in g0])
+    p = np.exp(ll - ll.max())
+    p /= p.sum()
+    mean = np.array([(p.sum(1) * g0).sum(), (p.sum(0) * g1).sum()])
+    sd = np.sqrt([(p.sum(1) * (g0 - mean[0]) ** 2).sum(), (p.sum(0) * (g1 - mean[1]) ** 2).sum()])
+    np.testing.assert_allclose(draws.mean(0), mean, atol=0.2 * sd.max())
+    np.testing.assert_allclose(draws.std(0), sd, rtol=0.15)
+
+
+def test_ordinal_expected_rating():
+    from scipy.stats import norm
+
+    cut, levels = np.array([-1.0, 0.0, 1.5]), np.array([1.0, 2.0, 4.0, 5.0])
+    eta = np.array([-2.0, 0.3, 4.0])
+    cdf = np.column_stack([np.zeros(3)] + [norm.cdf(c - eta) for c in cut] + [np.ones(3)])
+    np.testing.assert_allclose(ordinal.expected_rating(eta, cut, levels), np.diff(cdf, axis=1) @ levels)
+
+
+def test_ordinal_fit_learns_planted_ratings():
+    data = lr.synthetic_ratings(n_users=80, n_items=60, n_ratings=3000, random_state=3)
+    data = dataclasses.replace(data, values=np.clip(np.round(data.values), 1, 5))
+    train, test = random_split(data, 0.2, random_state=0)
+    sq = BayesianFM(**{**FAST, "n_iter": 60}).fit(train)
+    od = BayesianFM(**{**FAST, "n_iter": 60}, loss="ordinal").fit(train, eval_set=test)
+    base = lr.metrics.rmse(test.values, np.full(len(test), train.values.mean()))
+    r_sq, r_od = lr.metrics.rmse(test.values, sq.predict(test)), lr.metrics.rmse(test.values, od.predict(test))
+    assert r_od < base - 0.1 and abs(r_od - r_sq) < 0.05
+    assert np.all(np.diff(od.cutpoints_) > 0) and od.rating_values_.tolist() == sorted(set(train.values))
+    assert od.history_[-1]["val_rmse"] < base - 0.1
+    assert np.all((od.predict(test) >= 1) & (od.predict(test) <= 5))
+
+
+def test_ordinal_needs_two_rating_values(rich_split):
+    one = dataclasses.replace(rich_split[0], values=np.full(len(rich_split[0]), 4.0))
+    with pytest.raises(DataError, match="2 distinct rating values"):
+        BayesianFM(**FAST, loss="ordinal").fit(one)
+
+
+def test_ordinal_model_saves_and_predicts_unknown_rows(rich_split, tmp_path):
+    train, test = rich_split
+    model = BayesianFM(**FAST, loss="ordinal").fit(train)
+    model.save(tmp_path / "m")
+    loaded = lr.load_model(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict(test), model.predict(test), rtol=1e-6)
+    np.testing.assert_array_equal(loaded.cutpoints_, model.cutpoints_)
+    # an unknown user (item) with a known item (user): that side's latent bias plus the other side's
+    # average, through the link
+    frame = pd.DataFrame({"user": [-12345, model.users_.ids[0]], "item": [model.items_.ids[0], -12345]})
+    p = model.predict(frame)
+    assert model.unknown_counts_["rows"] == 2 and np.all((1 <= p) & (p <= 5))
+    latent = np.array([model.item_bias_[0] + model.user_bias_.mean(), model.user_bias_[0] + model.item_bias_.mean()])
+    np.testing.assert_allclose(p, ordinal.expected_rating(latent + model.global_mean_, model.cutpoints_,
+                                                          model.rating_values_), atol=1e-5)
+    # and close to the training mean when both sides are average
+    both = ordinal.expected_rating(np.array([model.global_mean_ + model.user_bias_.mean() + model.item_bias_.mean()]),
+                                   model.cutpoints_, model.rating_values_)[0]
+    assert abs(both - train.values.mean()) < 0.3
+
+
+# ---------------------------------------------------------------- cold start from side tables
+def gendered_data(seed=0, n_users=60, n_items=30, n=1200):
+    """Ratings that depend on the user's gender (F rate high, M low) and the item's genre (A high)."""
+    rng = np.random.default_rng(seed)
+    gender = rng.choice(["F", "M"], n_users)
+    genre = rng.choice(["A", "B"], n_items)
+    pairs = rng.choice(n_users * n_items, size=n, replace=False)
+    u, i = pairs // n_items, pairs % n_items
+    r = 3 + np.where(gender[u] == "F", 1.0, -1.0) + np.where(genre[i] == "A", 0.5, -0.5) + rng.normal(0, 0.3, n)
+    frame = pd.DataFrame({"user": u, "item": i, "rating": np.clip(r, 1, 5)})
+    data = lr.Interactions.from_frame(frame)
+    data.user_metadata = pd.DataFrame({"gender": gender}, index=pd.Index(np.arange(n_users), name="user"))
+    data.item_metadata = pd.DataFrame({"genres": genre}, index=pd.Index(np.arange(n_items), name="item"))
+    return data
+
+
+@pytest.mark.parametrize("side", ["user", "item"])
+def test_cold_start_entities_are_predicted_from_their_attributes(side):
+    data = gendered_data()
+    codes = data.user_codes if side == "user" else data.item_codes
+    held = np.arange(0, data.n_users if side == "user" else data.n_items, 5)  # every fifth entity, all rows
+    cold = np.isin(codes, held)
+    train, test = data.subset(np.flatnonzero(~cold)), data.subset(np.flatnonzero(cold))
+    preset = "user_attributes" if side == "user" else "item_attributes"
+    params = {**FAST, "n_iter": 40}
+    with_side = BayesianFM(**params, features=(preset,)).fit(train)
+    without = BayesianFM(**params).fit(train)
+    p_side, p_fallback = with_side.predict(test), without.predict(test)
+    assert with_side.unknown_counts_["rows"] == 0 and without.unknown_counts_["rows"] == len(test)
+    r_side, r_fallback = lr.metrics.rmse(test.values, p_side), lr.metrics.rmse(test.values, p_fallback)
+    assert r_side < 0.7 * r_fallback
+    # the side-only entities have no training row: the model's seen matrix agrees
+    n = with_side.seen_.shape[0 if side == "user" else 1]
+    assert n == (data.n_users if side == "user" else data.n_items)
+
+
+def test_ordinal_predict_averages_every_samples_expected_rating(rich_split):
+    """With every kept sample saved, predict equals the running average of the per-sample expected ratings."""
+    train, test = rich_split
+    model = BayesianFM(**{**FAST, "n_saved_samples": 1000}, features=RICH, loss="ordinal").fit(train, eval_set=test)
+    assert model.cutpoint_samples_.shape == (model.n_kept_samples_, len(model.rating_values_) - 1)
+    assert lr.metrics.rmse(test.values, model.predict(test)) == pytest.approx(model.history_[-1]["val_rmse"], abs=1e-5)
+
+
+def test_cold_entities_use_their_id_groups_prior_mean():
+    """A side-only user's saved vector is the prior mean of the id plus its attributes' vectors."""
+    data = gendered_data()
+    held = np.isin(data.user_codes, [0, 5])
+    train = data.subset(np.flatnonzero(~held))
+    design, idx = feat.build_design(feat.add_side_only_entities(train.compact(), ("user_attributes",)),
+                                    ("user_attributes",))
+    s = est._Sampler(design, idx, train.compact().values, 3, 0.3, np.random.default_rng(0))
+    for _ in range(3):
+        s.sweep()
+    kern.entity_sums(*s.ef, s.w, s.V, s.Q, s.L, s.S)
+    smp = s.summary()
+    cold = [e for e in range(design.ent_start[1]) if s.er_ptr[e + 1] == s.er_ptr[e]]
+    assert len(cold) == 2
+    X = design.ef.toarray()
+    for e in cold:
+        x = X[e].copy()
+        x[design.g_start[0]:design.g_start[1]] = 0  # no id feature ...
+        V = np.vstack([s.V, s.mu_v[0]])             # ... but one more with the id prior's mean
+        w = np.append(s.w, s.mu_w[0])
+        x = np.append(x, 1.0)
+        q = x @ V
+        np.testing.assert_allclose(smp["q"][0][e], q, atol=1e-10)
+        np.testing.assert_allclose(smp["d"][0][e], x @ w + 0.5 * (q @ q - (x ** 2) @ (V ** 2).sum(1)), atol=1e-10)

@@ -17,8 +17,10 @@ from latentrec.models.bayesian import BayesianFM
 
 pytestmark = pytest.mark.realdata
 
-#: u1 test RMSE of BayesianFM(random_state=0) (300 samples, 64 saved), benchmarks/bayesian.py
-U1_PLAIN = 0.9061
+#: u1 test RMSE of BayesianFM(random_state=0) (loss="auto": the ordered probit on these star ratings,
+#: 300 samples, 64 saved); measured by this test's own procedure (0.9061 with loss="squared",
+#: benchmarks/bayesian.py's "plain" row)
+U1_PLAIN = 0.9064
 TOLERANCE = 0.003
 
 

@@ -21,13 +21,14 @@ preset                    relation   features of the entity (one prior group eac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from ...data.interactions import Interactions
+from ...data.vocab import Vocabulary
 from ...errors import DataError
 
 PRESETS = ("implicit_user", "implicit_item", "day", "user_attributes", "item_attributes")
@@ -141,9 +142,32 @@ def _item_attribute_blocks(meta: pd.DataFrame | None, items, n_items: int):
     return blocks
 
 
+def add_side_only_entities(data: Interactions, features: tuple[str, ...]) -> Interactions:
+    """``data`` with the users (items) of its side table that have no training row appended to its
+    vocabulary, when ``user_attributes`` (``item_attributes``) is among the features.
+
+    Such an entity has no rows, so the sampler draws its id's parameters from their group prior
+    and its prediction comes from its attributes (cold start); without the attribute preset it
+    stays unknown and gets the bias fallback.
+    """
+    def extend(vocab, meta, preset):
+        if preset not in features or meta is None:
+            return vocab
+        extra = pd.Index(meta.index).difference(pd.Index(vocab.ids), sort=False)
+        if len(extra) == 0:
+            return vocab
+        return Vocabulary(np.concatenate([vocab.ids, np.asarray(extra, dtype=vocab.ids.dtype)]))
+
+    users = extend(data.users, data.user_metadata, "user_attributes")
+    items = extend(data.items, data.item_metadata, "item_attributes")
+    if users is data.users and items is data.items:
+        return data
+    return replace(data, users=users, items=items, _csr=None)
+
+
 def build_design(data: Interactions, features: tuple[str, ...]) -> tuple[Design, np.ndarray]:
     """The design of ``data`` (model codes) and the (N, R) entity index of its rows."""
-    n_u, n_i, n = data.n_users, data.n_items, len(data)
+    n_u, n_i = data.n_users, data.n_items
     R = data.to_csr().astype(np.float64)
     rel_blocks: dict[str, list] = {
         "user": [("user", sp.identity(n_u, format="csr"), True)],

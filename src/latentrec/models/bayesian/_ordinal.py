@@ -1,0 +1,140 @@
+"""Ordered-probit likelihood of :class:`BayesianFM` (``loss="ordinal"``).
+
+The ratings are K ordered classes (the distinct training values, e.g. 1..5).
+Albert & Chib (1993)'s data augmentation: each row has a latent score
+z_n ~ N(r̂_n, 1) and falls in class k when c_{k-1} < z_n <= c_k (c_{-1} = -inf,
+c_{K-1} = +inf). Given the cutpoints c, z is truncated normal and the FM sees z
+as a Gaussian target of precision 1, so the Gibbs sweep of the squared loss is
+reused unchanged (α fixed at 1). The cutpoints are drawn from their conditional
+given the FM's scores with z integrated out (the collapsed step that keeps them
+from being pinned between neighbouring z's, the slow mixing of sampling c | z):
+an independence Metropolis-Hastings step whose proposal is the Laplace
+approximation N(mode, -H^-1) of that conditional, mode found by Newton's method
+(flat prior on c; the intercept w0 is fixed at 0, since the cutpoints carry the
+location).
+
+A prediction is the expected rating Σ_k value_k P(class k | r̂, c).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.special import log_ndtr, ndtr, ndtri
+
+_SQRT_2PI = np.sqrt(2.0 * np.pi)
+
+
+def classes(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The sorted distinct rating values and each row's class index."""
+    levels, cls = np.unique(np.asarray(values, np.float64), return_inverse=True)
+    return levels, cls.astype(np.int64)
+
+
+def initial_cutpoints(cls: np.ndarray, n_classes: int) -> np.ndarray:
+    """The cutpoints that fit the class shares exactly when every score is 0."""
+    share = np.cumsum(np.bincount(cls, minlength=n_classes))[:-1] / len(cls)
+    return ndtri(np.clip(share, 1e-6, 1 - 1e-6))
+
+
+def _bounds(eta, cut, cls):
+    ext = np.concatenate([[-np.inf], cut, [np.inf]])
+    return ext[cls] - eta, ext[cls + 1] - eta
+
+
+def _log_prob(lo, hi):
+    """log(Φ(hi) - Φ(lo)) for lo < hi, accurate in both tails."""
+    upper = lo > 0  # the interval is in the upper tail: use the mirror image
+    a = np.where(upper, -hi, lo)
+    b = np.where(upper, -lo, hi)
+    lb, la = log_ndtr(b), log_ndtr(a)
+    with np.errstate(divide="ignore"):  # an empty interval has log-probability -inf
+        return lb + np.log1p(-np.exp(np.minimum(la - lb, 0.0)))
+
+
+def log_likelihood(eta, cut, cls) -> float:
+    if np.any(np.diff(cut) <= 0):
+        return -np.inf
+    lo, hi = _bounds(eta, cut, cls)
+    return float(_log_prob(lo, hi).sum())
+
+
+def _gradient_hessian(eta, cut, cls):
+    """Gradient and (tridiagonal) Hessian of the log-likelihood in the cutpoints."""
+    K1 = len(cut)
+    lo, hi = _bounds(eta, cut, cls)
+    logp = _log_prob(lo, hi)
+    # φ(x)/P and x φ(x)/P, 0 at an infinite bound
+    fin_lo, fin_hi = np.isfinite(lo), np.isfinite(hi)
+    lo0, hi0 = np.where(fin_lo, lo, 0.0), np.where(fin_hi, hi, 0.0)
+    r_lo = np.where(fin_lo, np.exp(-0.5 * lo0 ** 2 - logp) / _SQRT_2PI, 0.0)
+    r_hi = np.where(fin_hi, np.exp(-0.5 * hi0 ** 2 - logp) / _SQRT_2PI, 0.0)
+    # per-class sums (class k: lower bound cut[k - 1], upper bound cut[k]); r_hi = 0 in the top
+    # class and r_lo = 0 in the bottom one, so every row can be summed
+    def per_class(v):
+        return np.bincount(cls, weights=v, minlength=K1 + 1)
+
+    up_g, dn_g = per_class(r_hi), per_class(r_lo)
+    up_h = per_class(-hi0 * r_hi - r_hi ** 2)
+    dn_h = per_class(lo0 * r_lo - r_lo ** 2)
+    cross = per_class(r_lo * r_hi)
+    # cut[k] is the upper bound of class k and the lower bound of class k + 1
+    g = up_g[:K1] - dn_g[1:]
+    H = np.diag(up_h[:K1] + dn_h[1:])
+    off = cross[1:K1]
+    H[np.arange(K1 - 1), np.arange(1, K1)] = off
+    H[np.arange(1, K1), np.arange(K1 - 1)] = off
+    return g, H
+
+
+def _mode(eta, cut, cls, max_steps: int = 50):
+    c = cut.copy()
+    for _ in range(max_steps):
+        g, H = _gradient_hessian(eta, c, cls)
+        step = np.linalg.solve(H, g)
+        new = c - step
+        while np.any(np.diff(new) <= 0):  # stay ordered: halve the step
+            step *= 0.5
+            new = c - step
+        c = new
+        if np.max(np.abs(step)) < 1e-10:
+            break
+    _, H = _gradient_hessian(eta, c, cls)
+    return c, H
+
+
+def sample_cutpoints(eta, cut, cls, rng) -> tuple[np.ndarray, bool]:
+    """One independence MH draw of the cutpoints given the scores ``eta``; returns (cut, accepted)."""
+    mode, H = _mode(eta, cut, cls)
+    cov_chol = np.linalg.cholesky(np.linalg.inv(-H))
+    prop = mode + cov_chol @ rng.standard_normal(len(cut))
+    prec = -H
+
+    def log_q(c):
+        d = c - mode
+        return -0.5 * d @ prec @ d
+
+    log_ratio = (log_likelihood(eta, prop, cls) - log_likelihood(eta, cut, cls)) + log_q(cut) - log_q(prop)
+    if np.log(rng.uniform()) < log_ratio:
+        return prop, True
+    return cut, False
+
+
+def sample_latent(eta, cut, cls, rng) -> np.ndarray:
+    """z_n ~ N(eta_n, 1) truncated to its class's interval (inverse CDF, mirrored in the upper tail)."""
+    lo, hi = _bounds(eta, cut, cls)
+    u = rng.uniform(size=len(eta))
+    upper = lo > 0
+    a = np.where(upper, -hi, lo)  # draw x ~ N(0,1) on (a, b), then mirror back where upper
+    b = np.where(upper, -lo, hi)
+    pa, pb = ndtr(a), ndtr(b)
+    x = ndtri(np.clip(pa + u * (pb - pa), 1e-300, 1.0 - 1e-16))
+    x = np.clip(x, a, b)
+    return eta + np.where(upper, -x, x)
+
+
+def expected_rating(eta, cut, levels) -> np.ndarray:
+    """Σ_k levels_k P(class k | eta, cut) = levels_0 + Σ_k (levels_{k+1} − levels_k) P(z > cut_k);
+    ``cut`` (..., K - 1) broadcasts against ``eta`` (...)."""
+    levels = np.asarray(levels, np.float64)
+    above = ndtr(np.asarray(eta, np.float64)[..., None] - np.asarray(cut, np.float64))  # (..., K - 1)
+    return levels[0] + above @ np.diff(levels)
