@@ -189,8 +189,9 @@ def test_eval_set_rows_are_recoded_to_the_model_vocabulary(rich_split):
     no_item_table = tuple(f for f in RICH if f != "item_attributes")  # (which would keep item 0 as an entity)
     model = BayesianFM(**{**FAST, "n_saved_samples": 1000}, features=no_item_table).fit(train, eval_set=test)
     assert len(model.items_.ids) < test.n_items
-    rmse = lr.metrics.rmse(test.values, model.predict(test))
-    assert model.unknown_counts_["rows"] == 0
+    pred, fallback = model.predict(test, return_fallback=True)
+    rmse = lr.metrics.rmse(test.values, pred)
+    assert not fallback.any()
     assert rmse == pytest.approx(model.history_[-1]["val_rmse"], abs=1e-5)
 
 
@@ -368,8 +369,8 @@ def test_ordinal_model_saves_and_predicts_unknown_rows(rich_split, tmp_path):
     # an unknown user (item) with a known item (user): that side's latent bias plus the other side's
     # average, through the link
     frame = pd.DataFrame({"user": [-12345, model.users_.ids[0]], "item": [model.items_.ids[0], -12345]})
-    p = model.predict(frame)
-    assert model.unknown_counts_["rows"] == 2 and np.all((1 <= p) & (p <= 5))
+    p, fallback = model.predict(frame, return_fallback=True)
+    assert fallback.sum() == 2 and np.all((1 <= p) & (p <= 5))
     latent = np.array([model.item_bias_[0] + model.user_bias_.mean(), model.user_bias_[0] + model.item_bias_.mean()])
     np.testing.assert_allclose(p, ordinal.expected_rating(latent + model.global_mean_, model.cutpoints_,
                                                           model.rating_values_), atol=1e-5)
@@ -406,8 +407,9 @@ def test_cold_start_entities_are_predicted_from_their_attributes(side):
     params = {**FAST, "n_iter": 40}
     with_side = BayesianFM(**params, features=(preset,)).fit(train)
     without = BayesianFM(**params).fit(train)
-    p_side, p_fallback = with_side.predict(test), without.predict(test)
-    assert with_side.unknown_counts_["rows"] == 0 and without.unknown_counts_["rows"] == len(test)
+    (p_side, fb_side), (p_fallback, fb) = with_side.predict(test, return_fallback=True), \
+        without.predict(test, return_fallback=True)
+    assert not fb_side.any() and fb.all()
     r_side, r_fallback = lr.metrics.rmse(test.values, p_side), lr.metrics.rmse(test.values, p_fallback)
     assert r_side < 0.7 * r_fallback
     # the side-only entities have no training row: the model's seen matrix agrees
