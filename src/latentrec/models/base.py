@@ -264,17 +264,22 @@ class Recommender(BaseEstimator):
         ``return_fallback=True`` the result is ``(scores, fallback)``, ``fallback`` a
         boolean array marking the rows that got it. The model is not changed.
         """
-        self._check_fitted()
-        users, items = _pairs(X)
-        u = self.users_.codes(users, missing="ignore")
-        i = self.items_.codes(items, missing="ignore")
-        known = (u >= 0) & (i >= 0)
+        u, i, known = self._pair_codes(X)
         out = np.empty(len(u), dtype=np.float32)
         if known.any():
             out[known] = self._predict_rows(X, u[known], i[known], known)
         if not known.all():
             out[~known] = self._fallback(u[~known], i[~known])
         return (self._clip(out), ~known) if return_fallback else self._clip(out)
+
+    def _pair_codes(self, X):
+        """``(u, i, known)``: the user and item codes of the rows of ``X`` (-1 when unknown) and
+        the rows whose user and item are both known."""
+        self._check_fitted()
+        users, items = _pairs(X)
+        u = self.users_.codes(users, missing="ignore")
+        i = self.items_.codes(items, missing="ignore")
+        return u, i, (u >= 0) & (i >= 0)
 
     def _predict_rows(self, X, u: np.ndarray, i: np.ndarray, known: np.ndarray) -> np.ndarray:
         """Scores of the rows of ``X`` whose user and item are known (``known`` marks them; ``u``,

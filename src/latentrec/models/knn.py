@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from .._util import kernel_threads
 from ..data.interactions import Interactions
 from ..errors import ModelError
-from .base import Interval, Options, Recommender, _pairs
+from .base import Interval, Options, Recommender
 from .baselines import Biases
 from .kernels.knn import COSINE, PEARSON, SCALED_DOT, predict_pairs, sparse_topk_similarity
 
@@ -146,11 +146,7 @@ class _ExplicitKNN(Recommender):
     def neighbor_counts(self, X) -> np.ndarray:
         """How many neighbours each (user, item) row of ``X`` is predicted from; a row with fewer than
         ``min_neighbors`` (or an unknown id, count 0) gets the baseline instead."""
-        self._check_fitted()
-        users, items = _pairs(X)
-        u = self.users_.codes(users, missing="ignore")
-        i = self.items_.codes(items, missing="ignore")
-        known = (u >= 0) & (i >= 0)
+        u, i, known = self._pair_codes(X)
         out = np.zeros(len(u), dtype=np.int64)
         if known.any():
             out[known] = self._neighbour_pass(u[known], i[known])[1]
