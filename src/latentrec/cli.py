@@ -340,8 +340,11 @@ def cmd_models(args) -> int:
 
     rows = []
     for entry in registry.entries(args.task):
-        doc = (registry.model_class(entry.name).__doc__ or "").strip().split("\n")[0].strip().replace("``", "")
         missing = registry.missing_packages(entry.name)
+        try:
+            doc = (registry.model_class(entry.name).__doc__ or "").strip().split("\n")[0].strip().replace("``", "")
+        except ImportError:  # a module that imports its extra at the top
+            doc = ""
         extra = f"[{entry.extra}]" if entry.extra else "-"
         state = f"needs pip install 'latentrec[{entry.extra}]'" if missing else "ready"
         rows.append((entry.name, entry.task + (" (baseline)" if entry.baseline else ""), extra, state, doc))
