@@ -294,3 +294,21 @@ def test_fused_topn_matches_dense_scoring(split):
     ref_c, ref_s = topn_masked(dense, 10, users, model.seen_, mask)
     np.testing.assert_allclose(scores, ref_s, rtol=1e-5, atol=1e-6)
     assert np.mean(codes == ref_c) > 0.99  # float ties aside
+
+
+@pytest.mark.parametrize("cls, params", [(ImplicitALS, dict(n_factors=16, regularization=0.01, n_epochs=25)),
+                                         (lr.models.BPR, dict(n_factors=16, learning_rate=0.1, regularization=0.0, n_epochs=60,
+                                                              n_threads=1))],
+                         ids=["ImplicitALS", "BPR"])
+def test_ranking_models_stop_early_on_validation_ndcg(split, cls, params):
+    # issue 13: early_stopping_rounds existed on some iterative models only
+    train, valid = split
+    full = cls(**params, random_state=0).fit(train, eval_set=valid)
+    scores = [h["val_ndcg"] for h in full.history_]
+    stopped = cls(**params, early_stopping_rounds=2, random_state=0).fit(train, eval_set=valid)
+    best = int(np.argmax(scores[:len(stopped.history_)]))
+    assert len(stopped.history_) < len(full.history_), "overfits on purpose: it must stop"
+    assert len(stopped.history_) - 1 - best >= 2  # stopped after 2 epochs without improvement
+    assert stopped.score(valid) == pytest.approx(max(scores[:len(stopped.history_)]), abs=1e-6)  # best restored
+    unchanged = cls(**params, early_stopping_rounds=2, random_state=0).fit(train)  # no eval_set: every epoch
+    np.testing.assert_array_equal(unchanged.user_factors_, cls(**params, random_state=0).fit(train).user_factors_)

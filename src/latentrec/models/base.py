@@ -53,6 +53,8 @@ class Recommender(BaseEstimator):
     _block_size: int = 512
     #: a rating model's fold-in scores are predicted ratings (False: a similarity score, see score_kind)
     _fold_in_rates: bool = True
+    #: the learned arrays early stopping keeps the best epoch's copy of (_snapshot / _restore)
+    _state: tuple = ("user_factors_", "item_factors_")
 
     # ---------------------------------------------------------------- fitting
     def fit(self, X, y=None, *, eval_set=None, callbacks: list[Callable] | None = None):
@@ -154,6 +156,22 @@ class Recommender(BaseEstimator):
         return int(n)
 
     # ---------------------------------------------------------------- epoch loop
+    def _snapshot(self) -> dict:
+        """Copies of the :attr:`_state` arrays (the best epoch's, for early stopping)."""
+        return {name: getattr(self, name).copy() for name in self._state if getattr(self, name, None) is not None}
+
+    def _restore(self, state: dict) -> None:
+        for name, value in state.items():
+            setattr(self, name, value)
+
+    def _run_ranking_epochs(self, step: Callable[[int], dict], eval_data) -> None:
+        """The epoch loop of an iterative ranking model: early stopping on ``val_ndcg`` when it has
+        ``early_stopping_rounds`` and an ``eval_set``."""
+        patience = self.early_stopping_rounds if eval_data is not None and len(eval_data) else None
+        self._run_epochs(self.n_epochs, step, evaluate=lambda: self._eval_metrics(eval_data), monitor="val_ndcg",
+                         mode="max", patience=patience, snapshot=self._snapshot, restore=self._restore,
+                         verbose=self.verbose)
+
     def _run_epochs(self, n_epochs: int, step: Callable[[int], dict], *,
                     evaluate: Callable[[], dict] | None = None, monitor: str | None = None,
                     mode: str = "min", patience: int | None = None,

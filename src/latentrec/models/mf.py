@@ -58,13 +58,6 @@ class _MFBase(Recommender):
             return np.zeros(0, np.float32), np.zeros(0, np.float32), np.float32(0.0)
         return self.user_bias_, self.item_bias_, np.float32(self.global_mean_)
 
-    def _snapshot(self):
-        return {name: getattr(self, name).copy() for name in self._state if getattr(self, name, None) is not None}
-
-    def _restore(self, state) -> None:
-        for name, value in state.items():
-            setattr(self, name, value)
-
     def _loop(self, step, eval_data) -> None:
         patience = self.early_stopping_rounds if eval_data is not None else None
         self._run_epochs(self.n_epochs, step, evaluate=self._evaluator(eval_data), monitor="val_rmse",

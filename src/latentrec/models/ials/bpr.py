@@ -40,6 +40,9 @@ class BPR(Recommender):
         ``random_state``; with more threads results vary slightly from run to
         run, as with implicit's BPR.
     random_state : int, Generator or None
+    early_stopping_rounds : int or None, default None
+        With ``eval_set``: stop after this many epochs without a better validation
+        NDCG@10 and keep the best epoch's factors (``history_`` has ``val_ndcg``).
     verbose : bool, default False
 
     Attributes
@@ -61,15 +64,18 @@ class BPR(Recommender):
         "n_epochs": Interval(int, 0, None),
         "n_threads": Interval(int, 0, None),
         "verbose": Options(True, False),
+        "early_stopping_rounds": Interval(int, 1, None, none_ok=True),
     }
 
     def __init__(self, *, n_factors: int = 64, learning_rate: float = 0.05, regularization: float = 0.01,
-                 n_epochs: int = 50, n_threads: int = 0, random_state=None, verbose: bool = False):
+                 n_epochs: int = 50, n_threads: int = 0, early_stopping_rounds: int | None = None, random_state=None,
+                 verbose: bool = False):
         self.n_factors = n_factors
         self.learning_rate = learning_rate
         self.regularization = regularization
         self.n_epochs = n_epochs
         self.n_threads = n_threads
+        self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
         self.verbose = verbose
 
@@ -103,8 +109,7 @@ class BPR(Recommender):
             return {"train_loss": float(loss / used), "train_accuracy": float(correct / used),
                     "skipped": int(skipped)}
 
-        self._run_epochs(self.n_epochs, step, evaluate=lambda: self._eval_metrics(eval_data),
-                         verbose=self.verbose)
+        self._run_ranking_epochs(step, eval_data)
 
     def _item_similarity_block(self, i):
         v = self.item_factors_[:, :-1]  # the bias column is not a direction

@@ -72,6 +72,9 @@ class ImplicitALS(Recommender):
     random_state : int, Generator or None
         Seeds the initial factors; with the same seed a refit is identical
         (each row's update does not depend on the thread that runs it).
+    early_stopping_rounds : int or None, default None
+        With ``eval_set``: stop after this many epochs without a better validation
+        NDCG@10 and keep the best epoch's factors (``history_`` has ``val_ndcg``).
     verbose : bool, default False
         Progress bar per epoch.
 
@@ -98,11 +101,13 @@ class ImplicitALS(Recommender):
         "cg_steps": Interval(int, 1, None),
         "n_threads": Interval(int, 0, None),
         "verbose": Options(True, False),
+        "early_stopping_rounds": Interval(int, 1, None, none_ok=True),
     }
 
     def __init__(self, *, n_factors: int = 64, regularization: float = 50.0, alpha: float = 5.0,
                  unobserved_weight: float = 1.0, nu: float = 0.0, confidence: str = "linear", epsilon: float = 1.0, n_epochs: int = 15, solver: str = "cg",
-                 cg_steps: int = 3, n_threads: int = 0, random_state=None, verbose: bool = False):
+                 cg_steps: int = 3, n_threads: int = 0, early_stopping_rounds: int | None = None, random_state=None,
+                 verbose: bool = False):
         self.n_factors = n_factors
         self.regularization = regularization
         self.alpha = alpha
@@ -114,6 +119,7 @@ class ImplicitALS(Recommender):
         self.solver = solver
         self.cg_steps = cg_steps
         self.n_threads = n_threads
+        self.early_stopping_rounds = early_stopping_rounds
         self.random_state = random_state
         self.verbose = verbose
 
@@ -155,8 +161,7 @@ class ImplicitALS(Recommender):
                        + float(items.reg @ np.square(self.item_factors_, dtype=np.float64).sum(axis=1)))
             return {"train_loss": (loss + penalty) / total_conf}
 
-        self._run_epochs(self.n_epochs, step, evaluate=lambda: self._eval_metrics(eval_data),
-                         verbose=self.verbose)
+        self._run_ranking_epochs(step, eval_data)
 
     def _sweep(self, side: "_Side", X: np.ndarray, Y: np.ndarray, n_threads: int, solver: str | None = None,
                *, name: str = "user", epoch: int | None = None, ids=None):
