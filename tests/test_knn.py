@@ -55,12 +55,12 @@ class TestImplicitItemKNN(ModelSuite):
 class TestImplicitItemKNNBM25(ModelSuite):
     model_factory = staticmethod(lambda: ImplicitItemKNN(weighting="bm25", n_neighbors=30))
     task = "implicit"
-    varied_params = {"K1": 0.2, "B": 0.0, "weighting": "none", "n_neighbors": 5}
+    varied_params = {"k1": 0.2, "b": 0.0, "weighting": "none", "n_neighbors": 5}
     quality = 0.17  # Popularity 0.136, this model 0.206
 
     @pytest.fixture(scope="class")
     @classmethod
-    def data(cls):  # counts, so that K1 matters
+    def data(cls):  # counts, so that k1 matters
         return lr.synthetic_implicit(n_users=300, n_items=200, n_interactions=12_000, counts=True,
                                      random_state=3)
 
@@ -204,7 +204,7 @@ def test_fit_is_deterministic_across_thread_counts(ratings):
     (ItemKNN, {"n_neighbors": 50, "max_similarities": 10}, "max_similarities \\(10\\) must be >= n_neighbors"),
     (ImplicitItemKNN, {"weighting": "idf"}, "weighting must be one of"),
     (ImplicitItemKNN, {"B": 2.0}, "B must be a number >= 0 and <= 1"),
-    (ImplicitItemKNN, {"K1": 0.0}, "K1 must be a number > 0"),
+    (ImplicitItemKNN, {"k1": 0.0}, "k1 must be a number > 0"),
 ])
 def test_bad_params(cls, params, message, ratings):
     with pytest.raises(lr.ModelError, match=message):
@@ -219,3 +219,15 @@ def test_item_knn_fold_in_matches_a_fitted_user(ratings):
     ref_ids, ref_scores = model.recommend(model.users_.ids[7], n=10)
     np.testing.assert_array_equal(ids, ref_ids)
     np.testing.assert_allclose(scores, ref_scores, rtol=1e-5)
+
+
+def test_bm25_upper_case_names_still_work_with_a_deprecation_warning():
+    # issue 13: K1 / B were the only upper-case hyper-parameters
+    data = lr.synthetic_implicit(n_users=60, n_items=40, n_interactions=800, random_state=1)
+    new = ImplicitItemKNN(weighting="bm25", k1=0.5, b=0.3).fit(data)
+    with pytest.warns(DeprecationWarning) as caught:
+        old = ImplicitItemKNN(weighting="bm25", K1=0.5, B=0.3).fit(data)
+    messages = [str(w.message) for w in caught]
+    assert any("K1=...) is deprecated; use k1" in m for m in messages)
+    assert any("B=...) is deprecated; use b" in m for m in messages)
+    assert (new.similarity_ != old.similarity_).nnz == 0

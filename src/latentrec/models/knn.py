@@ -292,32 +292,53 @@ class ImplicitItemKNN(Recommender):
     n_neighbors : int, default 20
         K, the similarities kept per item.
     weighting : {"none", "tfidf", "bm25"}, default "none"
-    K1 : float, default 1.2
+    k1 : float, default 1.2
         BM25 saturation (only with ``weighting="bm25"``).
-    B : float in [0, 1], default 0.75
+    b : float in [0, 1], default 0.75
         BM25 length normalisation (only with ``weighting="bm25"``).
     n_threads : int, default 0
         Threads of the similarity kernel; 0 means all.
+    K1, B : deprecated
+        The earlier names of ``k1`` and ``b`` (lower case like every other
+        hyper-parameter); still read, with a DeprecationWarning at fit, for one release.
     """
 
     task = "implicit"
     _constraints = {
         "n_neighbors": Interval(int, 1, None),
         "weighting": Options("none", "tfidf", "bm25"),
-        "K1": Interval(float, 0, None, closed="neither"),
-        "B": Interval(float, 0, 1),
+        "k1": Interval(float, 0, None, closed="neither"),
+        "b": Interval(float, 0, 1),
+        "K1": Interval(float, 0, None, closed="neither", none_ok=True),
+        "B": Interval(float, 0, 1, none_ok=True),
         "n_threads": Interval(int, 0, None),
     }
 
-    def __init__(self, *, n_neighbors: int = 20, weighting: str = "none", K1: float = 1.2, B: float = 0.75,
-                 n_threads: int = 0):
+    def __init__(self, *, n_neighbors: int = 20, weighting: str = "none", k1: float = 1.2, b: float = 0.75,
+                 n_threads: int = 0, K1: float | None = None, B: float | None = None):
         self.n_neighbors = n_neighbors
         self.weighting = weighting
+        self.k1 = k1
+        self.b = b
+        self.n_threads = n_threads
         self.K1 = K1
         self.B = B
-        self.n_threads = n_threads
+
+    def _bm25(self) -> tuple[float, float]:
+        """(k1, b), the deprecated upper-case names winning when given (with a warning)."""
+        import warnings
+
+        k1, b = self.k1, self.b
+        for old, new in (("K1", "k1"), ("B", "b")):
+            value = getattr(self, old)
+            if value is not None:
+                warnings.warn(f"ImplicitItemKNN({old}=...) is deprecated; use {new}=... (the name changes, "
+                              "the meaning does not)", DeprecationWarning, stacklevel=4)
+                k1, b = (value, b) if old == "K1" else (k1, value)
+        return float(k1), float(b)
 
     def _fit(self, data: Interactions, eval_data) -> None:
+        k1, b = self._bm25()
         X = data.to_csr().T.tocsr()  # items x users
         X.sort_indices()
         item_of = np.repeat(np.arange(X.shape[0]), np.diff(X.indptr))
@@ -327,8 +348,8 @@ class ImplicitItemKNN(Recommender):
             w = np.sqrt(x) * idf[X.indices]
         elif self.weighting == "bm25":
             length = np.bincount(item_of, weights=x, minlength=X.shape[0])
-            norm = (1.0 - self.B) + self.B * length / max(length.mean(), 1e-12)
-            w = x * (self.K1 + 1.0) / (self.K1 * norm[item_of] + x) * idf[X.indices]
+            norm = (1.0 - b) + b * length / max(length.mean(), 1e-12)
+            w = x * (k1 + 1.0) / (k1 * norm[item_of] + x) * idf[X.indices]
         else:
             w = x
         W = sp.csr_matrix((w.astype(np.float32), X.indices, X.indptr), shape=X.shape)
