@@ -273,8 +273,8 @@ def _check_params(name: str, params: dict) -> None:
     known = registry.model_class(name)._get_param_names()
     unknown = [p for p in params if p not in known]
     if unknown:
-        raise DataError(f"--params {unknown[0]!r} is not a hyper-parameter of {name}; "
-                        f"expected one of {', '.join(sorted(known))}")
+        raise ModelError(f"--params {unknown[0]!r} is not a hyper-parameter of {name}; "
+                         f"expected one of {', '.join(sorted(known))}")
 
 
 def _parse_params(items, *, per_model: bool = False) -> dict:
