@@ -50,7 +50,8 @@ def main(argv=None) -> int:
 
     import latentrec as lr
     from latentrec._util import kernel_threads
-    from latentrec.models.kernels import als as new_als, ials as new_ials, sgd
+    from latentrec._util import balanced_bounds
+    from latentrec.models.kernels import als as new_als, ials as new_ials
 
     old_als, old_ials = _old_kernels(args.old_src)
     data = lr.synthetic_ratings(n_users=20000, n_items=5000, n_ratings=args.ratings, random_state=0)
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
         Y = rng.normal(0, 0.1, (R.shape[1], k)).astype(np.float32)
         return (ip, ix, rv, np.zeros((R.shape[0], k), np.float32), np.zeros(R.shape[0], np.float32), Y,
                 np.zeros(R.shape[1], np.float32), np.float32(3.5), 0.1, 0.05, True,
-                sgd.balanced_bounds(np.diff(ip) + 1, 8 * args.threads))
+                balanced_bounds(np.diff(ip) + 1, 8 * args.threads))
 
     def ials_args(k):
         Y = rng.normal(0, 0.1, (R.shape[1], k)).astype(np.float32)

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from latentrec._util import balanced_bounds
 from latentrec.models.kernels import als as als_kern
 from latentrec.models.kernels import sgd as sgd_kern
 
@@ -171,11 +172,11 @@ def test_implicit_sums_and_squared_error():
 
 def test_balanced_bounds_partition():
     costs = np.array([5, 1, 1, 1, 10, 1, 1, 2, 3, 1])
-    b = sgd_kern.balanced_bounds(costs, 3)
+    b = balanced_bounds(costs, 3)
     assert b[0] == 0 and b[-1] == len(costs) and np.all(np.diff(b) > 0)
     parts = [costs[b[j]:b[j + 1]].sum() for j in range(len(b) - 1)]
     assert max(parts) <= costs.sum() / 3 + costs.max()
-    np.testing.assert_array_equal(sgd_kern.balanced_bounds(np.zeros(0), 4), [0, 0])
+    np.testing.assert_array_equal(balanced_bounds(np.zeros(0), 4), [0, 0])
 
 
 def test_spd_solve_matches_numpy():
@@ -204,7 +205,7 @@ def check_als_sweep(R, Q, bi, X, xb, biased, n_chunks, atol):
     R.sort_indices()
     mu, reg, reg_b = 3.0, 0.1, 0.05
     want_X, want_b = als_reference(R, Q, bi, mu, reg, reg_b, biased)
-    bounds = sgd_kern.balanced_bounds(np.diff(R.indptr) + 1, n_chunks)
+    bounds = balanced_bounds(np.diff(R.indptr) + 1, n_chunks)
     als_kern.als_sweep(R.indptr.astype(np.int64), R.indices.astype(np.int32), R.data.astype(np.float32), X, xb,
                        Q, bi, np.float32(mu if biased else 0.0), reg, reg_b, biased, bounds)
     np.testing.assert_allclose(X, want_X, atol=atol)

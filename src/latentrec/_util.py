@@ -52,6 +52,16 @@ def resolve_threads(n_threads: int | None) -> int:
     return max(1, min(int(n_threads), max_threads))
 
 
+def balanced_bounds(costs, n_chunks) -> np.ndarray:
+    """Boundaries cutting a sequence of per-row ``costs`` into ``n_chunks`` runs of ~equal total cost."""
+    total = np.cumsum(costs, dtype=np.float64)
+    if len(total) == 0:
+        return np.zeros(2, dtype=np.int64)
+    targets = total[-1] * np.arange(1, n_chunks, dtype=np.float64) / n_chunks
+    inner = np.searchsorted(total, targets, side="left") + 1
+    return np.unique(np.r_[0, np.minimum(inner, len(total)), len(total)]).astype(np.int64)
+
+
 _BLAS_CONTROLLER = None
 
 

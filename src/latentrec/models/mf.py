@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._util import check_random_state, kernel_threads, resolve_threads
+from .._util import balanced_bounds, check_random_state, kernel_threads, resolve_threads
 from ..data.interactions import Interactions
 from .base import Interval, Options, Recommender
 from .kernels import als as als_kern
@@ -225,7 +225,7 @@ class ALS(_MFBase):
         rows = [(R.indptr.astype(np.int64), R.indices.astype(np.int32), R.data.astype(np.float32)),
                 (C.indptr.astype(np.int64), C.indices.astype(np.int32), C.data.astype(np.float32))]
         chunks = 8 * n_threads
-        bounds = [sgd_kern.balanced_bounds(np.diff(r[0]) + 1, chunks) for r in rows]
+        bounds = [balanced_bounds(np.diff(r[0]) + 1, chunks) for r in rows]
         reg, reg_b, biased = float(self.regularization), float(self.bias_regularization), bool(self.biased)
         n = len(data)
 
@@ -322,7 +322,7 @@ class SVDpp(_MFBase):
         def step(epoch):
             lr = np.float32(self.learning_rate * self.lr_decay ** epoch)
             order = rng.permutation(data.n_users).astype(np.int32)
-            bounds = sgd_kern.balanced_bounds(counts[order] + 1, n_threads)
+            bounds = balanced_bounds(counts[order] + 1, n_threads)
             with kernel_threads(n_threads):
                 sq = sgd_kern.svdpp_epoch(indptr, indices, values, order, bounds, self.user_own_factors_,
                                           self.item_factors_, self.implicit_factors_, self.user_bias_,

@@ -12,7 +12,7 @@ import numpy as np
 from ..._util import check_random_state, kernel_threads, resolve_threads
 from ..base import Interval, Options, Recommender
 from ..kernels import bpr as kern
-from ..kernels.sgd import balanced_bounds
+from ..._util import balanced_bounds
 from ._common import check_weights, to_training
 
 #: re-draws of a negative that the user has seen before the sample is skipped

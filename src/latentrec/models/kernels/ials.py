@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit, prange
 
 from .als import first_failure, spd_solve
-from .sgd import balanced_bounds
+from ..._util import balanced_bounds
 
 
 @njit(fastmath=True, cache=True)

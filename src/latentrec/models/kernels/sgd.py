@@ -192,13 +192,3 @@ def squared_error(users, items, ratings, P, Q, bu, bi, mu, biased, n_chunks):
             sq += err * err
         out[c] = sq
     return out
-
-
-def balanced_bounds(costs, n_chunks):
-    """Boundaries cutting a sequence of per-row ``costs`` into ``n_chunks`` runs of ~equal total cost."""
-    total = np.cumsum(costs, dtype=np.float64)
-    if len(total) == 0:
-        return np.zeros(2, dtype=np.int64)
-    targets = total[-1] * np.arange(1, n_chunks, dtype=np.float64) / n_chunks
-    inner = np.searchsorted(total, targets, side="left") + 1
-    return np.unique(np.r_[0, np.minimum(inner, len(total)), len(total)]).astype(np.int64)
