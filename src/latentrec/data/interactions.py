@@ -435,7 +435,7 @@ def as_interactions(X, y=None, *, implicit: bool = False, who: str | None = None
     else:
         arr = np.asarray(X)
         if arr.ndim != 2 or not 2 <= arr.shape[1] <= 4:
-            got = f"a {type(X).__name__}" if arr.ndim == 0 else f"an array of shape {arr.shape}"
+            got = f"a value of type {type(X).__name__}" if arr.ndim == 0 else f"an array of shape {arr.shape}"
             raise DataError("X must be Interactions, a DataFrame with user/item[/rating/timestamp] columns, a "
                             "scipy.sparse user-item matrix or an array of 2 to 4 columns (user, item[, rating"
                             f"[, timestamp]]); got {got}")
