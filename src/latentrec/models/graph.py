@@ -22,8 +22,8 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .base import Interval, Options, Recommender
-from .ials._common import check_weights, to_training
+from .base import Interval, Options
+from .ials._common import ItemWeightsModel, to_training
 from .kernels.topn import topn_masked
 
 
@@ -32,7 +32,7 @@ def _row_normalize(m: sp.csr_matrix) -> sp.csr_matrix:
     return (sp.diags(1.0 / np.maximum(sums, 1e-30)) @ m).tocsr()
 
 
-class RP3beta(Recommender):
+class RP3beta(ItemWeightsModel):
     """Item-item random walk with popularity penalty (RP3beta).
 
     Parameters
@@ -60,7 +60,6 @@ class RP3beta(Recommender):
         W, ``n_neighbors`` entries per row at most.
     """
 
-    task = "implicit"
     _persisted_sparse = {"item_weights_": ("items", "items")}
     _constraints = {
         "alpha": Interval(float, 0, None, closed="neither"),
@@ -108,27 +107,6 @@ class RP3beta(Recommender):
             w = _row_normalize(w).astype(np.float32)
         w.sort_indices()
         self.item_weights_ = w
-
-    def _build_caches(self):
-        super()._build_caches()
-        self._columns = self.item_weights_.tocsc()  # predict reads the weights by column
-
-    def _score_block(self, u):
-        return np.asarray((self.seen_[u] @ self.item_weights_).todense(), dtype=np.float32)
-
-    def _predict_codes(self, u, i):
-        out = np.empty(len(u), dtype=np.float32)
-        for s in range(0, len(u), 4096):
-            rows = self.seen_[u[s:s + 4096]]
-            w = self._columns[:, i[s:s + 4096]].T
-            out[s:s + 4096] = np.asarray(rows.multiply(w).sum(axis=1)).ravel()
-        return out
-
-    def _fold_in_scores(self, item_codes, weights):
-        check_weights(weights, "recommend_for_interactions")
-        if len(item_codes) == 0:
-            return self.item_popularity_.astype(np.float32)
-        return np.asarray(self.item_weights_[item_codes].T @ weights.astype(np.float32), dtype=np.float32).ravel()
 
     def _item_similarity_block(self, i):
         # the walk's own transition weights: W_ij, how strongly i leads to j

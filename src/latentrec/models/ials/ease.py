@@ -14,8 +14,8 @@ import numpy as np
 import scipy.linalg
 
 from ...errors import LatentrecWarning, ModelError
-from ..base import Interval, Recommender
-from ._common import check_weights, to_training
+from ..base import Interval
+from ._common import ItemWeightsModel, to_training
 
 #: bytes per n_items^2 cell while fitting: the float64 Gram/inverse (in place), the float64
 #: copy scipy's inverse may make, and the float32 result
@@ -27,7 +27,7 @@ def ease_memory_gb(n_items: int) -> float:
     return BYTES_PER_CELL * float(n_items) ** 2 / 2**30
 
 
-class EASE(Recommender):
+class EASE(ItemWeightsModel):
     """Closed-form item-item autoencoder for implicit feedback.
 
     Parameters
@@ -45,7 +45,6 @@ class EASE(Recommender):
         B, with a zero diagonal.
     """
 
-    task = "implicit"
     _constraints = {
         "regularization": Interval(float, 0, None, closed="neither"),
         "max_memory_gb": Interval(float, 0, None, closed="neither"),
@@ -79,24 +78,6 @@ class EASE(Recommender):
         p /= -np.diag(p)[None, :]
         p[np.diag_indices(n)] = 0.0
         self.item_weights_ = p.astype(np.float32)
-
-    def _score_block(self, u):
-        return np.asarray(self.seen_[u] @ self.item_weights_, dtype=np.float32)
-
-    def _predict_codes(self, u, i):
-        out = np.empty(len(u), dtype=np.float32)
-        for s in range(0, len(u), 4096):
-            uu, ii = u[s:s + 4096], i[s:s + 4096]
-            rows = self.seen_[uu]
-            cols = self.item_weights_[:, ii].T  # (block, n_items)
-            out[s:s + 4096] = np.asarray(rows.multiply(cols).sum(axis=1)).ravel()
-        return out
-
-    def _fold_in_scores(self, item_codes, weights):
-        check_weights(weights, "recommend_for_interactions")
-        if len(item_codes) == 0:
-            return self.item_popularity_.astype(np.float32)
-        return weights.astype(np.float32) @ self.item_weights_[item_codes]
 
     def _item_similarity_block(self, i):
         # the learned weights themselves: B_ij is how much having i predicts j
