@@ -125,10 +125,15 @@ class _ExplicitKNN(Recommender):
         m = sp.csr_matrix(self.residuals_ if not self._user_based else self.residuals_.T.tocsr())
         m.sort_indices()
         self._context = m  # residuals indexed by the context: users x items (item-based) or items x users
-        ST = self.similarity_.T.tocsr()
-        PT = ST.copy()
-        PT.data = np.ones_like(PT.data)
-        self._ST, self._PT = ST, PT
+        if self._user_based:  # top-N sums over the users' rated pattern (the residuals with ones)
+            rated = self.residuals_.copy()
+            rated.data = np.ones_like(rated.data)
+            self._rated = rated
+        else:  # top-N and fold-in sums over the transposed similarities and their pattern
+            ST = self.similarity_.T.tocsr()
+            PT = ST.copy()
+            PT.data = np.ones_like(PT.data)
+            self._ST, self._PT = ST, PT
 
     # ------------------------------------------------------------------ prediction
     def _predict_codes(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
@@ -164,11 +169,9 @@ class _ExplicitKNN(Recommender):
             Sb = self.similarity_[u]
             pattern = Sb.copy()
             pattern.data = np.ones_like(pattern.data)
-            rated_all = self.residuals_.copy()
-            rated_all.data = np.ones_like(rated_all.data)
             num = (Sb @ self.residuals_).toarray()
-            den = (Sb @ rated_all).toarray()
-            cnt = (pattern @ rated_all).toarray()
+            den = (Sb @ self._rated).toarray()
+            cnt = (pattern @ self._rated).toarray()
         else:
             num, den, cnt = self._item_sums(self.residuals_[u])
         if self.baseline:
