@@ -164,13 +164,23 @@ class Recommender(BaseEstimator):
         for name, value in state.items():
             setattr(self, name, value)
 
-    def _run_ranking_epochs(self, step: Callable[[int], dict], eval_data) -> None:
-        """The epoch loop of an iterative ranking model: early stopping on ``val_ndcg`` when it has
-        ``early_stopping_rounds`` and an ``eval_set``."""
-        patience = self.early_stopping_rounds if eval_data is not None and len(eval_data) else None
-        self._run_epochs(self.n_epochs, step, evaluate=lambda: self._eval_metrics(eval_data), monitor="val_ndcg",
-                         mode="max", patience=patience, snapshot=self._snapshot, restore=self._restore,
-                         verbose=self.verbose)
+    def _fit_epochs(self, step: Callable[[int], dict], eval_data) -> None:
+        """The epoch loop of an iterative model with ``n_epochs``, ``early_stopping_rounds`` and
+        ``verbose``: validation metrics on ``eval_data`` after every epoch, and with both, early
+        stopping on ``val_rmse`` (rating models) or ``val_ndcg`` (ranking models), keeping the best
+        epoch's :attr:`_state`."""
+        evaluate = self._evaluator(eval_data)
+        patience = self.early_stopping_rounds if evaluate is not None else None
+        monitor, mode = ("val_rmse", "min") if self.task == "explicit" else ("val_ndcg", "max")
+        self._run_epochs(self.n_epochs, step, evaluate=evaluate, monitor=monitor, mode=mode, patience=patience,
+                         snapshot=self._snapshot, restore=self._restore, verbose=self.verbose)
+
+    def _evaluator(self, eval_data) -> Callable[[], dict] | None:
+        """What :meth:`_fit_epochs` calls after every epoch (None without validation data); a model
+        whose predictions need a step after the epoch (SVD++'s effective factors) wraps this."""
+        if eval_data is None or len(eval_data) == 0:
+            return None
+        return lambda: self._eval_metrics(eval_data)
 
     def _run_epochs(self, n_epochs: int, step: Callable[[int], dict], *,
                     evaluate: Callable[[], dict] | None = None, monitor: str | None = None,

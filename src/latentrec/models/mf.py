@@ -58,16 +58,6 @@ class _MFBase(Recommender):
             return np.zeros(0, np.float32), np.zeros(0, np.float32), np.float32(0.0)
         return self.user_bias_, self.item_bias_, np.float32(self.global_mean_)
 
-    def _loop(self, step, eval_data) -> None:
-        patience = self.early_stopping_rounds if eval_data is not None else None
-        self._run_epochs(self.n_epochs, step, evaluate=self._evaluator(eval_data), monitor="val_rmse",
-                         patience=patience, snapshot=self._snapshot, restore=self._restore, verbose=self.verbose)
-
-    def _evaluator(self, eval_data):
-        if eval_data is None or len(eval_data) == 0:
-            return None
-        return lambda: self._eval_metrics(eval_data)
-
 
 class BiasedMF(_MFBase):
     """Biased matrix factorisation (Funk SVD) trained by stochastic gradient descent.
@@ -155,7 +145,7 @@ class BiasedMF(_MFBase):
             loss = float(np.sqrt(sq.sum() / n))
             return {"train_loss": loss, "learning_rate": float(lr)}
 
-        self._loop(step, eval_data)
+        self._fit_epochs(step, eval_data)
 
 
 class ALS(_MFBase):
@@ -242,7 +232,7 @@ class ALS(_MFBase):
                                             self.item_factors_, bu, bi, mu, biased, n_threads)
             return {"train_loss": float(np.sqrt(sq.sum() / n))}
 
-        self._loop(step, eval_data)
+        self._fit_epochs(step, eval_data)
 
 
 class SVDpp(_MFBase):
@@ -332,7 +322,7 @@ class SVDpp(_MFBase):
 
         self._indptr, self._indices = indptr, indices
         try:
-            self._loop(step, eval_data)
+            self._fit_epochs(step, eval_data)
             self._effective()
         finally:
             del self._indptr, self._indices
@@ -344,12 +334,13 @@ class SVDpp(_MFBase):
         self.user_factors_ = self.user_own_factors_ + z
 
     def _evaluator(self, eval_data):
-        if eval_data is None or len(eval_data) == 0:
+        inner = super()._evaluator(eval_data)
+        if inner is None:
             return None
 
         def evaluate():
             self._effective()
-            return self._eval_metrics(eval_data)
+            return inner()
 
         return evaluate
 

@@ -109,7 +109,7 @@ class BPR(Recommender):
             return {"train_loss": float(loss / used), "train_accuracy": float(correct / used),
                     "skipped": int(skipped)}
 
-        self._run_ranking_epochs(step, eval_data)
+        self._fit_epochs(step, eval_data)
 
     def _item_similarity_block(self, i):
         v = self.item_factors_[:, :-1]  # the bias column is not a direction

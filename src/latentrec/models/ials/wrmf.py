@@ -161,7 +161,7 @@ class ImplicitALS(Recommender):
                        + float(items.reg @ np.square(self.item_factors_, dtype=np.float64).sum(axis=1)))
             return {"train_loss": (loss + penalty) / total_conf}
 
-        self._run_ranking_epochs(step, eval_data)
+        self._fit_epochs(step, eval_data)
 
     def _sweep(self, side: "_Side", X: np.ndarray, Y: np.ndarray, n_threads: int, solver: str | None = None,
                *, name: str = "user", epoch: int | None = None, ids=None):
