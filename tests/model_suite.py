@@ -139,6 +139,19 @@ class ModelSuite:
         np.testing.assert_array_equal(twin.recommend(fitted.users_.ids[:3], n=5)[0],
                                       fitted.recommend(fitted.users_.ids[:3], n=5)[0])
 
+    #: models whose scores are linear in the user's row (s_u = x_u W): folding in a fitted user's
+    #: history must give that user's own recommendations
+    fold_in_is_exact = False
+
+    def test_fold_in_of_a_fitted_user_reproduces_their_recommendations(self, fitted):
+        if not self.fold_in_is_exact:
+            pytest.skip("this model's fold-in solves for a new user; it does not reproduce a fitted one")
+        row = fitted.seen_[4]
+        ids, scores = fitted.recommend_for_interactions(fitted.items_.take(row.indices), row.data, n=10)
+        ref_ids, ref_scores = fitted.recommend(fitted.users_.ids[4], n=10)
+        np.testing.assert_array_equal(ids, ref_ids)
+        np.testing.assert_allclose(scores, ref_scores, rtol=1e-5)
+
     #: models that rank every unseen item alike for a user (no personal signal) skip the checkerboard
     checkerboard = True
     #: the model the checkerboard test fits, when not model_factory (e.g. one trained longer)

@@ -13,6 +13,7 @@ from model_suite import ModelSuite
 
 
 class TestEASE(ModelSuite):
+    fold_in_is_exact = True  # scores are x_u W
     model_factory = staticmethod(lambda: EASE(regularization=500.0))
     task = "implicit"
     quality = 0.19  # Popularity reaches 0.136 on this split, EASE 0.2075
