@@ -188,6 +188,24 @@ class ModelSuite:
             np.testing.assert_allclose(one_scores, scores[row], rtol=1e-5)
         assert np.all(np.diff(scores, axis=1) <= 1e-6), "scores must be sorted descending"
 
+    def test_factor_models_fused_top_n_matches_their_scores(self, fitted):
+        # issue 13: behaviour by type. A FactorModel's fused top-N kernel must rank exactly as its
+        # own _score_block does through the generic path; any other model scores only that way.
+        from latentrec.models.base import FactorModel, Recommender
+
+        if not isinstance(fitted, FactorModel):
+            if "user_factors_" in vars(fitted) and "item_factors_" in vars(fitted):
+                # a model with factors whose scores are their dot product belongs under FactorModel
+                u = np.arange(5)
+                dot = FactorModel._score_block(fitted, u)
+                assert not np.allclose(fitted._score_block(u), dot, atol=1e-4)
+            pytest.skip("not a factor model: scored only through _score_block")
+        users = np.arange(min(40, len(fitted.users_)), dtype=np.int32)
+        fused_c, fused_s = fitted._topn_codes(users, 10)
+        plain_c, plain_s = Recommender._topn_codes(fitted, users, 10)
+        np.testing.assert_allclose(fused_s, plain_s, rtol=1e-4, atol=1e-4)
+        assert np.mean(fused_c == plain_c) > 0.98  # ties may swap
+
     def test_recommend_excludes_seen(self, fitted):
         user = fitted.users_.ids[0]
         seen = set(fitted.items_.take(fitted.seen_[0].indices))

@@ -50,7 +50,7 @@ import scipy.sparse as sp
 from .data.interactions import Interactions
 from .data.vocab import Vocabulary
 from .errors import DataError, ModelError, require
-from .models.base import Interval, Options, Recommender
+from .models.base import FactorModel, Interval, Options
 
 _MASTER = re.compile(r"^(local(\[(\*|\d+)(,\s*\d+)?\])?|spark://[^\s/]+(:\d+)?(,[^\s/]+(:\d+)?)*|yarn|k8s://\S+|mesos://\S+)$")
 INT32_MAX = 2**31 - 1
@@ -184,7 +184,7 @@ def _is_spark_frame(X) -> bool:
     return type(X).__module__.startswith("pyspark.sql") and hasattr(X, "schema")
 
 
-class SparkALS(Recommender):
+class SparkALS(FactorModel):
     """Alternating least squares trained by Spark MLlib, collected into a latentrec model.
 
     Parameters
@@ -450,12 +450,6 @@ class SparkALS(Recommender):
             out[frame["id"].to_numpy()] = np.stack(frame["features"].to_numpy()).astype(np.float32)
         return out
 
-    def _predict_codes(self, u, i):
-        s = np.einsum("ij,ij->i", self.user_factors_[u], self.item_factors_[i])
-        if getattr(self, "user_bias_", None) is not None:
-            s = s + self.user_bias_[u] + self.item_bias_[i] + np.float32(self.global_mean_)
-        return s.astype(np.float32)
-
     # ------------------------------------------------------------------ batch scoring on Spark
     def recommend_all_to_parquet(self, path: str, n: int = 10, *, exclude_seen: bool = True) -> str:
         """Top-``n`` for every user, computed on Spark and written to Parquet (user, rank, item, score).
@@ -486,8 +480,8 @@ class SparkALS(Recommender):
                 "user": np.arange(len(self.users_), dtype=np.int32),
                 "features": list(self.user_factors_.astype(np.float64))}))
         k = int(min(n, len(self.items_)))
-        item_bias = getattr(self, "item_bias_", None)
-        user_bias = getattr(self, "user_bias_", None)
+        item_bias = self.item_bias_
+        user_bias = self.user_bias_
         offset = np.zeros(len(self.users_), np.float32) if user_bias is None else \
             user_bias + np.float32(self.global_mean_)
         local_seen = None

@@ -54,7 +54,11 @@ class Recommender(BaseEstimator):
     #: a rating model's fold-in scores are predicted ratings (False: a similarity score, see score_kind)
     _fold_in_rates: bool = True
     #: the learned arrays early stopping keeps the best epoch's copy of (_snapshot / _restore)
-    _state: tuple = ("user_factors_", "item_factors_")
+    _state: tuple = ()
+    #: learned user and item biases (b_u, b_i), or None for a model without them; a model that
+    #: learns them sets them in fit, and the rating fallback (:meth:`_fallback`) adds them
+    user_bias_: np.ndarray | None = None
+    item_bias_: np.ndarray | None = None
 
     # ---------------------------------------------------------------- fitting
     def fit(self, X, y=None, *, eval_set=None, callbacks: list[Callable] | None = None):
@@ -101,12 +105,6 @@ class Recommender(BaseEstimator):
         """Build what the calls read but the model does not learn (normalised factors for
         similarity, transposed matrices ...): at the end of ``fit`` and after ``load``, never
         inside ``predict`` or ``recommend``, which leave the model unchanged. Overrides call super."""
-        self._normed = {}
-        for attr in ("user_factors_", "item_factors_"):
-            f = getattr(self, attr, None)
-            if isinstance(f, np.ndarray) and f.ndim == 2:
-                norms = np.linalg.norm(f, axis=1, keepdims=True)
-                self._normed[attr] = (f / np.maximum(norms, 1e-12)).astype(np.float32)
 
     def _start_fit(self, users: Vocabulary, items: Vocabulary, *, global_mean: float, rating_scale, item_popularity,
                    seen, checksum: str | None, item_metadata) -> None:
@@ -315,21 +313,16 @@ class Recommender(BaseEstimator):
         other columns of ``X`` (BayesianFM's day) overrides this."""
         return self._predict_codes(u, i)
 
-    def _predict_codes(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
-        """Scores of known pairs; the default uses the latent factors."""
-        if not hasattr(self, "user_factors_"):  # pragma: no cover
-            raise NotImplementedError
-        s = (self.user_factors_[u] * self.item_factors_[i]).sum(axis=1)  # 2x faster than einsum here
-        if getattr(self, "user_bias_", None) is not None:
-            s = s + self.user_bias_[u] + self.item_bias_[i] + np.float32(self.global_mean_)
-        return s.astype(np.float32)
+    def _predict_codes(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:  # pragma: no cover
+        """Scores of known (user code, item code) pairs: every model supplies this."""
+        raise NotImplementedError
 
     def _fallback(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """Score for rows with an unknown user and/or item (codes are -1 when unknown)."""
         if self.task == "implicit":
             return np.zeros(len(u), dtype=np.float32)
         out = np.full(len(u), self.global_mean_, dtype=np.float64)
-        ub, ib = getattr(self, "user_bias_", None), getattr(self, "item_bias_", None)
+        ub, ib = self.user_bias_, self.item_bias_
         if ub is not None:
             out[u >= 0] += ub[u[u >= 0]]
         if ib is not None:
@@ -355,15 +348,9 @@ class Recommender(BaseEstimator):
         return metrics.measure_topn(self, as_interactions(X, y, implicit=True), 10, metrics=["ndcg"])["ndcg@10"]
 
     # ---------------------------------------------------------------- top-N
-    def _score_block(self, u: np.ndarray) -> np.ndarray:
-        """Dense scores (len(u), n_items) of a block of user codes; factor models by default."""
-        if not hasattr(self, "user_factors_"):  # pragma: no cover
-            raise NotImplementedError(f"{type(self).__name__} cannot score all items")
-        s = self.user_factors_[u] @ self.item_factors_.T
-        if getattr(self, "item_bias_", None) is not None:
-            s += self.item_bias_[None, :]
-            s += (self.user_bias_[u] + np.float32(self.global_mean_))[:, None]
-        return s
+    def _score_block(self, u: np.ndarray) -> np.ndarray:  # pragma: no cover
+        """Dense scores (len(u), n_items) of a block of user codes (what recommend ranks)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot score all items")
 
     def _predict_from_blocks(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
         """Scores of (user, item) code pairs read off ``_score_block`` rows, each distinct user
@@ -390,9 +377,6 @@ class Recommender(BaseEstimator):
         out_c = np.full((len(u), k), -1, dtype=np.int32)
         out_s = np.full((len(u), k), -np.inf, dtype=np.float32)
         seen = self.seen_ if exclude_seen else None
-        if self._fused_topn_ok():
-            self._topn_factors(u, k, seen, item_mask, out_c, out_s)
-            return out_c, out_s
         for start in range(0, len(u), self._block_size):
             block = u[start:start + self._block_size]
             scores = np.ascontiguousarray(self._score_block(block), dtype=np.float32)
@@ -400,36 +384,6 @@ class Recommender(BaseEstimator):
             out_c[start:start + len(block)] = c
             out_s[start:start + len(block)] = s
         return out_c, out_s
-
-    #: users gathered at once by the fused factor top-N (bounds the memory of the gathered vectors)
-    _fused_rows: int = 16384
-    #: users scored at once per thread by the fused factor top-N
-    _fused_block: int = 128
-
-    def _fused_topn_ok(self) -> bool:
-        """Factor models that keep the default scoring get the fused top-N kernel."""
-        return (type(self)._score_block is Recommender._score_block and hasattr(self, "user_factors_")
-                and hasattr(self, "item_factors_"))
-
-    def _topn_factors(self, u, k, seen, item_mask, out_c, out_s) -> None:
-        """Top-k by ``user_factors_ @ item_factors_.T`` (+ biases): each thread scores its own
-        block of users with BLAS and keeps a one-pass top-k, so memory stays bounded."""
-        from .kernels.topn import topn_factors
-
-        ib = getattr(self, "item_bias_", None)
-        ub = getattr(self, "user_bias_", None)
-        # one block of users (a request) gains nothing from a second thread but waits for it
-        threads = 1 if len(u) <= self._fused_block else (getattr(self, "n_threads", 0) or 0)
-        with kernel_threads(threads):
-            for start in range(0, len(u), self._fused_rows):
-                block = u[start:start + self._fused_rows]
-                row_add = None
-                if ib is not None and ub is not None:
-                    row_add = ub[block] + np.float32(self.global_mean_)
-                c, s = topn_factors(self.user_factors_[block], self.item_factors_, k, block, seen, item_mask,
-                                    item_add=ib, row_add=row_add, block=self._fused_block)
-                out_c[start:start + len(block)] = c
-                out_s[start:start + len(block)] = s
 
     def recommend(self, users, n: int = 10, *, exclude_seen: bool = True, items=None,
                   unknown: str = "raise", raw_scores: bool = False):
@@ -513,25 +467,12 @@ class Recommender(BaseEstimator):
 
     # ---------------------------------------------------------------- similarity
     def _item_similarity_block(self, i: np.ndarray) -> np.ndarray:
-        """Cosine similarity of items ``i`` to every item: in the latent space when the
-        model has factors, else between the items' columns of the training matrix."""
-        if not hasattr(self, "item_factors_"):
-            return _cooccurrence_cosine(self.seen_.T.tocsr(), i)
-        v = self._normalized("item_factors_")
-        return v[i] @ v.T
+        """Similarity rows of items ``i`` to every item for :meth:`similar_items`: by default the
+        cosine between the items' columns of the training matrix (latent models: their vectors)."""
+        return _cooccurrence_cosine(self.seen_.T.tocsr(), i)
 
     def _user_similarity_block(self, u: np.ndarray) -> np.ndarray:
-        if not hasattr(self, "user_factors_"):
-            return _cooccurrence_cosine(self.seen_, u)
-        v = self._normalized("user_factors_")
-        return v[u] @ v.T
-
-    def _normalized(self, attr: str) -> np.ndarray:
-        """The rows of ``attr`` (user_factors_ / item_factors_) scaled to unit length (see _build_caches)."""
-        try:
-            return self._normed[attr]
-        except (AttributeError, KeyError):
-            raise ModelError(f"{type(self).__name__} has no latent factors to compare") from None
+        return _cooccurrence_cosine(self.seen_, u)
 
     def _similar(self, ids, n: int, vocab: Vocabulary, block_fn, what: str):
         n = self._check_call(n=n)
@@ -613,32 +554,13 @@ class Recommender(BaseEstimator):
         return self._to_ids(c, s, True)
 
     def _fold_in_scores(self, item_codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Scores over all items for a new user: factor models score with the folded-in factors
-        (rating models: predicted ratings, mu + b_i + p.q_i); other rating models predict what
-        they predict for an unknown user (mu + b_i), other ranking models rank by popularity."""
-        if hasattr(self, "item_factors_"):
-            s = self._fold_in_factors(item_codes, weights) @ self.item_factors_.T
-            if getattr(self, "item_bias_", None) is not None:
-                s = s + self.item_bias_ + np.float32(self.global_mean_ if self.task == "explicit" else 0.0)
-            return s
+        """Scores over all items for a new user with these items: rating models predict what they
+        predict for an unknown user (mu + b_i), ranking models rank by popularity; models that can
+        place a new user (factor models, item-item models) override this."""
         if self.task == "explicit":
             n = len(self.items_)
             return self._fallback(np.full(n, -1, dtype=np.int64), np.arange(n))
         return self.item_popularity_.astype(np.float32)
-
-    def _fold_in_factors(self, item_codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
-        """Ridge solution of a new user's factors from the fitted item factors (explicit default):
-        ``(Q'Q + lambda n I) p = Q'(r - mu - b_i)`` with the model's ``regularization`` (0 means none)."""
-        v = self.item_factors_[item_codes].astype(np.float64)
-        target = weights.astype(np.float64)
-        if getattr(self, "item_bias_", None) is not None:
-            target = target - self.global_mean_ - self.item_bias_[item_codes]
-        lam = getattr(self, "regularization", None)
-        reg = (0.1 if lam is None else float(lam)) * max(len(item_codes), 1)
-        if reg == 0.0:  # no ridge term: the least-squares (minimum-norm) solution
-            return np.linalg.lstsq(v, target, rcond=None)[0].astype(np.float32)
-        a = v.T @ v + reg * np.eye(v.shape[1])
-        return np.linalg.solve(a, v.T @ target).astype(np.float32)
 
     # ---------------------------------------------------------------- persistence
     def save(self, path) -> None:
@@ -661,6 +583,109 @@ class Recommender(BaseEstimator):
         """``history_`` as a DataFrame (one row per epoch)."""
         self._check_fitted()
         return pd.DataFrame(getattr(self, "history_", []))
+
+
+# ---------------------------------------------------------------- latent models
+
+
+class EmbeddingModel(Recommender):
+    """A model that learns a vector per user and per item (``user_factors_``, ``item_factors_``):
+    :meth:`similar_items` and :meth:`similar_users` compare them by cosine."""
+
+    def _embeddings(self, side: str) -> np.ndarray:
+        """The vectors compared by similarity (``side`` is "user" or "item"); a model whose factors
+        carry a non-directional column (BPR's item bias) returns the rest."""
+        return self.user_factors_ if side == "user" else self.item_factors_
+
+    def _build_caches(self) -> None:
+        super()._build_caches()
+        self._normed = {}
+        for side in ("user", "item"):
+            f = self._embeddings(side)
+            norms = np.linalg.norm(f, axis=1, keepdims=True)
+            self._normed[side] = (f / np.maximum(norms, 1e-12)).astype(np.float32)
+
+    def _item_similarity_block(self, i: np.ndarray) -> np.ndarray:
+        v = self._normed["item"]
+        return v[i] @ v.T
+
+    def _user_similarity_block(self, u: np.ndarray) -> np.ndarray:
+        v = self._normed["user"]
+        return v[u] @ v.T
+
+
+class FactorModel(EmbeddingModel):
+    """A latent-factor model: ``s_ui = p_u · q_i``, plus ``mu + b_u + b_i`` when it learns biases
+    (``user_factors_`` P, ``item_factors_`` Q, ``user_bias_``, ``item_bias_``).
+
+    It gets pair scores, the fused top-N kernel (BLAS scores and a one-pass top-k per thread,
+    memory bounded), cosine similarity and a ridge fold-in of new users from its factors.
+    """
+
+    _state = ("user_factors_", "item_factors_")
+    #: users gathered at once by the fused top-N (bounds the memory of the gathered vectors)
+    _fused_rows: int = 16384
+    #: users scored at once per thread by the fused top-N
+    _fused_block: int = 128
+
+    def _predict_codes(self, u: np.ndarray, i: np.ndarray) -> np.ndarray:
+        s = (self.user_factors_[u] * self.item_factors_[i]).sum(axis=1)  # 2x faster than einsum here
+        if self.user_bias_ is not None:
+            s = s + self.user_bias_[u] + self.item_bias_[i] + np.float32(self.global_mean_)
+        return s.astype(np.float32)
+
+    def _score_block(self, u: np.ndarray) -> np.ndarray:
+        s = self.user_factors_[u] @ self.item_factors_.T
+        if self.item_bias_ is not None:
+            s += self.item_bias_[None, :]
+            s += (self.user_bias_[u] + np.float32(self.global_mean_))[:, None]
+        return s
+
+    def _topn_codes(self, u: np.ndarray, n: int, *, exclude_seen: bool = True,
+                    item_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k by ``user_factors_ @ item_factors_.T`` (+ biases): each thread scores its own
+        block of users with BLAS and keeps a one-pass top-k, so memory stays bounded."""
+        from .kernels.topn import topn_factors
+
+        k = int(min(n, len(self.items_)))
+        out_c = np.full((len(u), k), -1, dtype=np.int32)
+        out_s = np.full((len(u), k), -np.inf, dtype=np.float32)
+        seen = self.seen_ if exclude_seen else None
+        ib, ub = self.item_bias_, self.user_bias_
+        # one block of users (a request) gains nothing from a second thread but waits for it
+        threads = 1 if len(u) <= self._fused_block else (getattr(self, "n_threads", 0) or 0)
+        with kernel_threads(threads):
+            for start in range(0, len(u), self._fused_rows):
+                block = u[start:start + self._fused_rows]
+                row_add = None
+                if ib is not None and ub is not None:
+                    row_add = ub[block] + np.float32(self.global_mean_)
+                c, s = topn_factors(self.user_factors_[block], self.item_factors_, k, block, seen, item_mask,
+                                    item_add=ib, row_add=row_add, block=self._fused_block)
+                out_c[start:start + len(block)] = c
+                out_s[start:start + len(block)] = s
+        return out_c, out_s
+
+    def _fold_in_scores(self, item_codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """A new user's scores from the factors folded in (rating models: mu + b_i + p.q_i)."""
+        s = self._fold_in_factors(item_codes, weights) @ self.item_factors_.T
+        if self.item_bias_ is not None:
+            s = s + self.item_bias_ + np.float32(self.global_mean_ if self.task == "explicit" else 0.0)
+        return s
+
+    def _fold_in_factors(self, item_codes: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """Ridge solution of a new user's factors from the fitted item factors (explicit default):
+        ``(Q'Q + lambda n I) p = Q'(r - mu - b_i)`` with the model's ``regularization`` (0 means none)."""
+        v = self.item_factors_[item_codes].astype(np.float64)
+        target = weights.astype(np.float64)
+        if self.item_bias_ is not None:
+            target = target - self.global_mean_ - self.item_bias_[item_codes]
+        lam = self.get_params(deep=False).get("regularization")
+        reg = (0.1 if lam is None else float(lam)) * max(len(item_codes), 1)
+        if reg == 0.0:  # no ridge term: the least-squares (minimum-norm) solution
+            return np.linalg.lstsq(v, target, rcond=None)[0].astype(np.float32)
+        a = v.T @ v + reg * np.eye(v.shape[1])
+        return np.linalg.solve(a, v.T @ target).astype(np.float32)
 
 
 def _cooccurrence_cosine(rows: sp.csr_matrix, which: np.ndarray) -> np.ndarray:
@@ -713,4 +738,4 @@ def _pairs(X) -> tuple[np.ndarray, np.ndarray]:
     return arr[:, 0], arr[:, 1]
 
 
-__all__ = ["Recommender", "Interval", "Options", "UnknownIdError"]
+__all__ = ["Recommender", "EmbeddingModel", "FactorModel", "Interval", "Options", "UnknownIdError"]

@@ -18,7 +18,7 @@ import numpy as np
 
 from .._util import balanced_bounds, check_random_state, kernel_threads, resolve_threads
 from ..data.interactions import Interactions
-from .base import Interval, Options, Recommender
+from .base import FactorModel, Interval, Options
 from .kernels import als as als_kern
 from .kernels import sgd as sgd_kern
 
@@ -39,7 +39,7 @@ _SGD = {
 }
 
 
-class _MFBase(Recommender):
+class _MFBase(FactorModel):
     """Shared plumbing: initialisation, the epoch loop wiring, snapshots for early stopping."""
 
     _state = ("user_factors_", "item_factors_", "user_bias_", "item_bias_")
@@ -54,7 +54,7 @@ class _MFBase(Recommender):
 
     def _bias_arrays(self):
         """(b_u, b_i, μ) for the kernels; zero-length arrays and μ = 0 for an unbiased model."""
-        if getattr(self, "user_bias_", None) is None:
+        if self.user_bias_ is None:
             return np.zeros(0, np.float32), np.zeros(0, np.float32), np.float32(0.0)
         return self.user_bias_, self.item_bias_, np.float32(self.global_mean_)
 

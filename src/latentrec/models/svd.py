@@ -23,10 +23,10 @@ from threadpoolctl import threadpool_limits
 from .._util import check_random_state
 from ..data.interactions import Interactions
 from ..errors import ModelError
-from .base import Interval, Recommender
+from .base import FactorModel, Interval
 
 
-class TruncatedSVD(Recommender):
+class TruncatedSVD(FactorModel):
     """Rank-``n_factors`` SVD of the user-mean-centred ratings (missing cells = 0 after centring).
 
     Parameters

@@ -22,7 +22,7 @@ import pandas as pd
 from ..._util import check_random_state, kernel_threads, progress
 from ...data.interactions import Interactions
 from ...errors import DataError, ModelError
-from ..base import Interval, Options, Recommender
+from ..base import FactorModel, Interval, Options
 from ..kernels import bfm as kern
 from . import _features as feat
 from . import _ordinal as ordinal
@@ -52,7 +52,7 @@ class _Features:
         return all(isinstance(v, str) and v in feat.PRESETS for v in value) and len(set(value)) == len(value)
 
 
-class BayesianFM(Recommender):
+class BayesianFM(FactorModel):
     """Bayesian factorization machine by Gibbs sampling, with feature presets.
 
     ``BayesianFM()`` is grouped Bayesian matrix factorisation (user id + item id):

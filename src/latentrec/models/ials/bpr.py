@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..._util import check_random_state, kernel_threads, resolve_threads
-from ..base import Interval, Options, Recommender
+from ..base import FactorModel, Interval, Options
 from ..kernels import bpr as kern
 from ..._util import balanced_bounds
 from ._common import check_weights, to_training
@@ -19,7 +19,7 @@ from ._common import check_weights, to_training
 MAX_TRIES = 16
 
 
-class BPR(Recommender):
+class BPR(FactorModel):
     """Pairwise ranking factorisation with uniformly sampled negatives.
 
     An epoch visits every positive cell (u, i) once, user by user in a fresh
@@ -111,15 +111,8 @@ class BPR(Recommender):
 
         self._fit_epochs(step, eval_data)
 
-    def _item_similarity_block(self, i):
-        v = self.item_factors_[:, :-1]  # the bias column is not a direction
-        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        return v[i] @ v.T
-
-    def _user_similarity_block(self, u):
-        v = self.user_factors_[:, :-1]
-        v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
-        return v[u] @ v.T
+    def _embeddings(self, side):
+        return super()._embeddings(side)[:, :-1]  # the bias column is not a direction
 
     def _fold_in_scores(self, item_codes, weights):
         # BPR has no closed-form fold-in: score by the mean of the items' latent vectors

@@ -27,12 +27,12 @@ import scipy.sparse as sp
 
 from ..._util import check_random_state, kernel_threads, resolve_threads
 from ...errors import DataError
-from ..base import Interval, Options, Recommender
+from ..base import FactorModel, Interval, Options
 from ..kernels import ials as kern
 from ._common import append_ids, check_weights, confidence, replace_rows, rows_for, to_training
 
 
-class ImplicitALS(Recommender):
+class ImplicitALS(FactorModel):
     """Weighted ALS for implicit feedback, solved by conjugate gradient or exactly.
 
     Each epoch updates every item's factors given the users', then every user's

@@ -14,7 +14,7 @@ import numpy as np
 from ... import _threads
 from ..._util import check_random_state, resolve_threads, seed_from
 from ...errors import require
-from ..base import Interval, Options, Recommender
+from ..base import EmbeddingModel, Interval, Options
 
 ACTIVATIONS = ("relu", "tanh", "sigmoid", "gelu")
 
@@ -110,7 +110,7 @@ def _activate(name: str, x: np.ndarray) -> np.ndarray:
     return (0.5 * x * (1.0 + erf(x / np.float32(math.sqrt(2.0))))).astype(np.float32)
 
 
-class NeuralRecommender(Recommender):
+class NeuralRecommender(EmbeddingModel):
     """Base of the PyTorch models (not registered; see DotProduct, MLP, NeuMF)."""
 
     #: the torch network uses no hidden layers (dot product models)
@@ -250,8 +250,7 @@ class NeuralRecommender(Recommender):
         return int(max(1, min(512, 4_000_000 // (n_items * width))))
 
     def _mlp_user_item(self):
-        if getattr(self, "user_mlp_factors_", None) is not None:
-            return self.user_mlp_factors_, self.item_mlp_factors_
+        """The user and item embeddings the MLP branch reads (NeuMF has its own)."""
         return self.user_factors_, self.item_factors_
 
     def _layers_from(self, h: np.ndarray) -> np.ndarray:
@@ -318,6 +317,6 @@ class NeuralRecommender(Recommender):
         embeddings to every item (an MLP has no closed-form fold-in)."""
         if len(item_codes) == 0:
             return self.item_popularity_.astype(np.float32)
-        v = self._normalized("item_factors_")
+        v = self._normed["item"]
         return (weights.astype(np.float32) @ (v[item_codes] @ v.T)).astype(np.float32)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..base import Interval, Options
+from ..base import FactorModel, Interval, Options
 from ._base import COMMON, LAYERS, NeuralRecommender, hidden_units
 
 _BIAS = {"bias_regularization": Interval(float, 0, None)}
@@ -101,7 +101,7 @@ class _ExplicitNeural(NeuralRecommender):
         return float(np.sqrt(total / max(n, 1)))
 
 
-class DotProduct(_ExplicitNeural):
+class DotProduct(_ExplicitNeural, FactorModel):
     __doc__ = """Dot product of learned user and item embeddings: r̂_ui = p_u · q_i.
 
     The seed's first Keras model (50-d embeddings, test RMSE 1.21 on ml-latest-small);
@@ -135,7 +135,7 @@ class DotProduct(_ExplicitNeural):
         self.verbose = verbose
 
 
-class BiasedDotProduct(_ExplicitNeural):
+class BiasedDotProduct(_ExplicitNeural, FactorModel):
     __doc__ = """Biased dot product: r̂_ui = μ + b_u + b_i + p_u · q_i, trained in PyTorch.
 
     The seed's second Keras model (test RMSE 0.909 on ml-latest-small). The same
@@ -278,13 +278,13 @@ class MLP(_ExplicitNeural):
 
     def _predict_codes(self, u, i):
         s = self._net_scores(u, i)
-        if getattr(self, "user_bias_", None) is not None:
+        if self.user_bias_ is not None:
             s += self.user_bias_[u] + self.item_bias_[i] + np.float32(self.global_mean_)
         return s
 
     def _score_block(self, u):
         s = self._net_block(u)
-        if getattr(self, "user_bias_", None) is not None:
+        if self.user_bias_ is not None:
             s += self.item_bias_[None, :]
             s += (self.user_bias_[u] + np.float32(self.global_mean_))[:, None]
         return s

@@ -224,6 +224,9 @@ class NeuMF(NeuralRecommender):
         return loss, data_loss.detach() * len(u)
 
     # ------------------------------------------------------------ scoring (NumPy)
+    def _mlp_user_item(self):
+        return self.user_mlp_factors_, self.item_mlp_factors_
+
     def _predict_codes(self, u, i):
         return self._net_scores(u, i)
 
