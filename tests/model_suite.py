@@ -187,6 +187,15 @@ class ModelSuite:
             np.testing.assert_array_equal(one_ids, ids[row])
             np.testing.assert_allclose(one_scores, scores[row], rtol=1e-5)
         assert np.all(np.diff(scores, axis=1) <= 1e-6), "scores must be sorted descending"
+        # issue 13: one fixed batch type, full rows or short ones
+        assert isinstance(ids, np.ma.MaskedArray) and not ids.mask.any()
+        n_seen = np.diff(fitted.seen_.indptr)[fitted.users_.codes(users)]
+        everything, s_all = fitted.recommend(users, n=len(fitted.items_))
+        assert isinstance(everything, np.ma.MaskedArray)
+        np.testing.assert_array_equal(everything.count(axis=1), len(fitted.items_) - n_seen)
+        np.testing.assert_array_equal(np.isfinite(s_all), ~np.ma.getmaskarray(everything))
+        sim_ids, _ = fitted.similar_items(fitted.items_.ids[:2], n=3)
+        assert isinstance(sim_ids, np.ma.MaskedArray)
 
     def test_factor_models_fused_top_n_matches_their_scores(self, fitted):
         # issue 13: behaviour by type. A FactorModel's fused top-N kernel must rank exactly as its

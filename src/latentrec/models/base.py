@@ -410,10 +410,13 @@ class Recommender(BaseEstimator):
         Returns
         -------
         ids, scores
-            For one user: 1-d arrays (only real recommendations). For a sequence:
-            2-d arrays of shape (n_users, min(n, n_items)); when a row has fewer
-            items than that, its tail has score ``-inf`` and the ids array is a
-            ``numpy.ma.MaskedArray`` whose mask marks those slots.
+            For one user: 1-d arrays (only real recommendations). For a sequence
+            (every batch result of the library has this one type): ``ids`` is a
+            ``numpy.ma.MaskedArray`` and ``scores`` a float32 array, both of shape
+            (n_users, min(n, n_items)); a row with fewer items has its tail masked in
+            ``ids`` and ``-inf`` in ``scores``, and ``ids.count(axis=1)`` is the number
+            of real items per row. ``ids.data`` holds the ids (the padding repeats a
+            real id: read only unmasked slots).
         """
         n = self._check_call(n=n, exclude_seen=exclude_seen)
         if unknown not in ("raise", "popular"):
@@ -461,9 +464,7 @@ class Recommender(BaseEstimator):
         ids = vocab.ids[np.where(valid, codes, 0)]
         if single:
             return ids[0][valid[0]], scores[0][valid[0]]
-        if not valid.all():
-            ids = np.ma.masked_array(ids, mask=~valid)
-        return ids, scores
+        return np.ma.masked_array(ids, mask=~valid), scores  # one type, padded or not (see recommend)
 
     # ---------------------------------------------------------------- similarity
     def _item_similarity_block(self, i: np.ndarray) -> np.ndarray:
@@ -493,7 +494,8 @@ class Recommender(BaseEstimator):
         return self._to_ids(out_c, out_s, single, vocab)
 
     def similar_items(self, items, n: int = 10):
-        """The ``n`` items most similar to each of ``items`` (itself excluded); ids and scores."""
+        """The ``n`` items most similar to each of ``items`` (itself excluded); ids and scores,
+        shaped as :meth:`recommend`'s (a sequence of items gives a masked ids array)."""
         self._check_fitted()
         return self._similar(items, n, self.items_, self._item_similarity_block, "item")
 
