@@ -223,6 +223,19 @@ class ModelSuite:
         ids_all, _ = fitted.recommend(user, n=len(fitted.items_), exclude_seen=False)
         assert len(ids_all) == len(fitted.items_)
 
+    def test_recommend_with_another_seen_history(self, fitted):
+        # issue 13: seen-item exclusion reads a history object; a caller can hand recommend another one
+        users = fitted.users_.ids[:3]
+        free, _ = fitted.recommend(users, n=15, exclude_seen=False)
+        blocked = pd.DataFrame({"user": np.repeat(users, 5), "item": np.ma.getdata(free)[:, :5].ravel()})
+        blocked = pd.concat([blocked, pd.DataFrame({"user": [10**9], "item": [fitted.items_.ids[0]]})])  # unknown user
+        ids, _ = fitted.recommend(users, n=10, seen=blocked)
+        for row in range(3):
+            assert not set(ids[row].compressed()) & set(np.ma.getdata(free)[row, :5])
+            np.testing.assert_array_equal(ids[row].compressed(), np.ma.getdata(free)[row, 5:15])
+        nothing, _ = fitted.recommend(users, n=10, seen=blocked.iloc[:0])
+        np.testing.assert_array_equal(np.ma.getdata(nothing), np.ma.getdata(free)[:, :10])
+
     def test_recommend_item_subset(self, fitted):
         allowed = fitted.items_.ids[::3]
         ids, _ = fitted.recommend(fitted.users_.ids[1], n=10, items=allowed, exclude_seen=False)

@@ -280,7 +280,9 @@ def test_seen_items_stay_on_the_cluster(spark, data, tmp_path, monkeypatch):
     sizes = _spy_collects(monkeypatch, sdf)
     model = SparkALS(master="local[2]", n_factors=4, n_epochs=4).fit(sdf)
     user = model.users_.ids[0]
+    before = dict(vars(model))
     ids, _ = model.recommend(user, n=10)
+    assert vars(model) == before  # issue 13: a pure call (it used to swap seen rows in and out)
     out = model.recommend_all_to_parquet(str(tmp_path / "recs.parquet"), n=10)
     assert sizes and max(sizes) < len(frame) / 4, f"collects of {sizes} rows ({len(frame)} interactions)"
     assert "seen_" not in vars(model)

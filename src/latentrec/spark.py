@@ -41,7 +41,6 @@ import os
 import re
 import shutil
 import sys
-import threading
 
 import numpy as np
 import pandas as pd
@@ -54,7 +53,6 @@ from .models.base import FactorModel, Interval, Options
 
 _MASTER = re.compile(r"^(local(\[(\*|\d+)(,\s*\d+)?\])?|spark://[^\s/]+(:\d+)?(,[^\s/]+(:\d+)?)*|yarn|k8s://\S+|mesos://\S+)$")
 INT32_MAX = 2**31 - 1
-_PARTIAL_SEEN = threading.Lock()  # recommend() of a distributed fit swaps in the requested users' seen rows
 _ISIN_MAX = 5000  # users fetched with an isin filter; more go through a broadcast join
 
 
@@ -289,29 +287,13 @@ class SparkALS(FactorModel):
 
     def _collect_seen(self, users) -> sp.csr_matrix:
         """The seen matrix with the rows of ``users`` (codes; None = all) fetched from Spark."""
-        from pyspark.sql import functions as F
+        return _SparkSeenItems(self._seen_frame, len(self.users_), len(self.items_)).fetch(users)
 
-        frame = self._seen_frame
-        if users is not None:
-            codes = sorted({int(c) for c in np.asarray(users).ravel()})
-            if len(codes) <= _ISIN_MAX:
-                frame = frame.filter(F.col("user").isin(codes))
-            else:
-                wanted = frame.sparkSession.createDataFrame(pd.DataFrame({"user": np.asarray(codes, np.int32)}))
-                frame = frame.join(F.broadcast(wanted), on="user")
-        pairs = frame.select("user", "item", "rating").toPandas()
-        return sp.csr_matrix((pairs["rating"].to_numpy(np.float32), (pairs["user"].to_numpy(), pairs["item"].to_numpy())),
-                             shape=(len(self.users_), len(self.items_)))
-
-    def _topn_codes(self, u, n, *, exclude_seen=True, item_mask=None):
-        if not (exclude_seen and self._seen_on_cluster()):
-            return super()._topn_codes(u, n, exclude_seen=exclude_seen, item_mask=item_mask)
-        with _PARTIAL_SEEN:  # only the requested users' rows come to the driver
-            self.__dict__["seen_"] = self._collect_seen(u)
-            try:
-                return super()._topn_codes(u, n, exclude_seen=True, item_mask=item_mask)
-            finally:
-                self.__dict__.pop("seen_", None)
+    def _seen_items(self):
+        # a distributed fit's seen pairs stay on Spark: recommend fetches only the rows it ranks
+        if self._seen_on_cluster():
+            return _SparkSeenItems(self._seen_frame, len(self.users_), len(self.items_))
+        return super()._seen_items()
 
     def save(self, path, *args, **kwargs):
         """Save as every latentrec model; a distributed fit first collects ``seen_`` (the saved model needs it)."""
@@ -527,3 +509,30 @@ class SparkALS(FactorModel):
         users.mapInPandas(score, schema=schema).write.mode("overwrite").parquet(path)
         shipped.unpersist()
         return path
+
+
+class _SparkSeenItems:
+    """Seen items of a distributed fit, read from the (user, item, rating) frame kept on Spark
+    (the ``rows`` protocol of :mod:`latentrec.models.seen`)."""
+
+    def __init__(self, frame, n_users: int, n_items: int):
+        self.frame, self.shape = frame, (n_users, n_items)
+
+    def fetch(self, users) -> sp.csr_matrix:
+        """The user x item matrix holding the rows of ``users`` (codes; None = all)."""
+        from pyspark.sql import functions as F
+
+        frame = self.frame
+        if users is not None:
+            codes = sorted({int(c) for c in np.asarray(users).ravel()})
+            if len(codes) <= _ISIN_MAX:
+                frame = frame.filter(F.col("user").isin(codes))
+            else:
+                wanted = frame.sparkSession.createDataFrame(pd.DataFrame({"user": np.asarray(codes, np.int32)}))
+                frame = frame.join(F.broadcast(wanted), on="user")
+        pairs = frame.select("user", "item", "rating").toPandas()
+        return sp.csr_matrix((pairs["rating"].to_numpy(np.float32),
+                              (pairs["user"].to_numpy(), pairs["item"].to_numpy())), shape=self.shape)
+
+    def rows(self, user_codes) -> sp.csr_matrix:
+        return self.fetch(user_codes)[np.asarray(user_codes, dtype=np.int64)]

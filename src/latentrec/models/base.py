@@ -367,8 +367,22 @@ class Recommender(BaseEstimator):
                 out[rows] = scores[r, i[rows]]
         return out
 
+    def _seen_items(self):
+        """Where recommend reads the items each user has seen (``rows(user_codes)``, see
+        :mod:`latentrec.models.seen`): the training matrix ``seen_``."""
+        from .seen import SeenItems
+
+        return SeenItems(self.seen_)
+
+    def _seen_rows(self, u: np.ndarray, exclude_seen: bool, history) -> tuple[np.ndarray | None, Any]:
+        """``(rows, seen)`` for the top-N kernels: ``seen`` holds the seen items of exactly the users
+        ``u`` (row r for ``u[r]``), ``rows`` indexes it; ``(None, None)`` when nothing is excluded."""
+        if not exclude_seen:
+            return None, None
+        return np.arange(len(u), dtype=np.int32), (history or self._seen_items()).rows(u)
+
     def _topn_codes(self, u: np.ndarray, n: int, *, exclude_seen: bool = True,
-                    item_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    item_mask: np.ndarray | None = None, history=None) -> tuple[np.ndarray, np.ndarray]:
         """Top-n item codes and scores for user codes ``u``; padded with -1 / -inf."""
         from .kernels.topn import topn_masked
 
@@ -376,17 +390,17 @@ class Recommender(BaseEstimator):
         k = int(min(n, n_items))
         out_c = np.full((len(u), k), -1, dtype=np.int32)
         out_s = np.full((len(u), k), -np.inf, dtype=np.float32)
-        seen = self.seen_ if exclude_seen else None
+        rows, seen = self._seen_rows(u, exclude_seen, history)
         for start in range(0, len(u), self._block_size):
             block = u[start:start + self._block_size]
             scores = np.ascontiguousarray(self._score_block(block), dtype=np.float32)
-            c, s = topn_masked(scores, k, block, seen, item_mask)
+            c, s = topn_masked(scores, k, None if rows is None else rows[start:start + len(block)], seen, item_mask)
             out_c[start:start + len(block)] = c
             out_s[start:start + len(block)] = s
         return out_c, out_s
 
     def recommend(self, users, n: int = 10, *, exclude_seen: bool = True, items=None,
-                  unknown: str = "raise", raw_scores: bool = False):
+                  unknown: str = "raise", raw_scores: bool = False, seen=None):
         """Top-``n`` items for each user.
 
         Parameters
@@ -395,7 +409,12 @@ class Recommender(BaseEstimator):
         n : int
             How many items; fewer are returned when fewer remain (padding below).
         exclude_seen : bool
-            Leave out the items each user interacted with in training.
+            Leave out the items each user has seen: by default those they interacted with
+            in training.
+        seen : Interactions or DataFrame of (user, item), optional
+            What counts as seen instead of the training data (e.g. training plus what the
+            users did since), read without refitting; pairs of unknown users or items are
+            ignored (see :mod:`latentrec.models.seen`).
         items : sequence of item ids, optional
             Only recommend from these; unknown item ids raise :class:`UnknownIdError`.
         unknown : {"raise", "popular"}
@@ -429,12 +448,18 @@ class Recommender(BaseEstimator):
                                         what="item")
             mask = np.zeros(len(self.items_), dtype=bool)
             mask[allowed] = True
+        history = None
+        if seen is not None:
+            from .seen import SeenItems
+
+            history = SeenItems.from_interactions(seen, self.users_, self.items_)
         known = codes >= 0
         k = int(min(n, len(self.items_)))
         out_c = np.full((len(codes), k), -1, dtype=np.int32)
         out_s = np.full((len(codes), k), -np.inf, dtype=np.float32)
         if known.any():
-            out_c[known], out_s[known] = self._topn_codes(codes[known], n, exclude_seen=exclude_seen, item_mask=mask)
+            out_c[known], out_s[known] = self._topn_codes(codes[known], n, exclude_seen=exclude_seen, item_mask=mask,
+                                                          history=history)
         if not known.all():
             pop = self.item_popularity_.astype(np.float32)
             if mask is not None:
@@ -644,7 +669,7 @@ class FactorModel(EmbeddingModel):
         return s
 
     def _topn_codes(self, u: np.ndarray, n: int, *, exclude_seen: bool = True,
-                    item_mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+                    item_mask: np.ndarray | None = None, history=None) -> tuple[np.ndarray, np.ndarray]:
         """Top-k by ``user_factors_ @ item_factors_.T`` (+ biases): each thread scores its own
         block of users with BLAS and keeps a one-pass top-k, so memory stays bounded."""
         from .kernels.topn import topn_factors
@@ -652,7 +677,7 @@ class FactorModel(EmbeddingModel):
         k = int(min(n, len(self.items_)))
         out_c = np.full((len(u), k), -1, dtype=np.int32)
         out_s = np.full((len(u), k), -np.inf, dtype=np.float32)
-        seen = self.seen_ if exclude_seen else None
+        rows, seen = self._seen_rows(u, exclude_seen, history)
         ib, ub = self.item_bias_, self.user_bias_
         # one block of users (a request) gains nothing from a second thread but waits for it
         threads = 1 if len(u) <= self._fused_block else (getattr(self, "n_threads", 0) or 0)
@@ -662,7 +687,8 @@ class FactorModel(EmbeddingModel):
                 row_add = None
                 if ib is not None and ub is not None:
                     row_add = ub[block] + np.float32(self.global_mean_)
-                c, s = topn_factors(self.user_factors_[block], self.item_factors_, k, block, seen, item_mask,
+                c, s = topn_factors(self.user_factors_[block], self.item_factors_, k,
+                                    None if rows is None else rows[start:start + len(block)], seen, item_mask,
                                     item_add=ib, row_add=row_add, block=self._fused_block)
                 out_c[start:start + len(block)] = c
                 out_s[start:start + len(block)] = s
