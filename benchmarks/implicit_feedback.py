@@ -57,8 +57,8 @@ import latentrec as lr
 from latentrec import metrics
 from latentrec.models.baselines import Popularity
 from latentrec.models.ensemble import Ensemble
-from latentrec.models.graph import RP3beta
-from latentrec.models.ials import BPR, EASE, ImplicitALS
+from latentrec.models import RP3beta
+from latentrec.models import BPR, EASE, ImplicitALS
 from latentrec.models.linear import DLAE, EDLAE
 
 from _common import figure, load_ml, markdown, write_figures  # noqa: E402  (benchmarks/ is on sys.path)
@@ -171,7 +171,7 @@ def latentrec_models():
     if MultVAE is not None:
         out["MultVAE"] = (lambda p: MultVAE(n_threads=THREADS, random_state=0, **{"n_epochs": 200, **p}), VAE_GRID)
     try:
-        from latentrec.models.knn import ImplicitItemKNN
+        from latentrec.models import ImplicitItemKNN
 
         out["ImplicitItemKNN"] = (lambda p: ImplicitItemKNN(**p), KNN_GRID)
     except ImportError:

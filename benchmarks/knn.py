@@ -123,7 +123,7 @@ def run(name: str, train: pd.DataFrame, test: pd.DataFrame) -> dict:
 
 def warm_up() -> None:
     """Load the numba kernels (cached on disk) so one-time loading is not timed."""
-    from latentrec.models.knn import ItemKNN, UserKNN
+    from latentrec.models import ItemKNN, UserKNN
 
     tiny = lr.synthetic_ratings(n_users=50, n_items=40, n_ratings=800, random_state=0)
     for cls in (ItemKNN, UserKNN):
@@ -175,7 +175,7 @@ def implicit_table(dataset: str, repeats: int) -> pd.DataFrame:
     """
     from implicit.nearest_neighbours import BM25Recommender, CosineRecommender, TFIDFRecommender
 
-    from latentrec.models.knn import ImplicitItemKNN
+    from latentrec.models import ImplicitItemKNN
     from latentrec.split import user_holdout
 
     data = load_ml(dataset).to_implicit()
@@ -222,7 +222,7 @@ def scale_run(n_users: int = 100_000, n_items: int = 20_000, n_ratings: int = 5_
     """ItemKNN on a synthetic set: fit and predict seconds, peak memory above the loaded data."""
     import gc
 
-    from latentrec.models.knn import ItemKNN
+    from latentrec.models import ItemKNN
 
     data = lr.synthetic_ratings(n_users=n_users, n_items=n_items, n_ratings=n_ratings, random_state=0)
     warm_up()

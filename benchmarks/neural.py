@@ -5,7 +5,7 @@ ml-100k with 5-fold cross-validation (seed 0). Each model picks its number of
 epochs by early stopping on a validation split carved from the *training* part
 (10 %, seed 1; patience 3), then is refitted on the whole training part for that
 many epochs; RMSE / MAE on the test part. latentrec's BiasedMF (numba SGD, its
-own defaults) is fitted with the same factor count when ``latentrec.models.mf``
+own defaults) is fitted with the same factor count when ``latentrec.models.factorization``
 is importable.
 
 Ranking (implicit): ml-100k as implicit feedback, per-user 20 % holdout for users
@@ -44,11 +44,11 @@ from _common import figure, load_ml, print_table, protocol, write_figures  # noq
 from latentrec.models.neural import MLP, BiasedDotProduct, DotProduct, NeuMF  # noqa: E402
 
 try:
-    from latentrec.models.mf import BiasedMF
+    from latentrec.models import BiasedMF
 except ImportError:  # another engineer's module; the comparison is skipped without it
     BiasedMF = None
 try:
-    from latentrec.models.ials import ImplicitALS
+    from latentrec.models import ImplicitALS
 except ImportError:
     ImplicitALS = None
 

@@ -54,7 +54,7 @@ import numpy as np  # noqa: E402
 import latentrec as lr  # noqa: E402
 from _common import load_ml, print_table  # noqa: E402
 from latentrec import _threads, metrics  # noqa: E402
-from latentrec.models.mf import BiasedMF  # noqa: E402
+from latentrec.models import BiasedMF  # noqa: E402
 from latentrec.models.neural import BiasedDotProduct, NeuMF  # noqa: E402
 from latentrec.split import user_holdout  # noqa: E402
 

@@ -72,7 +72,7 @@ NEUMF_BASE = dict(n_factors=32, n_negatives=4, regularization=1e-4, learning_rat
 
 
 def tune_mlp(max_epochs: int) -> None:
-    from latentrec.models.mf import BiasedMF
+    from latentrec.models import BiasedMF
 
     rows = []
     for dataset, proto in (("ml-100k", "5fold"), ("ml-latest-small", "80/20")):
@@ -127,7 +127,7 @@ def tune_batch(max_epochs: int, models: list[str], grid=BATCH_GRID) -> None:
 
 
 def tune_neumf(max_epochs: int) -> None:
-    from latentrec.models.ials import ImplicitALS
+    from latentrec.models import ImplicitALS
 
     data = load_ml("ml-100k").to_implicit()
     train, _test = user_holdout(data, test_size=0.2, min_interactions=10, random_state=0)

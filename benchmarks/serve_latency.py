@@ -49,7 +49,7 @@ import latentrec
 
 def factor_model(n_factors: int, n_epochs: int):
     try:
-        from latentrec.models.mf import BiasedMF
+        from latentrec.models import BiasedMF
 
         return BiasedMF(n_factors=n_factors, n_epochs=n_epochs, random_state=0)
     except ImportError:

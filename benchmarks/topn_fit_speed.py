@@ -12,8 +12,8 @@ threadpool_limits(1, "blas")
 import implicit_feedback as b
 b.BLAS_THREADS = 1
 from latentrec.models.linear import EDLAE
-from latentrec.models.graph import RP3beta
-from latentrec.models.ials import EASE
+from latentrec.models import RP3beta
+from latentrec.models import EASE
 data = b.load("ml-latest-small"); train, test = b.holdout(data, 0); ev = b.Evaluator(train, test)
 res = {}
 for rep in range(2):

@@ -6,7 +6,7 @@ import pytest
 import scipy.sparse as sp
 
 import latentrec as lr
-from latentrec.models.ials import BPR
+from latentrec.models import BPR
 from latentrec.models.kernels import bpr as kern
 from latentrec.split import random_split
 from model_suite import ModelSuite

@@ -8,7 +8,7 @@ import pytest
 
 import latentrec as lr
 from latentrec.errors import LatentrecWarning
-from latentrec.models.ials import EASE, ease_memory_gb
+from latentrec.models.linear import EASE, ease_memory_gb
 from model_suite import ModelSuite
 
 

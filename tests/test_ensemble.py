@@ -5,7 +5,7 @@ import pytest
 
 import latentrec as lr
 from latentrec.models.ensemble import Ensemble, simplex_grid
-from latentrec.models.ials import EASE
+from latentrec.models import EASE
 from latentrec.split import user_holdout
 from model_suite import ModelSuite
 

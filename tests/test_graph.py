@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import latentrec as lr
-from latentrec.models.graph import RP3beta
+from latentrec.models import RP3beta
 from model_suite import ModelSuite
 
 

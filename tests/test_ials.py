@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 import latentrec as lr
 from latentrec.models.baselines import Popularity
-from latentrec.models.ials import ImplicitALS
+from latentrec.models import ImplicitALS
 from latentrec.models.kernels import ials as kern
 from latentrec.split import random_split
 from model_suite import ModelSuite

@@ -6,7 +6,7 @@ import pytest
 
 import latentrec as lr
 from latentrec.models.baselines import Biases
-from latentrec.models.knn import ImplicitItemKNN, ItemKNN, UserKNN
+from latentrec.models import ImplicitItemKNN, ItemKNN, UserKNN
 from model_suite import ModelSuite
 
 EXPLICIT_VARIED = {"n_neighbors": 3, "shrinkage": 0.0, "min_support": 8, "min_neighbors": 12,

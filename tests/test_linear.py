@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 import latentrec as lr
-from latentrec.models.ials import EASE
+from latentrec.models import EASE
 from latentrec.models.linear import DLAE, EDLAE
 from model_suite import ModelSuite
 

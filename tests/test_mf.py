@@ -10,7 +10,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 import latentrec as lr
-from latentrec.models.mf import ALS, BiasedMF, SVDpp
+from latentrec.models import ALS, BiasedMF, SVDpp
 from latentrec.split import random_split
 from model_suite import ModelSuite
 

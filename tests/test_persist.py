@@ -141,3 +141,36 @@ def test_string_ids_and_item_metadata_survive(tmp_path):
     loaded = lr.load_model(tmp_path / "m")
     assert list(loaded.users_.ids) == ["ann", "bob"]
     assert loaded.item_metadata_.loc["m2", "title"] == "Two (2001)"
+
+
+def test_old_module_paths_import_with_a_deprecation_warning(tmp_path):
+    # issue 13: the models/ folders were renamed (ials -> factorization + linear, mf/svd -> factorization,
+    # knn/graph -> neighbours); scripts importing the old paths keep working for one release, warned
+    import subprocess
+    import sys
+
+    code = ("import warnings; warnings.simplefilter('error', DeprecationWarning)\n"
+            "try:\n    import latentrec.models.ials\nexcept DeprecationWarning as w:\n    print('warned:', w)\n"
+            "warnings.simplefilter('ignore')\n"
+            "from latentrec.models.ials import EASE, ImplicitALS, BPR\n"
+            "from latentrec.models.ials.wrmf import ImplicitALS as A\n"
+            "from latentrec.models.mf import BiasedMF\nfrom latentrec.models.knn import ItemKNN\n"
+            "from latentrec.models.graph import RP3beta\nfrom latentrec.models.svd import TruncatedSVD\n"
+            "import latentrec.models as m\n"
+            "assert A is ImplicitALS is m.ImplicitALS and EASE is m.EASE and BiasedMF is m.BiasedMF\n"
+            "assert ItemKNN is m.ItemKNN and RP3beta is m.RP3beta and TruncatedSVD is m.TruncatedSVD\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "warned: latentrec.models.ials moved to latentrec.models.factorization and latentrec.models.linear" \
+        in out.stdout
+
+
+@pytest.mark.parametrize("qualname, name", [("latentrec.models.ials.ImplicitALS", "implicit-als"),
+                                            ("latentrec.models.ials.EASE", "ease"),
+                                            ("latentrec.models.mf.BiasedMF", "biased-mf"),
+                                            ("latentrec.models.knn.ItemKNN", "item-knn"),
+                                            ("latentrec.models.graph.RP3beta", "rp3beta"),
+                                            ("latentrec.models.linear.EDLAE", "edlae"),
+                                            ("latentrec.models.neural.NeuMF", "neumf")])
+def test_manifests_naming_a_class_of_the_old_layout_still_load_it(qualname, name):
+    assert lr.registry.class_by_qualname(qualname) is lr.registry.model_class(name)

@@ -17,9 +17,9 @@ import scipy.sparse as sp
 
 import latentrec as lr
 from latentrec.errors import DataError, ModelError, UnknownIdError
-from latentrec.models.ials import BPR, ImplicitALS
+from latentrec.models import BPR, ImplicitALS
 from latentrec.models.kernels.topn import topn_factors, topn_masked
-from latentrec.models.mf import ALS, SVDpp, BiasedMF
+from latentrec.models import ALS, SVDpp, BiasedMF
 
 
 @pytest.fixture(scope="module")

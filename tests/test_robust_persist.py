@@ -21,7 +21,7 @@ import pytest
 import latentrec as lr
 from latentrec import persist
 from latentrec.errors import PersistError
-from latentrec.models.mf import ALS
+from latentrec.models import ALS
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 

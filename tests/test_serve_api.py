@@ -30,7 +30,7 @@ TITLES = ["Toy Story (1995)", "Jumanji (1995)", "Shawshank Redemption, The (1994
 def factor_model():
     """A factor model when one exists (BiasedMF is being written), else TruncatedSVD."""
     try:
-        from latentrec.models.mf import BiasedMF
+        from latentrec.models import BiasedMF
 
         return BiasedMF(n_factors=8, n_epochs=10, random_state=0)
     except ImportError:

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 
 import latentrec as lr
-from latentrec.models.svd import TruncatedSVD
+from latentrec.models import TruncatedSVD
 from model_suite import ModelSuite
 
 

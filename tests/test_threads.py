@@ -15,7 +15,7 @@ import pytest
 
 LOAD_NUMBA_OMP = """
 import latentrec
-from latentrec.models.mf import BiasedMF
+from latentrec.models import BiasedMF
 import numba
 BiasedMF(n_epochs=1, n_threads=2).fit(latentrec.synthetic_ratings(n_users=50, n_items=20, n_ratings=500,
                                                                    random_state=0))

@@ -8,7 +8,7 @@ from sklearn.model_selection import GridSearchCV, KFold
 
 import latentrec as lr
 from latentrec.models.baselines import Biases
-from latentrec.models.mf import BiasedMF
+from latentrec.models import BiasedMF
 from latentrec.tuning import grid_search, nested_cv, parse_grid, random_search
 from test_evaluate import FitRecorder, _pairs
 

@@ -79,9 +79,15 @@ def name_of(model) -> str:
 
 def class_by_qualname(qualname: str):
     """The registered class whose ``module.Class`` name is ``qualname`` (how models saved before the
-    manifest recorded catalogue names name their class; load reads both)."""
+    manifest recorded catalogue names name their class; load reads both), modules that have since
+    moved (:data:`latentrec.models.MOVED`) included."""
+    from .models import MOVED
+
+    module, _, cls = qualname.rpartition(".")
+    now = MOVED.get(module, module)
+    now = (now,) if isinstance(now, str) else now
     for entry in _ENTRIES.values():
-        if f"{entry.module}.{entry.cls}" == qualname:
+        if entry.cls == cls and any(m == entry.module or m.startswith(entry.module + ".") for m in now):
             return model_class(entry.name)
     raise ModelError(f"{qualname!r} is not a registered latentrec model")
 
@@ -113,21 +119,21 @@ register("user-item-mean", M + "baselines", "UserItemMean", "explicit", baseline
 register("biases", M + "baselines", "Biases", "explicit", baseline=True)
 register("popularity", M + "baselines", "Popularity", "implicit", baseline=True)
 # explicit models
-register("biased-mf", M + "mf", "BiasedMF", "explicit")
-register("als", M + "mf", "ALS", "explicit")
-register("svdpp", M + "mf", "SVDpp", "explicit")
-register("truncated-svd", M + "svd", "TruncatedSVD", "explicit")
-register("user-knn", M + "knn", "UserKNN", "explicit")
-register("item-knn", M + "knn", "ItemKNN", "explicit")
+register("biased-mf", M + "factorization", "BiasedMF", "explicit")
+register("als", M + "factorization", "ALS", "explicit")
+register("svdpp", M + "factorization", "SVDpp", "explicit")
+register("truncated-svd", M + "factorization", "TruncatedSVD", "explicit")
+register("user-knn", M + "neighbours", "UserKNN", "explicit")
+register("item-knn", M + "neighbours", "ItemKNN", "explicit")
 register("bayesian-fm", M + "bayesian", "BayesianFM", "explicit")
 # implicit models
-register("implicit-als", M + "ials", "ImplicitALS", "implicit")
-register("bpr", M + "ials", "BPR", "implicit")
-register("ease", M + "ials", "EASE", "implicit")
-register("implicit-item-knn", M + "knn", "ImplicitItemKNN", "implicit")
+register("implicit-als", M + "factorization", "ImplicitALS", "implicit")
+register("bpr", M + "factorization", "BPR", "implicit")
+register("ease", M + "linear", "EASE", "implicit")
+register("implicit-item-knn", M + "neighbours", "ImplicitItemKNN", "implicit")
 register("edlae", M + "linear", "EDLAE", "implicit")
 register("dlae", M + "linear", "DLAE", "implicit")
-register("rp3beta", M + "graph", "RP3beta", "implicit")
+register("rp3beta", M + "neighbours", "RP3beta", "implicit")
 register("ensemble", M + "ensemble", "Ensemble", "implicit")
 # neural (extra [neural])
 register("dot-product", M + "neural", "DotProduct", "explicit", extra="neural")

@@ -13,7 +13,7 @@ import pytest
 
 import latentrec as lr
 from conftest import require_dataset
-from latentrec.models.mf import ALS, SVDpp, BiasedMF
+from latentrec.models import ALS, SVDpp, BiasedMF
 
 pytestmark = pytest.mark.realdata
 

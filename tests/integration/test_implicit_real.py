@@ -12,7 +12,7 @@ import pytest
 from conftest import readme_figure, require_dataset
 from latentrec.data.movielens import load_movielens
 from latentrec.metrics import measure_topn
-from latentrec.models.ials import ImplicitALS
+from latentrec.models import ImplicitALS
 from latentrec.split import user_holdout
 
 pytestmark = pytest.mark.realdata

@@ -16,8 +16,8 @@ from conftest import require_dataset
 import latentrec as lr
 from latentrec.metrics import rmse
 from latentrec.models.baselines import Biases, Popularity
-from latentrec.models.knn import ImplicitItemKNN, ItemKNN, UserKNN
-from latentrec.models.svd import TruncatedSVD
+from latentrec.models import ImplicitItemKNN, ItemKNN, UserKNN
+from latentrec.models import TruncatedSVD
 from latentrec.split import user_holdout
 
 pytestmark = pytest.mark.realdata

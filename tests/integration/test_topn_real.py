@@ -13,7 +13,7 @@ import pytest
 from conftest import require_dataset
 from latentrec import metrics
 from latentrec.data.movielens import load_movielens
-from latentrec.models.graph import RP3beta
+from latentrec.models import RP3beta
 from latentrec.models.linear import EDLAE
 from latentrec.split import user_holdout
 

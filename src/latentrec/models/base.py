@@ -37,6 +37,7 @@ from .._util import kernel_threads, progress
 from ..data.interactions import Interactions, as_interactions
 from ..data.vocab import Vocabulary
 from ..errors import DataError, ModelError, UnknownIdError, show
+from . import _feedback
 from .params import Interval, Options
 
 # ---------------------------------------------------------------- the base class
@@ -716,6 +717,37 @@ class FactorModel(EmbeddingModel):
         return np.linalg.solve(a, v.T @ target).astype(np.float32)
 
 
+class ItemWeightsModel(Recommender):
+    """Scoring shared by the models whose scores are s_u = x_u W, with ``item_weights_`` a learned
+    item x item matrix W: dense for EASE, EDLAE and DLAE, sparse for RP3beta. A subclass learns W in
+    ``_fit`` and says what ``similar_items`` reads."""
+
+    task = "implicit"
+
+    def _build_caches(self) -> None:
+        super()._build_caches()
+        w = self.item_weights_
+        self._columns = w.tocsc() if sp.issparse(w) else w  # predict reads W by column
+
+    def _score_block(self, u):
+        s = self.seen_[u] @ self.item_weights_
+        return np.asarray(s.toarray() if sp.issparse(s) else s, dtype=np.float32)
+
+    def _predict_codes(self, u, i):
+        out = np.empty(len(u), dtype=np.float32)
+        for s in range(0, len(u), 4096):
+            rows = self.seen_[u[s:s + 4096]]
+            cols = self._columns[:, i[s:s + 4096]].T  # (block, n_items)
+            out[s:s + 4096] = np.asarray(rows.multiply(cols).sum(axis=1)).ravel()
+        return out
+
+    def _fold_in_scores(self, item_codes, weights):
+        _feedback.check_weights(weights, "recommend_for_interactions")
+        if len(item_codes) == 0:
+            return self.item_popularity_.astype(np.float32)
+        return np.asarray(weights.astype(np.float32) @ self.item_weights_[item_codes], dtype=np.float32).ravel()
+
+
 def _cooccurrence_cosine(rows: sp.csr_matrix, which: np.ndarray) -> np.ndarray:
     """Cosine between rows ``which`` of a sparse matrix and all its rows (dense result)."""
     norms = np.sqrt(np.asarray(rows.multiply(rows).sum(axis=1)).ravel())
@@ -766,4 +798,4 @@ def _pairs(X) -> tuple[np.ndarray, np.ndarray]:
     return arr[:, 0], arr[:, 1]
 
 
-__all__ = ["Recommender", "EmbeddingModel", "FactorModel", "Interval", "Options", "UnknownIdError"]
+__all__ = ["Recommender", "EmbeddingModel", "FactorModel", "ItemWeightsModel", "Interval", "Options", "UnknownIdError"]

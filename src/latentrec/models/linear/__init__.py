@@ -1,16 +1,9 @@
-"""Linear item-item autoencoders beyond EASE: EDLAE and DLAE (Steck 2020).
-
-The classes live in submodules but report this package as their module, which
-is the name the registry (and so every saved model) knows them by.
-"""
+"""Linear item-item autoencoders, scores s_u = x_u W (:class:`~latentrec.models.base.ItemWeightsModel`):
+EASE (ease.py, Steck 2019) and the dropout-penalised EDLAE and DLAE (dlae.py, Steck 2020)."""
 
 from __future__ import annotations
 
 from .dlae import DLAE, EDLAE
+from .ease import EASE, ease_memory_gb
 
-
-for _cls in (EDLAE, DLAE):
-    _cls.__module__ = __name__
-del _cls
-
-__all__ = ["EDLAE", "DLAE"]
+__all__ = ["EASE", "EDLAE", "DLAE", "ease_memory_gb"]

@@ -26,9 +26,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.linalg
 
+from .._feedback import to_training
 from ..base import Interval
-from ..ials import EASE
-from ..ials._common import to_training
+from .ease import EASE
 
 
 def _spd_inverse(a: np.ndarray) -> np.ndarray:
@@ -61,7 +61,7 @@ class EDLAE(EASE):
         invertible for items that no user has); ``dropout`` or
         ``regularization`` must be positive.
     max_memory_gb : float, default 8
-        As in :class:`~latentrec.models.ials.EASE`: refuse (ModelError) when the
+        As in :class:`~latentrec.models.linear.EASE`: refuse (ModelError) when the
         dense fit would need more.
 
     The defaults are the setting ``benchmarks/implicit_feedback.py`` chose most

@@ -11,9 +11,4 @@ from .explicit import MLP, BiasedDotProduct, DotProduct
 from .multvae import MultVAE
 from .neumf import NeuMF
 
-# saved models name their class as registered (latentrec.models.neural.<Class>)
-for _cls in (DotProduct, BiasedDotProduct, MLP, NeuMF, MultVAE):
-    _cls.__module__ = __name__
-del _cls
-
 __all__ = ["DotProduct", "BiasedDotProduct", "MLP", "NeuMF", "MultVAE"]

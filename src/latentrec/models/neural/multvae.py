@@ -24,7 +24,7 @@ import numpy as np
 
 from ..._util import check_random_state, resolve_threads, seed_from
 from ..base import Interval, Options, Recommender
-from ..ials._common import check_weights, to_training
+from .._feedback import check_weights, to_training
 from ._base import COMMON, _Layers, hidden_units, require_torch
 
 

@@ -1,5 +1,5 @@
-"""Helpers shared by the implicit-feedback models: weight checks, confidences, row replacement, and the
-scoring of item-item models (:class:`ItemWeightsModel`)."""
+"""Helpers shared by the models that learn from implicit feedback (every family has some): weight
+checks, confidences, the training matrix, and the row replacement of partial fits."""
 
 from __future__ import annotations
 
@@ -7,10 +7,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ...data.interactions import Interactions, as_interactions
-from ...data.vocab import Vocabulary
-from ...errors import DataError
-from ..base import Recommender
+from ..data.interactions import Interactions, as_interactions
+from ..data.vocab import Vocabulary
+from ..errors import DataError
 
 
 def check_weights(values: np.ndarray, where: str = "implicit feedback") -> None:
@@ -58,7 +57,7 @@ def rows_for(ids, interactions, own: Vocabulary, other: Vocabulary, side: str):
     Interactions / a DataFrame of (user, item[, weight]) rows whose ``side`` ids are
     among ``ids``. Unknown ids of the other side are dropped and counted.
     """
-    from ..base import as_id_array
+    from .base import as_id_array
 
     ids = as_id_array(ids, f"{side}_ids")[0]
     if len(pd.unique(ids)) != len(ids):
@@ -105,34 +104,3 @@ def to_training(data: Interactions) -> sp.csr_matrix:
     """The users x items CSR of a fit's data after checking its weights."""
     check_weights(data.values, data.name or "implicit feedback")
     return data.to_csr()
-
-
-class ItemWeightsModel(Recommender):
-    """Scoring shared by the models whose scores are s_u = x_u W, with ``item_weights_`` a learned
-    item x item matrix W: dense for EASE, EDLAE and DLAE, sparse for RP3beta. A subclass learns W in
-    ``_fit`` and says what ``similar_items`` reads."""
-
-    task = "implicit"
-
-    def _build_caches(self) -> None:
-        super()._build_caches()
-        w = self.item_weights_
-        self._columns = w.tocsc() if sp.issparse(w) else w  # predict reads W by column
-
-    def _score_block(self, u):
-        s = self.seen_[u] @ self.item_weights_
-        return np.asarray(s.toarray() if sp.issparse(s) else s, dtype=np.float32)
-
-    def _predict_codes(self, u, i):
-        out = np.empty(len(u), dtype=np.float32)
-        for s in range(0, len(u), 4096):
-            rows = self.seen_[u[s:s + 4096]]
-            cols = self._columns[:, i[s:s + 4096]].T  # (block, n_items)
-            out[s:s + 4096] = np.asarray(rows.multiply(cols).sum(axis=1)).ravel()
-        return out
-
-    def _fold_in_scores(self, item_codes, weights):
-        check_weights(weights, "recommend_for_interactions")
-        if len(item_codes) == 0:
-            return self.item_popularity_.astype(np.float32)
-        return np.asarray(weights.astype(np.float32) @ self.item_weights_[item_codes], dtype=np.float32).ravel()

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..._util import check_random_state, kernel_threads, resolve_threads
+from ..._util import balanced_bounds, check_random_state, kernel_threads, resolve_threads
+from .._feedback import check_weights, to_training
 from ..base import FactorModel, Interval, Options
 from ..kernels import bpr as kern
-from ..._util import balanced_bounds
-from ._common import check_weights, to_training
 
 #: re-draws of a negative that the user has seen before the sample is skipped
 MAX_TRIES = 16

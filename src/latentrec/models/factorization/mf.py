@@ -16,11 +16,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._util import balanced_bounds, check_random_state, kernel_threads, resolve_threads
-from ..data.interactions import Interactions
-from .base import FactorModel, Interval, Options
-from .kernels import als as als_kern
-from .kernels import sgd as sgd_kern
+from ..._util import balanced_bounds, check_random_state, kernel_threads, resolve_threads
+from ...data.interactions import Interactions
+from ..base import FactorModel, Interval, Options
+from ..kernels import als as als_kern
+from ..kernels import sgd as sgd_kern
 
 _COMMON = {
     "n_factors": Interval(int, 1, None),

@@ -27,9 +27,9 @@ import scipy.sparse as sp
 
 from ..._util import check_random_state, kernel_threads, resolve_threads
 from ...errors import DataError
+from .._feedback import append_ids, check_weights, confidence, replace_rows, rows_for, to_training
 from ..base import FactorModel, Interval, Options
 from ..kernels import ials as kern
-from ._common import append_ids, check_weights, confidence, replace_rows, rows_for, to_training
 
 
 class ImplicitALS(FactorModel):

@@ -14,8 +14,8 @@ import numpy as np
 import scipy.linalg
 
 from ...errors import LatentrecWarning, ModelError
-from ..base import Interval
-from ._common import ItemWeightsModel, to_training
+from .._feedback import to_training
+from ..base import Interval, ItemWeightsModel
 
 #: bytes per n_items^2 cell while fitting: the float64 Gram/inverse (in place), the float64
 #: copy scipy's inverse may make, and the float32 result

@@ -14,12 +14,12 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .._util import kernel_threads
-from ..data.interactions import Interactions
-from ..errors import ModelError
-from .base import Interval, Options, Recommender
-from .baselines import Biases
-from .kernels.knn import COSINE, PEARSON, SCALED_DOT, predict_pairs, sparse_topk_similarity
+from ..._util import kernel_threads
+from ...data.interactions import Interactions
+from ...errors import ModelError
+from ..base import Interval, Options, Recommender
+from ..baselines import Biases
+from ..kernels.knn import COSINE, PEARSON, SCALED_DOT, predict_pairs, sparse_topk_similarity
 
 _SIMILARITIES = ("cosine", "pearson", "adjusted_cosine")
 

@@ -10,7 +10,7 @@ no dense matrix is formed) and predict
 Because missing entries count as zeros, predictions are pulled towards the
 user's mean; this is the method's known bias, kept here on purpose so that it
 stays the honest baseline it is in the seed write-ups (regularised models in
-:mod:`latentrec.models.mf` learn from the observed cells only).
+:mod:`latentrec.models.factorization.mf` learn from the observed cells only).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import svds
 from threadpoolctl import threadpool_limits
 
-from .._util import check_random_state
-from ..data.interactions import Interactions
-from ..errors import ModelError
-from .base import FactorModel, Interval
+from ..._util import check_random_state
+from ...data.interactions import Interactions
+from ...errors import ModelError
+from ..base import FactorModel, Interval
 
 
 class TruncatedSVD(FactorModel):

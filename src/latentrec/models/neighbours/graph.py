@@ -22,9 +22,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from .base import Interval, Options
-from .ials._common import ItemWeightsModel, to_training
-from .kernels.topn import topn_masked
+from .._feedback import to_training
+from ..base import Interval, ItemWeightsModel, Options
+from ..kernels.topn import topn_masked
 
 
 def _row_normalize(m: sp.csr_matrix) -> sp.csr_matrix:
