@@ -1,6 +1,6 @@
 """Model registry: name -> model class, for the CLI, evaluate and the benchmarks.
 
-Entries name a module and a class, imported only when asked for, so listing
+Entries name the module file and the class, imported only when asked for, so listing
 models costs nothing and optional extras (torch, pyspark) are only imported for
 the models that need them. Loading a saved model instantiates only classes
 listed here: a saved directory can never name arbitrary code.
@@ -87,7 +87,8 @@ def class_by_qualname(qualname: str):
     now = MOVED.get(module, module)
     now = (now,) if isinstance(now, str) else now
     for entry in _ENTRIES.values():
-        if entry.cls == cls and any(m == entry.module or m.startswith(entry.module + ".") for m in now):
+        if entry.cls == cls and any(m == entry.module or m.startswith(entry.module + ".")
+                                    or entry.module.startswith(m + ".") for m in now):
             return model_class(entry.name)
     raise ModelError(f"{qualname!r} is not a registered latentrec model")
 
@@ -119,28 +120,28 @@ register("user-item-mean", M + "baselines", "UserItemMean", "explicit", baseline
 register("biases", M + "baselines", "Biases", "explicit", baseline=True)
 register("popularity", M + "baselines", "Popularity", "implicit", baseline=True)
 # explicit models
-register("biased-mf", M + "factorization", "BiasedMF", "explicit")
-register("als", M + "factorization", "ALS", "explicit")
-register("svdpp", M + "factorization", "SVDpp", "explicit")
-register("truncated-svd", M + "factorization", "TruncatedSVD", "explicit")
-register("user-knn", M + "neighbours", "UserKNN", "explicit")
-register("item-knn", M + "neighbours", "ItemKNN", "explicit")
-register("bayesian-fm", M + "bayesian", "BayesianFM", "explicit")
+register("biased-mf", M + "factorization.mf", "BiasedMF", "explicit")
+register("als", M + "factorization.mf", "ALS", "explicit")
+register("svdpp", M + "factorization.mf", "SVDpp", "explicit")
+register("truncated-svd", M + "factorization.svd", "TruncatedSVD", "explicit")
+register("user-knn", M + "neighbours.knn", "UserKNN", "explicit")
+register("item-knn", M + "neighbours.knn", "ItemKNN", "explicit")
+register("bayesian-fm", M + "bayesian.estimator", "BayesianFM", "explicit")
 # implicit models
-register("implicit-als", M + "factorization", "ImplicitALS", "implicit")
-register("bpr", M + "factorization", "BPR", "implicit")
-register("ease", M + "linear", "EASE", "implicit")
-register("implicit-item-knn", M + "neighbours", "ImplicitItemKNN", "implicit")
-register("edlae", M + "linear", "EDLAE", "implicit")
-register("dlae", M + "linear", "DLAE", "implicit")
-register("rp3beta", M + "neighbours", "RP3beta", "implicit")
+register("implicit-als", M + "factorization.wrmf", "ImplicitALS", "implicit")
+register("bpr", M + "factorization.bpr", "BPR", "implicit")
+register("ease", M + "linear.ease", "EASE", "implicit")
+register("implicit-item-knn", M + "neighbours.knn", "ImplicitItemKNN", "implicit")
+register("edlae", M + "linear.dlae", "EDLAE", "implicit")
+register("dlae", M + "linear.dlae", "DLAE", "implicit")
+register("rp3beta", M + "neighbours.graph", "RP3beta", "implicit")
 register("ensemble", M + "ensemble", "Ensemble", "implicit")
 # neural (extra [neural])
-register("dot-product", M + "neural", "DotProduct", "explicit", extra="neural")
-register("biased-dot-product", M + "neural", "BiasedDotProduct", "explicit", extra="neural")
-register("mlp", M + "neural", "MLP", "explicit", extra="neural")
-register("neumf", M + "neural", "NeuMF", "implicit", extra="neural")
-register("mult-vae", M + "neural", "MultVAE", "implicit", extra="neural")
+register("dot-product", M + "neural.explicit", "DotProduct", "explicit", extra="neural")
+register("biased-dot-product", M + "neural.explicit", "BiasedDotProduct", "explicit", extra="neural")
+register("mlp", M + "neural.explicit", "MLP", "explicit", extra="neural")
+register("neumf", M + "neural.neumf", "NeuMF", "implicit", extra="neural")
+register("mult-vae", M + "neural.multvae", "MultVAE", "implicit", extra="neural")
 # spark (extra [spark])
 register("spark-als", "latentrec.spark", "SparkALS", "explicit", extra="spark")
 register("spark-implicit-als", "latentrec.spark", "SparkALS", "implicit", extra="spark",
