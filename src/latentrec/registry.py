@@ -130,6 +130,7 @@ register("bayesian-fm", M + "bayesian.estimator", "BayesianFM", "explicit")
 # implicit models
 register("implicit-als", M + "factorization.wrmf", "ImplicitALS", "implicit")
 register("bpr", M + "factorization.bpr", "BPR", "implicit")
+register("pure-svd", M + "factorization.puresvd", "PureSVD", "implicit")
 register("ease", M + "linear.ease", "EASE", "implicit")
 register("implicit-item-knn", M + "neighbours.knn", "ImplicitItemKNN", "implicit")
 register("edlae", M + "linear.dlae", "EDLAE", "implicit")
