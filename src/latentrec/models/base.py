@@ -1,16 +1,28 @@
-"""The model contract every latentrec model follows.
+"""The model contract every latentrec model follows (docs/architecture.md draws it).
 
-A model is a scikit-learn estimator. Subclasses supply
+A model is a scikit-learn estimator whose public calls all speak the user's own ids:
 
-* ``_constraints`` — a table of allowed hyper-parameter ranges (checked at ``fit``);
-* ``_fit(data, eval_data)`` — learn from :class:`Interactions` in internal codes
-  (``eval_data``, id-keyed, is only handed on to ``_eval_metrics``);
-* ``_predict_codes(u, i)`` — scores for known (user code, item code) pairs;
-* optionally ``_score_block(u)`` — dense scores of a block of users over all items
-  (factor models get it for free from ``user_factors_``/``item_factors_``);
-* optionally ``_item_similarity_block(i)`` — similarity rows for ``similar_items``.
+* ``fit(X, y=None, *, eval_set=None, callbacks=None)`` -> self
+* ``predict(X, *, return_fallback=False)`` -> a score per (user, item) row
+* ``score(X, y=None)`` -> minus RMSE (rating models) or NDCG@10 (ranking models)
+* ``recommend(users, n=10, *, exclude_seen=True, items=None, unknown="raise", raw_scores=False, seen=None)``
+* ``similar_items(items, n=10)``, ``similar_users(users, n=10)``
+* ``recommend_for_interactions(item_ids, weights=None, n=10, ...)`` -> top-n for a new visitor
+* ``save(path)``, ``load(path)``, ``history_frame()``
 
-Everything in the public API speaks the user's own ids; codes are internal.
+The calls after ``fit`` leave the model unchanged (safe for threads). A subclass supplies
+
+* ``_constraints`` — allowed hyper-parameter ranges (checked at ``fit``);
+* ``_fit(data, eval_data)`` — learn from :class:`Interactions` in internal codes;
+* ``_predict_codes(u, i)`` and ``_score_block(u)`` — scores of known pairs, and of a block
+  of users over all items — unless it inherits them from a family base below;
+* optionally ``_item_similarity_block(i)``, ``_fold_in_scores(codes, weights)``, ``_build_caches()``.
+
+Family bases, chosen by what a model learns (never by probing its attributes):
+:class:`EmbeddingModel` (user/item vectors: cosine similarity), :class:`FactorModel`
+(s_ui = p_u·q_i [+ μ + b_u + b_i]: scoring, fused top-N, fold-in) and
+:class:`ItemWeightsModel` (s_u = x_u W).
+
 Fallbacks for ids the model has never seen, documented once here:
 
 * ``predict``: a row whose user or item is unknown gets ``_fallback`` — the global
