@@ -507,3 +507,16 @@ def test_loading_without_a_writable_home_or_package_folder(tmp_path, saved):
     cache = Path(out.stdout.strip())
     assert cache.parent == tmp_path / "tmp" and cache.name.startswith("latentrec-numba-")
     assert any(f.suffix == ".nbi" for f in cache.rglob("*")), "nothing was cached in the fallback folder"
+
+
+def test_an_undeclared_learned_attribute_is_refused_at_save_not_at_load(tmp_path):
+    # issue 13: each model declares what it persists; save refused what load would refuse, before writing
+    data = lr.synthetic_ratings(40, 30, 400, random_state=0)
+    model = ALS(n_factors=2, n_epochs=1).fit(data)
+    model.secret_state_ = {"not": "declared"}
+    with pytest.raises(lr.PersistError, match=r"ALS cannot be saved: state secret_state_ is not declared"):
+        model.save(tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []  # no directory, no litter
+    del model.secret_state_
+    model.save(tmp_path / "m")
+    assert lr.load_model(tmp_path / "m").get_params() == model.get_params()

@@ -143,11 +143,32 @@ def _check_dense(name: str, arr: np.ndarray, n: dict, fail, cls=None) -> np.ndar
     return arr
 
 
-def _check_csr(name: str, marker, parts: dict, n: dict, fail, cls=None) -> sp.csr_matrix:
+def _csr_rule(name: str, cls=None):
     rule = {**CSR_RULES, **getattr(cls, "_persisted_sparse", {})}.get(name)
     for pattern, pattern_rule in getattr(cls, "_persisted_sparse_patterns", ()) if rule is None else ():
         if re.fullmatch(pattern, name):
             rule = pattern_rule
+    return rule
+
+
+def _state_rule(name: str, cls):
+    rule = {**STATE_RULES, **getattr(cls, "_persisted_state", {})}.get(name)
+    for pattern, pattern_rule in getattr(cls, "_persisted_state_patterns", ()) if rule is None else ():
+        if re.fullmatch(pattern, name):
+            rule = pattern_rule
+    return None if hasattr(cls, name) else rule
+
+
+def undeclared(cls, arrays, sparse, state) -> list[str]:
+    """The attribute names a model of ``cls`` is about to save that no table declares (what
+    :func:`assemble` would refuse at load): ``save`` checks this before writing anything."""
+    return ([f"array {n}" for n in arrays if _dense_rule(n, cls) is None]
+            + [f"sparse array {n}" for n in sparse if _csr_rule(n, cls) is None]
+            + [f"state {n}" for n in state if _state_rule(n, cls) is None])
+
+
+def _check_csr(name: str, marker, parts: dict, n: dict, fail, cls=None) -> sp.csr_matrix:
+    rule = _csr_rule(name, cls)
     if rule is None:
         fail(f"sparse array {name!r} is not an attribute any latentrec model saves")
     if set(marker) != {"__csr_shape__"}:
@@ -211,11 +232,8 @@ def assemble(path: Path, cls, arrays: dict[str, tuple[str, np.ndarray]], state: 
         if isinstance(value, dict) and "__csr_shape__" in value:
             out[name] = _check_csr(name, value, csr_parts.pop(name, None), n, fail, cls)
             continue
-        rule = {**STATE_RULES, **getattr(cls, "_persisted_state", {})}.get(name)
-        for pattern, pattern_rule in getattr(cls, "_persisted_state_patterns", ()) if rule is None else ():
-            if re.fullmatch(pattern, name):
-                rule = pattern_rule
-        if rule is None or hasattr(cls, name):
+        rule = _state_rule(name, cls)
+        if rule is None:
             fail(f"field 'state' has {name[:80]!r}, which is not an attribute a saved {cls.__name__} has")
         value = unjson(value)
         check, expected = rule

@@ -142,6 +142,15 @@ def _write_model(model, tmp: Path) -> None:
                 kept = extra(name, value)  # None: the model rebuilds this attribute at load (_build_caches)
                 if kept is not None:
                     state[name] = kept
+    from ._persist_checks import undeclared
+
+    sparse = [n for n, v in state.items() if isinstance(v, dict) and "__csr_shape__" in v]
+    missing = undeclared(type(model), [n for n, (kind, _) in arrays.items() if kind == "array"], sparse,
+                         [n for n in state if n not in sparse])
+    if missing:  # refused now rather than written into a directory that load would refuse
+        raise PersistError(f"{type(model).__name__} cannot be saved: {', '.join(missing)} is not declared; a model "
+                           "declares what it saves beyond the shared attributes in _persisted_arrays, "
+                           "_persisted_sparse or _persisted_state (see latentrec._persist_checks)")
     checksums = {}
     for name, (kind, arr) in arrays.items():
         buf = io.BytesIO()
