@@ -267,3 +267,14 @@ def test_topn_rejects_a_mask_of_the_wrong_length():
         topn_masked(np.zeros((2, 5), np.float32), 2, item_mask=np.ones(4, bool))
     with pytest.raises(ValueError, match="item_mask has shape"):
         topn_factors(np.zeros((2, 3), np.float32), np.zeros((5, 3), np.float32), 2, item_mask=np.ones(6, bool))
+
+
+@pytest.mark.parametrize("name", [n for n in lr.registry.names() if n not in ("ensemble",)])
+def test_a_bad_random_state_is_a_model_error_like_every_bad_hyper_parameter(name):
+    # issue 13: one error class per kind of problem (it was a TypeError from the seed helper)
+    if not lr.registry.available(name) or "random_state" not in lr.registry.model_class(name)().get_params():
+        pytest.skip("no random_state here")
+    model = lr.registry.create(name, random_state="seven")
+    data = lr.synthetic_ratings(30, 20, 200, random_state=0)
+    with pytest.raises(lr.ModelError, match="random_state must be an int"):
+        model.fit(data.to_implicit() if model.task == "implicit" else data)

@@ -149,6 +149,11 @@ class Recommender(BaseEstimator):
             value = params.get(name)
             if not rule.check(value):
                 raise ModelError(f"{type(self).__name__}: {name} must be {rule.describe()}, got {value!r}")
+        seed = params.get("random_state")  # one rule for every model's seed, and the same error class
+        if not (seed is None or isinstance(seed, (numbers.Integral, np.random.Generator, np.random.RandomState))) \
+                or isinstance(seed, bool):
+            raise ModelError(f"{type(self).__name__}: random_state must be an int, a numpy Generator or None, "
+                             f"got {show(seed)}")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "users_"):
