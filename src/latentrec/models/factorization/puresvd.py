@@ -9,7 +9,7 @@ from ..base import FactorModel, Interval
 
 
 class PureSVD(FactorModel):
-    """Top-N by a truncated SVD of the user x item matrix X: q_i = v_i, p_u = x_u V."""
+    """PureSVD: top-N by a truncated SVD of the user x item matrix X (q_i = v_i, p_u = x_u V)."""
 
     task = "implicit"
     _constraints = {"n_factors": Interval(int, 1, None)}
