@@ -268,6 +268,26 @@ class ModelSuite:
         b, _ = loaded.recommend(fitted.users_.ids[:3], n=5)
         np.testing.assert_array_equal(a, b)
 
+    def test_save_without_the_training_matrix(self, fitted, split, tmp_path):
+        # issue 13: a model whose scores do not read its training matrix need not carry it
+        users = fitted.users_.ids[:4]
+        if fitted._scores_read_seen:
+            with pytest.raises(lr.ModelError, match="cannot be saved without them"):
+                fitted.save(tmp_path / "m", seen=False)
+            assert not (tmp_path / "m").exists()
+            return
+        fitted.save(tmp_path / "full")
+        fitted.save(tmp_path / "m", seen=False)
+        assert not (tmp_path / "m" / "arrays" / "seen_.data.npy").exists()
+        light = lr.load_model(tmp_path / "m")
+        assert "seen_" not in vars(light)
+        with pytest.raises(lr.ModelError, match="seen=interactions"):
+            light.recommend(users, n=5)
+        np.testing.assert_array_equal(light.recommend(users, n=5, seen=split[0])[0], fitted.recommend(users, n=5)[0])
+        np.testing.assert_array_equal(light.recommend(users, n=5, exclude_seen=False)[0],
+                                      fitted.recommend(users, n=5, exclude_seen=False)[0])
+        np.testing.assert_allclose(light.predict(split[1]), fitted.predict(split[1]), rtol=1e-6)
+
     def test_every_varied_param_changes_output(self, split):
         base = self.model_factory().fit(split[0]).predict(split[1])
         for name, value in self.varied_params.items():

@@ -396,3 +396,11 @@ def test_missing_fastapi_names_the_extra(monkeypatch, model_dir):
     monkeypatch.setitem(sys.modules, "fastapi", None)
     with pytest.raises(MissingDependencyError, match=r"latentrec\[serve\]"):
         create_app(model_dir)
+
+
+def test_a_model_saved_without_its_training_matrix_is_refused_with_the_reason(tmp_path):
+    # issue 13: save(seen=False) drops the history the page shows and excludes
+    model = factor_model().fit(movie_data())
+    model.save(tmp_path / "light", seen=False)
+    with pytest.raises(latentrec.ModelError, match=r"saved without its training matrix .* serve a model saved with it"):
+        create_app(tmp_path / "light", warm_up=False)

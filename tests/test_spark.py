@@ -293,6 +293,10 @@ def test_seen_items_stay_on_the_cluster(spark, data, tmp_path, monkeypatch):
     one = recs[recs.user == user].sort_values("rank")
     np.testing.assert_array_equal(one["item"].to_numpy(), ids)
     assert (recs.groupby("user")["rank"].max() == 10).all()
+    model.save(tmp_path / "light", seen=False)  # issue 13: saved without collecting the interactions
+    assert "seen_" not in vars(model) and max(sizes) < len(frame) / 4
+    light = lr.load_model(tmp_path / "light")
+    np.testing.assert_array_equal(light.recommend(user, n=10, seen=frame)[0], ids)
     # whatever needs the whole matrix on the driver still gets it
     assert model.seen_.nnz == len(frame)
     model.save(tmp_path / "m")

@@ -250,6 +250,8 @@ def assemble(path: Path, cls, arrays: dict[str, tuple[str, np.ndarray]], state: 
         if (a in out) != (b in out):
             fail(f"array {b if a in out else a} is missing (it comes with {a if a in out else b})")
     for name in REQUIRED:
+        if name == "seen_" and not getattr(cls, "_scores_read_seen", True):
+            continue  # saved with save(seen=False): recommend then takes the history as seen=
         if name not in out:
             fail(f"the manifest has no {name}")
     return out

@@ -106,12 +106,13 @@ def _id_array(ids: np.ndarray, name: str) -> np.ndarray:
 # ---------------------------------------------------------------- saving
 
 
-def _write_model(model, tmp: Path) -> None:
-    """Write every file of ``model`` into the fresh directory ``tmp``; manifest.json last."""
+def _write_model(model, tmp: Path, skip=()) -> None:
+    """Write every file of ``model`` (but the attributes in ``skip``) into the fresh directory ``tmp``;
+    manifest.json last."""
     (tmp / "arrays").mkdir()
     arrays, state = {}, {}
     for name, value in sorted(vars(model).items()):
-        if not name.endswith("_") or name.startswith("_") or name in _SKIP or value is None:
+        if not name.endswith("_") or name.startswith("_") or name in _SKIP or name in skip or value is None:
             continue
         if isinstance(value, Vocabulary):
             arrays[name] = ("vocab", _id_array(value.ids, name))
@@ -177,14 +178,15 @@ def _write_model(model, tmp: Path) -> None:
     os.replace(part, tmp / "manifest.json")
 
 
-def save_model(model, path) -> None:
+def save_model(model, path, *, seen: bool = True) -> None:
     """Write ``model`` to the directory ``path``, replacing an existing model crash-safely.
 
     At every instant ``path`` holds either the previous model or the new one
     (the new directory is swapped in with one atomic exchange where the OS has
     it, Linux's ``renameat2``; elsewhere an interruption between the two renames
     is repaired by the next save or load). Temporary directories left by earlier
-    interrupted saves of the same path are removed first.
+    interrupted saves of the same path are removed first. ``seen=False`` leaves the
+    training matrix out (see :meth:`Recommender.save`).
     """
     model._check_fitted()
     path = Path(path)
@@ -203,7 +205,7 @@ def save_model(model, path) -> None:
             raise PersistError(f"cannot write a model under {parent}: {exc.strerror or exc}") from exc
         old = None
         try:
-            _write_model(model, tmp)
+            _write_model(model, tmp, skip=() if seen else ("seen_",))
             if not os.path.lexists(path):
                 os.replace(tmp, path)
             elif _exchange(tmp, path):

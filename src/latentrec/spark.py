@@ -295,11 +295,13 @@ class SparkALS(FactorModel):
             return _SparkSeenItems(self._seen_frame, len(self.users_), len(self.items_))
         return super()._seen_items()
 
-    def save(self, path, *args, **kwargs):
-        """Save as every latentrec model; a distributed fit first collects ``seen_`` (the saved model needs it)."""
+    def save(self, path, *, seen: bool = True):
+        """Save as every latentrec model; a distributed fit first collects ``seen_`` unless ``seen=False``
+        (then no interaction comes to the driver, and the loaded model takes ``recommend(seen=...)``)."""
         self._check_fitted()
-        _ = self.seen_
-        return super().save(path, *args, **kwargs)
+        if seen:
+            _ = self.seen_
+        return super().save(path, seen=seen)
 
     def _session(self):
         return get_spark(self.master)

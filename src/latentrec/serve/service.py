@@ -27,7 +27,7 @@ from urllib.parse import quote
 import numpy as np
 import pandas as pd
 
-from ..errors import DataError, UnknownIdError, clip, show
+from ..errors import DataError, ModelError, UnknownIdError, clip, show
 
 _YEAR = re.compile(r"\s*\((\d{4})(?:[-–]\d{0,4})?\)\s*$")
 _ARTICLE = re.compile(r"^(.*?), (The|A|An|Les|Le|La|L'|Il|Das|Der|Die|El|Los|Las)( \(.*\))?$")
@@ -127,6 +127,10 @@ class ModelService:
 
     def __init__(self, model, source=None, *, threads: int = 1):
         model._check_fitted()
+        if "seen_" not in vars(model):
+            raise ModelError(f"{source or 'the model'} was saved without its training matrix (save(seen=False)); "
+                             "the web service shows each user's history and leaves it out of their "
+                             "recommendations, so serve a model saved with it")
         self.threads = int(threads)
         if self.threads < 1:
             raise DataError(f"threads must be an integer >= 1, got {threads!r}")
