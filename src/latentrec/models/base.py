@@ -620,8 +620,9 @@ class Recommender(BaseEstimator):
 
         ``seen=False`` leaves the training matrix ``seen_`` out, for a model whose scores do not
         read it (:attr:`_scores_read_seen` False: factor and embedding models): the directory is
-        smaller (20M ratings: 160 MB of matrix beside 42 MB of 64 factors for 165k ids), and the loaded model's
-        ``recommend`` then takes the history to exclude as ``seen=`` (or ``exclude_seen=False``).
+        smaller (20M ratings: 160 MB of matrix beside 42 MB of 64 factors for 165k ids), and the
+        loaded model's ``recommend`` then takes the history to exclude as ``seen=`` (or
+        ``exclude_seen=False``).
         """
         from ..persist import save_model
 
