@@ -6,14 +6,16 @@ EASE measured in the same run. Also prints each model's test NDCG@10 at its defa
     LATENTREC_DATA_HOME=/work/shared/datasets python benchmarks/topn_fit_speed.py
 """
 import sys, time, numpy as np
+import scipy.linalg  # noqa: F401  (scipy's own OpenBLAS must be loaded before the limit below)
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from threadpoolctl import threadpool_limits
-threadpool_limits(1, "blas")
+from threadpoolctl import threadpool_info, threadpool_limits
 import implicit_feedback as b
 b.BLAS_THREADS = 1
 from latentrec.models.linear import EDLAE
 from latentrec.models import RP3beta
 from latentrec.models import EASE
+threadpool_limits(1, "blas")  # after every import: a BLAS loaded later would keep all its threads
+assert all(i["num_threads"] == 1 for i in threadpool_info() if i["user_api"] == "blas"), threadpool_info()
 data = b.load("ml-latest-small"); train, test = b.holdout(data, 0); ev = b.Evaluator(train, test)
 res = {}
 for rep in range(2):

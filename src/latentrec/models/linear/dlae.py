@@ -24,28 +24,10 @@ refusal and warning (``max_memory_gb``), scoring x_u B, fold-in and similarity.
 from __future__ import annotations
 
 import numpy as np
-import scipy.linalg
 
 from .._feedback import to_training
 from ..base import Interval
-from .ease import EASE
-
-
-def _spd_inverse(a: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive definite float64 matrix by Cholesky (LAPACK potrf/potri, in
-    place; about half the work of scipy.linalg.inv's LU). G + Lambda is positive definite whenever
-    Lambda's diagonal is positive."""
-    potrf, potri = scipy.linalg.lapack.get_lapack_funcs(("potrf", "potri"), (a,))
-    c, info = potrf(a, lower=True, overwrite_a=True, clean=False)
-    if info != 0:
-        from ...errors import ModelError
-
-        raise ModelError(f"X^T X + Lambda is not positive definite (LAPACK potrf info {info}); "
-                         f"raise regularization")
-    p, info = potri(c, lower=True, overwrite_c=True)
-    upper = np.triu_indices(len(p), 1)
-    p[upper] = p.T[upper]  # potri fills the lower triangle only
-    return p
+from .ease import EASE, gram, invert
 
 
 class EDLAE(EASE):
@@ -105,21 +87,19 @@ class EDLAE(EASE):
     def _fit(self, data, eval_data):
         n = data.n_items
         self._check_memory(n)
-        X = to_training(data)
-        gram = (X.T @ X).toarray().astype(np.float64, copy=False)
-        diag = np.diag(gram).copy()
-        gram[np.diag_indices(n)] += self._penalty(diag)
-        p = _spd_inverse(gram)
-        del gram
+        g = gram(to_training(data))
+        penalty = self._penalty(np.diag(g).astype(np.float64)).astype(np.float32)
+        g[np.diag_indices(n)] += penalty
+        p = invert(g, "X^T X + Lambda")
+        del g
         if self._zero_diagonal:
             p /= -np.diag(p)[None, :]
             p[np.diag_indices(n)] = 0.0
-            self.item_weights_ = p.astype(np.float32)
         else:
             # B = (G + L)^-1 G = I - (G + L)^-1 L: no second product needed
-            p *= -self._penalty(diag)[None, :]
+            p *= -penalty[None, :]
             p[np.diag_indices(n)] += 1.0
-            self.item_weights_ = p.astype(np.float32)
+        self.item_weights_ = p
 
 
 class DLAE(EDLAE):
