@@ -23,7 +23,7 @@ class TestSANSA(ModelSuite):
 
 def _dense_limit(n):
     # every Gram entry kept, every B entry kept, no dropping in the factors: the exact EASE
-    return SANSA(regularization=20.0, gram_neighbors=n, n_neighbors=n, drop_tolerance=0.0, fill_factor=1e4)
+    return SANSA(regularization=20.0, gram_neighbors=n, n_neighbors=n, drop_tolerance=0.0)
 
 
 def test_dense_limit_is_ease(implicit_data):
