@@ -37,26 +37,26 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 def run(n_items, nnz, n_users, params, threads, budget_gb, ease_max_items, seed=0):
     from latentrec.models.ials import EASE, ease_memory_gb
-    from latentrec.models.linear.sansa import SANSA, sansa_memory_gb
+    from latentrec.models.linear.sansa import SparseEASE, sparse_ease_memory_gb
 
     t0 = time.perf_counter()
     data = synthetic_20m(seed=seed, n_users=n_users, n_items=n_items, nnz=nnz)
     build = time.perf_counter() - t0
     print(f"{data}: built in {build:.1f}s", file=sys.stderr, flush=True)
     rows = []
-    model = SANSA(n_threads=threads, **params)
+    model = SparseEASE(n_threads=threads, **params)
     t0 = time.perf_counter()
     _, mb = peak_extra_mb(lambda: model.fit(data))
     secs = time.perf_counter() - t0
-    rows.append({"items": data.n_items, "users": data.n_users, "interactions": len(data), "model": "SANSA",
+    rows.append({"items": data.n_items, "users": data.n_users, "interactions": len(data), "model": "SparseEASE",
                  "fit_s": secs, "peak_extra_mb": mb,
-                 "estimate_gb": sansa_memory_gb(data.n_items, model.gram_neighbors,
-                                                model.n_neighbors, model.block_size, threads),
+                 "estimate_gb": sparse_ease_memory_gb(data.n_items, model.gram_neighbors,
+                                                model.n_neighbors, model.block_size, threads, model.solver),
                  **{k: round(v, 1) for k, v in model.fit_info_.items()},
                  "dense_ease_estimate_gb": ease_memory_gb(data.n_items),
                  "dense_ease_fits_budget": bool(ease_memory_gb(data.n_items) <= budget_gb),
                  "params": json.dumps(params)})
-    print(f"  SANSA {rows[-1]}", file=sys.stderr, flush=True)
+    print(f"  SparseEASE {rows[-1]}", file=sys.stderr, flush=True)
     del model
     if data.n_items <= ease_max_items:
         ease = EASE(regularization=params.get("regularization", 250.0), max_memory_gb=budget_gb)
@@ -97,10 +97,10 @@ def main(argv=None):
     out.write_text(json.dumps(rows, indent=1))
     print("\n## Sparse approximate EASE at scale (fit seconds, peak RSS growth)\n")
     print(markdown(table.drop(columns=["params"])))
-    if len(table[table.model == "SANSA"]) >= 2:
-        part = table[table.model == "SANSA"].sort_values("items")
+    if len(table[table.model == "SparseEASE"]) >= 2:
+        part = table[table.model == "SparseEASE"].sort_values("items")
         a, b = part.iloc[0], part.iloc[-1]
-        print(f"\nSANSA {int(a['items'])} -> {int(b['items'])} items: fit time x{b.fit_s / a.fit_s:.2f}, "
+        print(f"\nSparseEASE {int(a['items'])} -> {int(b['items'])} items: fit time x{b.fit_s / a.fit_s:.2f}, "
               f"peak memory x{b.peak_extra_mb / max(a.peak_extra_mb, 1e-9):.2f} "
               f"(items x{b['items'] / a['items']:.2f})")
 

@@ -1,40 +1,51 @@
-"""SANSA: a sparse approximate EASE for catalogues too large for dense item x item matrices.
+"""SparseEASE: a sparse approximate EASE for catalogues too large for dense item x item matrices.
 
-Spisak, Bartyzal & Tomas, "Scalable Approximate NonSymmetric Autoencoder for
-Collaborative Filtering" (RecSys 2023). EASE (Steck 2019) needs
-P = (X^T X + lambda I)^-1 and sets B = I - P dMat(1 / diag(P)); SANSA replaces the
-exact inverse by an incomplete L D L^T factorisation of the regularised Gram matrix
-in a fill-reducing order, a sparse approximate inverse of L, and a sparse B. This
-implementation uses NumPy, SciPy and numba only (no CHOLMOD); its steps, each an
-approximation (docs/implicit.md has the equations):
+EASE (Steck 2019) is, column by column, a ridge regression of item j on every other
+item: B_.j = argmin |x_j - X b|^2 + lambda |b|^2 with b_j = 0, in closed form from
+P = (X^T X + lambda I)^-1 as B = I - P dMat(1 / diag(P)). That needs dense
+n_items^2 matrices (about 20 n_items^2 bytes). Two sparse approximations, NumPy,
+SciPy and numba only; docs/implicit.md has the equations and the measurements:
 
-1. Scaled, sparsified Gram. With S = dMat(1 / sqrt(diag(G) + lambda)), G = X^T X,
-   the unit-diagonal A = S (G + lambda I) S is built in blocks of ``block_size``
-   items (a dense block x n_items array at a time, never n_items^2), keeping the
-   ``gram_neighbors`` largest off-diagonal entries of each item's column (union of
-   both sides, so A stays symmetric). Every dropped entry a_ij >= 0 is added to
-   a_ii and a_jj (diagonal compensation, Ajiz & Jennings 1984): the sparse matrix
-   minus the exact one is a sum of a_ij (e_i - e_j)(e_i - e_j)^T, so A stays
-   positive definite however few entries are kept.
-2. Incomplete L D L^T of A in ascending-degree order (a static minimum-degree
-   ordering, standing in for SANSA's COLAMD): left-looking, each column of L keeps
-   its ``gram_neighbors`` largest entries above ``drop_tolerance``; dropped entries
-   are compensated on the diagonal the same way, so no pivot breaks down.
-3. Z = D^-1/2 L^-1 column by column by forward substitution with the same dropping
-   (SANSA computes its sparse inverse of L by minimal-residual iterations), so that
-   P ~ S Z^T Z S; then EASE's normalisation B_ij = -P_ij / P_jj, B_jj = 0, computed
-   in blocks of columns of which each keeps its ``n_neighbors`` largest |B_ij|.
-   SANSA keeps B factored (Z^T and Z dMat(-1/diag P)); here B is materialised sparse
-   so scoring is the shared x_u B of :class:`ItemWeightsModel`.
+0. Both start from the scaled Gram A = S (G + lambda I) S, G = X^T X,
+   S = dMat(1 / sqrt(diag(G) + lambda)) (unit diagonal), built in blocks of
+   ``block_size`` items (a dense block x n_items array at a time), of which each
+   item keeps its ``gram_neighbors`` largest off-diagonal entries.
 
-Memory is O(n_items (gram_neighbors + n_neighbors) + block_size n_items) instead of
-EASE's 20 n_items^2 bytes; it is estimated before fitting (:func:`sansa_memory_gb`)
-and ``max_memory_gb`` refuses a fit that would exceed it.
+1a. ``solver="neighborhood"`` (default): column j of B is that ridge regression
+    restricted to the ``n_neighbors`` items N_j of largest A_ij (the feature
+    selection of fsSLIM, Ning & Karypis 2011, with EASE's L2 objective instead of
+    SLIM's elastic net): b = (G_NN + lambda I)^-1 G_Nj, zero outside N_j, so
+    diag(B) = 0 by construction. Entries of A between two neighbours come from
+    the stored ones; a pair neither item stored lies in [0, m], m the smaller of
+    the two items' smallest stored entries, and is set to m/2 with m/2 added to
+    both diagonals (the error is then diagonally dominant: the local system stays
+    positive definite). With every pair stored and every co-occurring item kept it
+    is EASE restricted to co-occurring items (tested).
+
+1b. ``solver="ldl"`` follows SANSA (Spisak, Bartyzal & Tomas, "Scalable Approximate
+    NonSymmetric Autoencoder for Collaborative Filtering", RecSys 2023): every
+    dropped entry a_ij of A is added to a_ii and a_jj (diagonal compensation, Ajiz &
+    Jennings 1984) so A stays positive definite; then
+2.  an incomplete L D L^T of A in ascending-degree order (a static minimum-degree
+    ordering, standing in for SANSA's COLAMD), left-looking, each column of L
+    keeping its ``gram_neighbors`` largest entries above ``drop_tolerance``,
+    dropped entries compensated on the diagonal the same way (no pivot breaks down);
+3.  Z = D^-1/2 L^-1 by forward substitution with the same dropping (SANSA uses
+    minimal-residual iterations), P ~ S Z^T Z S, EASE's normalisation in blocks of
+    columns each keeping its ``n_neighbors`` largest |B_ij|. SANSA keeps B factored;
+    here it is materialised sparse. The compensated diagonal regularises heavily
+    when most of the Gram is dropped, which costs accuracy (docs/implicit.md).
+
+Either way B is a sparse CSR scored by the shared x_u B of :class:`ItemWeightsModel`,
+memory is O(n_items (gram_neighbors + n_neighbors) + block_size n_items) instead of
+EASE's 20 n_items^2 bytes, estimated before fitting (:func:`sparse_ease_memory_gb`);
+``max_memory_gb`` refuses a fit that would exceed it.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import scipy.sparse as sp
@@ -42,7 +53,7 @@ from numba import njit, prange
 
 from ..._util import kernel_threads
 from ...errors import ModelError
-from ..base import Interval
+from ..base import Interval, Options
 from ..ials._common import ItemWeightsModel, to_training
 from ..kernels.topn import topn_masked
 
@@ -213,62 +224,132 @@ def _inverse_columns(l_rows, l_vals, l_cnt, d, m, tol, n_chunks):  # pragma: no 
     return z_rows, z_vals, z_cnt
 
 
-def sansa_memory_gb(n_items: int, gram_neighbors: int = 100, n_neighbors: int = 200, block_size: int = 512,
-                    n_threads: int = 2) -> float:
-    """Estimated peak memory (GiB) of a SANSA fit on ``n_items`` items besides the training data and its
-    CSC copy: the sparse Gram A (up to 2 ``gram_neighbors`` + 1 entries per item; selection, union and the
-    reordered copy), the factor L and the inverse Z (``gram_neighbors`` int32 + float64 per item each),
-    the dense float32 block x n_items arrays (two) and the triplets of B (two copies)."""
+@njit(parallel=True, nogil=True, cache=True)
+def _local_systems(codes, vals, tau, u_ptr, u_idx, u_val, start, stop, subs, rhs, n_chunks):  # pragma: no cover
+    """For j in [start, stop) with neighbours N = codes[j] (-1 padded): subs[j - start] = A[N, N] and
+    rhs[j - start] = A[N, j]. A pair (a, b) that neither item stored lies in [0, m], m = min(tau_a, tau_b)
+    (below both items' smallest stored entry): it is set to m / 2 and m / 2 is added to both diagonals, so
+    the error is a diagonally dominant matrix and the system stays positive definite. Padding: identity."""
+    n = codes.shape[0]
+    k = codes.shape[1]
+    for chunk in prange(n_chunks):
+        pos = np.full(n, -1, dtype=np.int64)
+        for jj in range(chunk, stop - start, n_chunks):
+            j = start + jj
+            sub = subs[jj]
+            r = rhs[jj]
+            sub[:, :] = np.nan
+            r[:] = 0.0
+            for t in range(k):
+                sub[t, t] = 1.0
+                a = codes[j, t]
+                if a >= 0:
+                    pos[a] = t
+                    r[t] = vals[j, t]
+            for t in range(k):
+                a = codes[j, t]
+                if a < 0:
+                    continue
+                for q in range(u_ptr[a], u_ptr[a + 1]):
+                    pb = pos[u_idx[q]]
+                    if pb >= 0 and pb != t:
+                        sub[t, pb] = u_val[q]
+            for t in range(k):
+                a = codes[j, t]
+                for v in range(t + 1, k):
+                    if not np.isnan(sub[t, v]):
+                        continue
+                    b = codes[j, v]
+                    if a < 0 or b < 0:
+                        sub[t, v] = 0.0
+                        sub[v, t] = 0.0
+                        continue
+                    half = 0.5 * min(tau[a], tau[b])
+                    sub[t, v] = half
+                    sub[v, t] = half
+                    sub[t, t] += half
+                    sub[v, v] += half
+            for t in range(k):
+                a = codes[j, t]
+                if a >= 0:
+                    pos[a] = -1
+
+
+def _solve_systems(part):
+    """Solutions of a stack of small positive definite systems (least squares for any singular one)."""
+    subs, rhs = part
+    try:
+        return np.linalg.solve(subs, rhs[:, :, None])[..., 0]
+    except np.linalg.LinAlgError:
+        return np.stack([np.linalg.lstsq(a, r, rcond=None)[0] for a, r in zip(subs, rhs)])
+
+
+def sparse_ease_memory_gb(n_items: int, gram_neighbors: int = 400, n_neighbors: int = 200, block_size: int = 512,
+                          n_threads: int = 2, solver: str = "neighborhood") -> float:
+    """Estimated peak memory (GiB) of a SparseEASE fit on ``n_items`` items besides the training data and
+    its CSC copy. Both solvers: the dense float32 block x n_items Gram rows and each item's selected
+    neighbours (int32 + float32). ``"neighborhood"``: their symmetric union (CSR, float64, built with
+    two copies), the 64 MB of local systems and B's triplets. ``"ldl"``: the compensated Gram A (with a
+    reordered copy), the factor L and the inverse Z (int32 + float64 each) and B's triplets."""
     n = float(n_items)
-    k = min(gram_neighbors, max(n_items - 1, 1))
-    a_nnz = min(n * (2 * k + 1), n * n)
-    gram = 4 * a_nnz * 12
-    factors = 2 * n * k * 12 + 3 * n_threads * n * 8
-    blocks = 2 * min(block_size, n_items) * n * 4
-    weights = 2 * n * min(n_neighbors, max(n_items - 1, 1)) * 16
-    return (gram + factors + blocks + weights) / 2**30
+    big = min(max(gram_neighbors, n_neighbors) if solver == "neighborhood" else gram_neighbors,
+              max(n_items - 1, 1))
+    k = min(n_neighbors, max(n_items - 1, 1))
+    blocks = 2 * min(block_size, n_items) * n * 4 + n * big * 8
+    if solver == "neighborhood":
+        rest = 3 * min(2 * n * big, n * n) * 12 + (64 << 20) + n * k * 4 + 2 * n * k * 16
+    else:
+        rest = 4 * min(n * (2 * big + 1), n * n) * 12 + 2 * n * big * 12 + 3 * n_threads * n * 8 + 2 * n * k * 16
+    return (blocks + rest) / 2**30
 
 
-class SANSA(ItemWeightsModel):
-    """Sparse approximate EASE (SANSA-style): sparsified Gram, incomplete factorisation, sparse B.
+class SparseEASE(ItemWeightsModel):
+    """Sparse approximate EASE for catalogues whose dense item x item matrices do not fit.
 
     Parameters
     ----------
-    regularization : float, default 250
+    solver : {"neighborhood", "ldl"}, default "neighborhood"
+        ``"neighborhood"``: column j of B is EASE's ridge regression of item j on
+        its ``n_neighbors`` nearest items only (module docstring, 1a).
+        ``"ldl"``: SANSA's route, an incomplete L D L^T of the sparsified Gram and a
+        sparse inverse of L (1b-3); less accurate here (docs/implicit.md).
+    regularization : float, default 500
         lambda added to the diagonal of the item Gram matrix X^T X (EASE's lambda).
-    gram_neighbors : int, default 100
-        Off-diagonal entries of the scaled Gram matrix kept per item (the largest;
-        the dropped ones move to the diagonal, which keeps it positive definite).
+    gram_neighbors : int, default 400
+        Largest off-diagonal entries of the scaled Gram matrix kept per item
+        (``"neighborhood"``: at least ``n_neighbors``; the systems read entries
+        between neighbours from them. ``"ldl"``: the dropped ones move to the
+        diagonal; also the entries kept per column of L and of its inverse).
     n_neighbors : int, default 200
-        Entries kept per column of B (the largest |B_ij|: the items that predict j most).
-        Also the entries kept per column of the factor L and of its inverse Z.
+        Entries of each column of B: the items that may predict item j
+        (``"ldl"``: the largest |B_ij|).
     drop_tolerance : float, default 1e-4
-        Entries of L below ``drop_tolerance`` sqrt(D_j), and of Z below
-        ``drop_tolerance`` Z_jj, are dropped (L's to the diagonal).
+        ``"ldl"`` only: entries of L below ``drop_tolerance`` sqrt(D_j), and of
+        L's inverse below ``drop_tolerance`` times its diagonal, are dropped.
     block_size : int, default 512
-        Items whose Gram rows and B columns are computed at once (dense
-        block x n_items float32 arrays).
+        Items whose Gram rows (and ``"ldl"``: columns of B) are computed at once
+        (dense block x n_items float32 arrays).
     max_memory_gb : float, default 16
-        Refuse to fit (:class:`ModelError`) when :func:`sansa_memory_gb` exceeds it.
+        Refuse to fit (:class:`ModelError`) when :func:`sparse_ease_memory_gb` exceeds it.
     n_threads : int, default 0
-        Threads of the Gram kernel (0: all numba may use).
+        Threads of the numba kernels (0: all numba may use).
 
     The defaults were chosen on the validation splits carved from the training parts
-    of ml-100k and ml-latest-small (docs/implicit.md, "SANSA").
+    of ml-100k and ml-latest-small (docs/implicit.md, "SparseEASE").
 
     Attributes
     ----------
     item_weights_ : float32 CSR (n_items, n_items)
         B, at most ``n_neighbors`` entries per column, zero diagonal.
     fit_info_ : dict
-        Sizes of the intermediate matrices (entries per item of A, of the factors and of B) and the
-        seconds of each step (gram_s, factor_s, inverse_s).
+        Entries per item of the intermediate matrices and seconds of each step.
     """
 
     _persisted_sparse = {"item_weights_": ("items", "items")}
     _persisted_state = {"fit_info_": (lambda v: isinstance(v, dict) and all(
         isinstance(k, str) and isinstance(x, (int, float)) for k, x in v.items()), "a dict of numbers")}
     _constraints = {
+        "solver": Options("neighborhood", "ldl"),
         "regularization": Interval(float, 0, None, closed="neither"),
         "gram_neighbors": Interval(int, 1, None),
         "n_neighbors": Interval(int, 1, None),
@@ -278,9 +359,10 @@ class SANSA(ItemWeightsModel):
         "n_threads": Interval(int, 0, None),
     }
 
-    def __init__(self, *, regularization: float = 250.0, gram_neighbors: int = 100, n_neighbors: int = 200,
-                 drop_tolerance: float = 1e-4, block_size: int = 512,
+    def __init__(self, *, solver: str = "neighborhood", regularization: float = 500.0, gram_neighbors: int = 400,
+                 n_neighbors: int = 200, drop_tolerance: float = 1e-4, block_size: int = 512,
                  max_memory_gb: float = 16.0, n_threads: int = 0):
+        self.solver = solver
         self.regularization = regularization
         self.gram_neighbors = gram_neighbors
         self.n_neighbors = n_neighbors
@@ -291,18 +373,23 @@ class SANSA(ItemWeightsModel):
 
     # ------------------------------------------------------------ fit
     def _fit(self, data, eval_data):
-        n = data.n_items
         from ..._util import resolve_threads
 
-        need = sansa_memory_gb(n, self.gram_neighbors, self.n_neighbors, self.block_size,
-                               resolve_threads(self.n_threads))
+        n = data.n_items
+        need = sparse_ease_memory_gb(n, self.gram_neighbors, self.n_neighbors, self.block_size,
+                                     resolve_threads(self.n_threads), self.solver)
         if need > self.max_memory_gb:
-            raise ModelError(f"SANSA would need about {need:.1f} GiB for {n:,} items, more than max_memory_gb="
-                             f"{self.max_memory_gb:g}; lower gram_neighbors, n_neighbors or "
+            raise ModelError(f"SparseEASE would need about {need:.1f} GiB for {n:,} items, more than "
+                             f"max_memory_gb={self.max_memory_gb:g}; lower gram_neighbors, n_neighbors or "
                              f"block_size")
         X = to_training(data).astype(np.float32)
         X.sort_indices()
         t0 = time.perf_counter()
+        if self.solver == "neighborhood":
+            self.item_weights_ = self._fit_neighbourhood(X, n)
+            self.fit_info_ = {"weight_entries_per_item": self.item_weights_.nnz / max(n, 1),
+                              **self.__dict__.pop("_timings", {})}
+            return
         a, s = self._scaled_gram(X)
         t1 = time.perf_counter()
         factors = self._factorize(a)
@@ -314,24 +401,17 @@ class SANSA(ItemWeightsModel):
                           "weight_entries_per_item": self.item_weights_.nnz / max(n, 1),
                           "gram_s": t1 - t0, "factor_s": t2 - t1, "inverse_s": time.perf_counter() - t2}
 
-    def _scaled_gram(self, X: sp.csr_matrix) -> tuple[sp.csc_matrix, np.ndarray]:
-        """A = S (G + lambda I) S sparsified to ``gram_neighbors`` per item with diagonal compensation;
-        returns (A as float64 CSC, the scale s = diag(S))."""
+    def _neighbours(self, X: sp.csr_matrix, s: np.ndarray, k: int):
+        """Each item's ``k`` largest off-diagonal entries of the scaled Gram S X^T X S, from dense blocks of
+        ``block_size`` rows: (codes (n, k) int32, -1 padded, in decreasing order; values (n, k) float32)."""
         n = X.shape[1]
-        lam = float(self.regularization)
-        g = np.asarray(X.multiply(X).sum(axis=0), dtype=np.float64).ravel()
-        s = 1.0 / np.sqrt(g + lam)
-        # full off-diagonal row sums of S G S: S X^T X s - s^2 g (nonnegative weights: all entries >= 0)
-        full = s * np.asarray(X.T @ (X @ s), dtype=np.float64).ravel() - s * s * g
-        if n < 2:
-            return sp.csc_matrix(np.ones((n, n))), s
-        k = int(min(self.gram_neighbors, n - 1))
         Xc = X.tocsc()
         Xc.sort_indices()
         s32 = s.astype(np.float32)
         b = int(min(self.block_size, n))
         out = np.empty((b, n), dtype=np.float32)
-        rows, cols, vals = [], [], []
+        codes = np.full((n, k), -1, dtype=np.int32)
+        vals = np.zeros((n, k), dtype=np.float32)
         with kernel_threads(self.n_threads):
             for start in range(0, n, b):
                 stop = min(start + b, n)
@@ -341,20 +421,87 @@ class SANSA(ItemWeightsModel):
                 blk *= s32[start:stop, None]
                 blk[np.arange(stop - start), np.arange(start, stop)] = -np.inf  # never its own neighbour
                 c, v = topn_masked(blk, k)
-                keep = (c >= 0) & (v > 0)
-                rows.append(np.repeat(np.arange(start, stop, dtype=np.int32), k).reshape(-1, k)[keep])
-                cols.append(c[keep].astype(np.int32))
-                vals.append(v[keep])
-        t = sp.csr_matrix((np.concatenate(vals).astype(np.float64), (np.concatenate(rows), np.concatenate(cols))),
-                          shape=(n, n))
-        del rows, cols, vals, out
-        off = t.maximum(t.T).tocsc()  # union of both items' choices (G is symmetric)
-        del t
+                bad = (c < 0) | ~(v > 0)  # no co-occurrence: not a neighbour
+                c[bad] = -1
+                v[bad] = 0.0
+                codes[start:stop] = c
+                vals[start:stop] = v
+        return codes, vals
+
+    @staticmethod
+    def _union(codes: np.ndarray, vals: np.ndarray, n: int) -> sp.csr_matrix:
+        """The symmetric sparse matrix holding every selected entry on both sides (G is symmetric)."""
+        keep = codes >= 0
+        rows = np.repeat(np.arange(n, dtype=np.int32), codes.shape[1]).reshape(codes.shape)[keep]
+        t = sp.csr_matrix((vals[keep].astype(np.float64), (rows, codes[keep])), shape=(n, n))
+        u = t.maximum(t.T).tocsr()
+        u.sort_indices()
+        return u
+
+    def _scale(self, X: sp.csr_matrix) -> np.ndarray:
+        g = np.asarray(X.multiply(X).sum(axis=0), dtype=np.float64).ravel()
+        return 1.0 / np.sqrt(g + float(self.regularization))
+
+    def _scaled_gram(self, X: sp.csr_matrix) -> tuple[sp.csc_matrix, np.ndarray]:
+        """A = S (G + lambda I) S sparsified to ``gram_neighbors`` per item with diagonal compensation;
+        returns (A as float64 CSC, the scale s = diag(S))."""
+        n = X.shape[1]
+        s = self._scale(X)
+        if n < 2:
+            return sp.csc_matrix(np.ones((n, n))), s
+        g = 1.0 / s**2 - float(self.regularization)
+        # full off-diagonal row sums of S G S: S X^T X s - s^2 g (nonnegative weights: all entries >= 0)
+        full = s * np.asarray(X.T @ (X @ s), dtype=np.float64).ravel() - s * s * g
+        codes, vals = self._neighbours(X, s, int(min(self.gram_neighbors, n - 1)))
+        off = self._union(codes, vals, n).tocsc()
+        del codes, vals
         kept = np.asarray(off.sum(axis=0)).ravel()
         comp = np.maximum(full - kept, 0.0)  # dropped mass of each item's column
         a = (off + sp.diags(1.0 + comp, format="csc")).tocsc()
         a.sort_indices()
         return a, s
+
+    def _fit_neighbourhood(self, X: sp.csr_matrix, n: int) -> sp.csr_matrix:
+        """Column j of B: EASE's ridge regression of item j on its ``n_neighbors`` nearest items only,
+        b = (G_NN + lambda I)^-1 G_Nj, from the stored entries of the scaled Gram (pairs of neighbours that
+        neither stored count as 0); zero diagonal by construction."""
+        s = self._scale(X)
+        if n < 2:
+            return sp.csr_matrix((n, n), dtype=np.float32)
+        big = int(min(max(self.gram_neighbors, self.n_neighbors), n - 1))
+        k = int(min(self.n_neighbors, big))
+        t0 = time.perf_counter()
+        codes, vals = self._neighbours(X, s, big)
+        u = self._union(codes, vals, n)
+        self._timings = {"gram_s": time.perf_counter() - t0}
+        # the smallest entry each item stored (0 when it stored all its co-occurrences)
+        tau = np.where(codes[:, -1] >= 0, vals[:, -1], 0.0).astype(np.float64)
+        codes, vals = np.ascontiguousarray(codes[:, :k]), np.ascontiguousarray(vals[:, :k])
+        b = int(max(1, min(self.block_size, n, (64 << 20) // (8 * k * k))))  # systems of a block: <= 64 MB
+        subs = np.empty((b, k, k), dtype=np.float64)
+        rhs = np.empty((b, k), dtype=np.float64)
+        out = np.zeros((n, k), dtype=np.float32)
+        t_solve = time.perf_counter()
+        with kernel_threads(self.n_threads) as threads, ThreadPoolExecutor(max(threads, 1)) as pool:
+            for start in range(0, n, b):
+                stop = min(start + b, n)
+                m = stop - start
+                _local_systems(codes, vals, tau, u.indptr, u.indices, u.data, start, stop, subs[:m], rhs[:m],
+                               threads)
+                cuts = np.linspace(0, m, threads + 1).astype(np.int64)
+                parts = [(subs[lo:hi], rhs[lo:hi]) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo]
+                if len(parts) > 1:  # LAPACK releases the GIL: one slice of the block per thread
+                    out[start:stop] = np.concatenate(list(pool.map(_solve_systems, parts)))
+                else:
+                    out[start:stop] = _solve_systems(parts[0])
+        self._timings["solve_s"] = time.perf_counter() - t_solve
+        keep = codes >= 0
+        j = np.repeat(np.arange(n, dtype=np.int64), k).reshape(n, k)[keep]
+        i = codes[keep].astype(np.int64)
+        w = sp.csr_matrix(((out[keep] * s[i] / s[j]).astype(np.float32), (i, j)), shape=(n, n), dtype=np.float32)
+        w.eliminate_zeros()
+        w.sort_indices()
+        return w
 
     def _factorize(self, a: sp.csc_matrix):
         """Incomplete L D L^T of A in ascending-degree order; returns (order, L rows, L values, counts, D)."""
