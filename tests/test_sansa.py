@@ -92,7 +92,7 @@ def test_local_systems_stay_positive_definite_with_missing_pairs():
     u = t.maximum(t.T).tocsr()
     u.sort_indices()
     subs, rhs = np.empty((25, k, k)), np.empty((25, k))
-    _local_systems(codes, vals, tau, u.indptr, u.indices, u.data, 0, 25, subs, rhs, 1)
+    _local_systems(codes, vals, k, tau, 0, 25, subs, rhs, 1)
     for j in range(25):
         nb = codes[j]
         true = exact[np.ix_(nb, nb)]

@@ -225,13 +225,14 @@ def _inverse_columns(l_rows, l_vals, l_cnt, d, m, tol, n_chunks):  # pragma: no 
 
 
 @njit(parallel=True, nogil=True, cache=True)
-def _local_systems(codes, vals, tau, u_ptr, u_idx, u_val, start, stop, subs, rhs, n_chunks):  # pragma: no cover
-    """For j in [start, stop) with neighbours N = codes[j] (-1 padded): subs[j - start] = A[N, N] and
-    rhs[j - start] = A[N, j]. A pair (a, b) that neither item stored lies in [0, m], m = min(tau_a, tau_b)
-    (below both items' smallest stored entry): it is set to m / 2 and m / 2 is added to both diagonals, so
-    the error is a diagonally dominant matrix and the system stays positive definite. Padding: identity."""
+def _local_systems(codes, vals, k, tau, start, stop, subs, rhs, n_chunks):  # pragma: no cover - numba
+    """For j in [start, stop) with neighbours N = codes[j, :k] (-1 padded): subs[j - start] = A[N, N] and
+    rhs[j - start] = A[N, j], reading each neighbour's own stored list codes[a] (a pair is known when
+    either item stored it). A pair neither stored lies in [0, m], m = min(tau_a, tau_b) (below both
+    items' smallest stored entry): it is set to m / 2 and m / 2 is added to both diagonals, so the error
+    is a diagonally dominant matrix and the system stays positive definite. Padding: identity."""
     n = codes.shape[0]
-    k = codes.shape[1]
+    big = codes.shape[1]
     for chunk in prange(n_chunks):
         pos = np.full(n, -1, dtype=np.int64)
         for jj in range(chunk, stop - start, n_chunks):
@@ -250,10 +251,14 @@ def _local_systems(codes, vals, tau, u_ptr, u_idx, u_val, start, stop, subs, rhs
                 a = codes[j, t]
                 if a < 0:
                     continue
-                for q in range(u_ptr[a], u_ptr[a + 1]):
-                    pb = pos[u_idx[q]]
+                for q in range(big):
+                    c = codes[a, q]
+                    if c < 0:
+                        break
+                    pb = pos[c]
                     if pb >= 0 and pb != t:
-                        sub[t, pb] = u_val[q]
+                        sub[t, pb] = vals[a, q]
+                        sub[pb, t] = vals[a, q]
             for t in range(k):
                 a = codes[j, t]
                 for v in range(t + 1, k):
@@ -288,8 +293,8 @@ def sparse_ease_memory_gb(n_items: int, gram_neighbors: int = 400, n_neighbors: 
                           n_threads: int = 2, solver: str = "neighborhood") -> float:
     """Estimated peak memory (GiB) of a SparseEASE fit on ``n_items`` items besides the training data and
     its CSC copy. Both solvers: the dense float32 block x n_items Gram rows and each item's selected
-    neighbours (int32 + float32). ``"neighborhood"``: their symmetric union (CSR, float64, built with
-    two copies), the 64 MB of local systems and B's triplets. ``"ldl"``: the compensated Gram A (with a
+    neighbours (int32 + float32). ``"neighborhood"``: the 64 MB of local systems, the solutions and B's
+    triplets. ``"ldl"``: the compensated Gram A (with a
     reordered copy), the factor L and the inverse Z (int32 + float64 each) and B's triplets."""
     n = float(n_items)
     big = min(max(gram_neighbors, n_neighbors) if solver == "neighborhood" else gram_neighbors,
@@ -297,7 +302,7 @@ def sparse_ease_memory_gb(n_items: int, gram_neighbors: int = 400, n_neighbors: 
     k = min(n_neighbors, max(n_items - 1, 1))
     blocks = 2 * min(block_size, n_items) * n * 4 + n * big * 8
     if solver == "neighborhood":
-        rest = 3 * min(2 * n * big, n * n) * 12 + (64 << 20) + n * k * 4 + 2 * n * k * 16
+        rest = (64 << 20) + n * k * 4 + 2 * n * k * 16
     else:
         rest = 4 * min(n * (2 * big + 1), n * n) * 12 + 2 * n * big * 12 + 3 * n_threads * n * 8 + 2 * n * k * 16
     return (blocks + rest) / 2**30
@@ -313,7 +318,7 @@ class SparseEASE(ItemWeightsModel):
         its ``n_neighbors`` nearest items only (module docstring, 1a).
         ``"ldl"``: SANSA's route, an incomplete L D L^T of the sparsified Gram and a
         sparse inverse of L (1b-3); less accurate here (docs/implicit.md).
-    regularization : float, default 500
+    regularization : float, default 250
         lambda added to the diagonal of the item Gram matrix X^T X (EASE's lambda).
     gram_neighbors : int, default 400
         Largest off-diagonal entries of the scaled Gram matrix kept per item
@@ -359,7 +364,7 @@ class SparseEASE(ItemWeightsModel):
         "n_threads": Interval(int, 0, None),
     }
 
-    def __init__(self, *, solver: str = "neighborhood", regularization: float = 500.0, gram_neighbors: int = 400,
+    def __init__(self, *, solver: str = "neighborhood", regularization: float = 250.0, gram_neighbors: int = 400,
                  n_neighbors: int = 200, drop_tolerance: float = 1e-4, block_size: int = 512,
                  max_memory_gb: float = 16.0, n_threads: int = 0):
         self.solver = solver
@@ -472,11 +477,9 @@ class SparseEASE(ItemWeightsModel):
         k = int(min(self.n_neighbors, big))
         t0 = time.perf_counter()
         codes, vals = self._neighbours(X, s, big)
-        u = self._union(codes, vals, n)
         self._timings = {"gram_s": time.perf_counter() - t0}
         # the smallest entry each item stored (0 when it stored all its co-occurrences)
         tau = np.where(codes[:, -1] >= 0, vals[:, -1], 0.0).astype(np.float64)
-        codes, vals = np.ascontiguousarray(codes[:, :k]), np.ascontiguousarray(vals[:, :k])
         b = int(max(1, min(self.block_size, n, (64 << 20) // (8 * k * k))))  # systems of a block: <= 64 MB
         subs = np.empty((b, k, k), dtype=np.float64)
         rhs = np.empty((b, k), dtype=np.float64)
@@ -486,8 +489,7 @@ class SparseEASE(ItemWeightsModel):
             for start in range(0, n, b):
                 stop = min(start + b, n)
                 m = stop - start
-                _local_systems(codes, vals, tau, u.indptr, u.indices, u.data, start, stop, subs[:m], rhs[:m],
-                               threads)
+                _local_systems(codes, vals, k, tau, start, stop, subs[:m], rhs[:m], threads)
                 cuts = np.linspace(0, m, threads + 1).astype(np.int64)
                 parts = [(subs[lo:hi], rhs[lo:hi]) for lo, hi in zip(cuts[:-1], cuts[1:]) if hi > lo]
                 if len(parts) > 1:  # LAPACK releases the GIL: one slice of the block per thread
@@ -495,6 +497,7 @@ class SparseEASE(ItemWeightsModel):
                 else:
                     out[start:stop] = _solve_systems(parts[0])
         self._timings["solve_s"] = time.perf_counter() - t_solve
+        codes = codes[:, :k]
         keep = codes >= 0
         j = np.repeat(np.arange(n, dtype=np.int64), k).reshape(n, k)[keep]
         i = codes[keep].astype(np.int64)
