@@ -1,8 +1,8 @@
-"""Sparse approximate EASE (SANSA) at scale: fit seconds and peak extra memory on ML-20M-shaped synthetic sets.
+"""Sparse approximate EASE (SparseEASE) at scale: fit seconds and peak extra memory on ML-20M-shaped synthetic sets.
 
 The sets are benchmarks/implicit_feedback.py's ``synthetic_20m`` (138k users, long-tailed
 activity and popularity) with ``--items`` catalogue sizes (default 27k, as ML-20M, and 60k)
-and ``--interactions`` rows (default 20M). For each size: SANSA's fit seconds and peak
+and ``--interactions`` rows (default 20M). For each size: SparseEASE's fit seconds and peak
 resident memory above the starting RSS (``peak_extra_mb``, Linux /proc), the sizes of its
 intermediate matrices, and whether dense EASE would fit in ``--budget-gb`` (its estimate,
 ``ease_memory_gb``; EASE refuses above its ``max_memory_gb``). ``--ease-max-items`` also fits
@@ -26,7 +26,6 @@ import json
 import os
 import time
 
-import numpy as np
 import pandas as pd
 
 from implicit_feedback import peak_extra_mb, synthetic_20m  # noqa: E402
@@ -48,7 +47,8 @@ def run(n_items, nnz, n_users, params, threads, budget_gb, ease_max_items, seed=
     t0 = time.perf_counter()
     _, mb = peak_extra_mb(lambda: model.fit(data))
     secs = time.perf_counter() - t0
-    rows.append({"items": data.n_items, "users": data.n_users, "interactions": len(data), "model": "SparseEASE",
+    rows.append({"items": data.n_items, "users": data.n_users, "interactions": len(data),
+                 "model": f"SparseEASE ({model.solver})",
                  "fit_s": secs, "peak_extra_mb": mb,
                  "estimate_gb": sparse_ease_memory_gb(data.n_items, model.gram_neighbors,
                                                 model.n_neighbors, model.block_size, threads, model.solver),
@@ -57,7 +57,7 @@ def run(n_items, nnz, n_users, params, threads, budget_gb, ease_max_items, seed=
                  "dense_ease_fits_budget": bool(ease_memory_gb(data.n_items) <= budget_gb),
                  "params": json.dumps(params)})
     print(f"  SparseEASE {rows[-1]}", file=sys.stderr, flush=True)
-    del model
+    model = None  # free B before a dense EASE fit
     if data.n_items <= ease_max_items:
         ease = EASE(regularization=params.get("regularization", 250.0), max_memory_gb=budget_gb)
         t0 = time.perf_counter()
@@ -79,7 +79,7 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--budget-gb", type=float, default=24.0, help="memory budget dense EASE is judged against")
     ap.add_argument("--ease-max-items", type=int, default=0, help="also fit dense EASE up to this many items")
-    ap.add_argument("--params", default="{}", help="SANSA parameters as JSON (defaults otherwise)")
+    ap.add_argument("--params", default="{}", help="SparseEASE parameters as JSON, e.g. '{\"solver\": \"ldl\"}'  (defaults otherwise)")
     ap.add_argument("--out", default=str(RESULTS / "sparse_ease_scale.json"))
     args = ap.parse_args(argv)
     from threadpoolctl import threadpool_limits
@@ -97,8 +97,8 @@ def main(argv=None):
     out.write_text(json.dumps(rows, indent=1))
     print("\n## Sparse approximate EASE at scale (fit seconds, peak RSS growth)\n")
     print(markdown(table.drop(columns=["params"])))
-    if len(table[table.model == "SparseEASE"]) >= 2:
-        part = table[table.model == "SparseEASE"].sort_values("items")
+    if len(table[table.model.str.startswith("SparseEASE")]) >= 2:
+        part = table[table.model.str.startswith("SparseEASE")].sort_values("items")
         a, b = part.iloc[0], part.iloc[-1]
         print(f"\nSparseEASE {int(a['items'])} -> {int(b['items'])} items: fit time x{b.fit_s / a.fit_s:.2f}, "
               f"peak memory x{b.peak_extra_mb / max(a.peak_extra_mb, 1e-9):.2f} "
