@@ -468,8 +468,9 @@ class SparseEASE(ItemWeightsModel):
 
     def _fit_neighbourhood(self, X: sp.csr_matrix, n: int) -> sp.csr_matrix:
         """Column j of B: EASE's ridge regression of item j on its ``n_neighbors`` nearest items only,
-        b = (G_NN + lambda I)^-1 G_Nj, from the stored entries of the scaled Gram (pairs of neighbours that
-        neither stored count as 0); zero diagonal by construction."""
+        b = (G_NN + lambda I)^-1 G_Nj, from the stored entries of the scaled Gram (a pair of neighbours that
+        neither stored: half its bound, compensated on the diagonal, :func:`_local_systems`); zero diagonal
+        by construction."""
         s = self._scale(X)
         if n < 2:
             return sp.csr_matrix((n, n), dtype=np.float32)
