@@ -311,6 +311,23 @@ def test_ordinal_numba_pass_matches_the_numpy_reference(n_threads):
     np.testing.assert_allclose(per_row, ordinal._log_prob(lo[:50], hi[:50]), rtol=1e-12)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_ordinal_latent_kernel_matches_the_numpy_draws(n_threads):
+    """The numba latent step (its own Φ⁻¹) against sample_latent with the same uniforms, tails included."""
+    eta, cls, cut = probit_data(n=20_000, seed=5)
+    eta[:4] = [30.0, -30.0, 9.0, -9.0]
+    want = ordinal.sample_latent(eta, cut, cls, np.random.default_rng(7))
+    y = np.random.default_rng(1).normal(size=len(eta))
+    resid = y - eta
+    with lr._util.kernel_threads(n_threads):
+        kern.ordinal_latent(y, resid, cut, cls, np.random.default_rng(7).uniform(size=len(eta)))
+    np.testing.assert_allclose(y, want, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(resid, want - eta, rtol=0, atol=1e-9)
+    p = np.concatenate([10.0 ** -np.linspace(1, 300, 500), np.linspace(0.001, 0.999, 500), 1 - 10.0 ** -np.linspace(1, 15, 50)])
+    from scipy.special import ndtri
+    np.testing.assert_allclose([kern._ndtri(v) for v in p], ndtri(p), rtol=1e-13, atol=1e-13)
+
+
 def test_ordinal_train_error_kernel_matches_the_expected_rating():
     eta, cls, cut = probit_data(n=9_000, seed=4)
     levels = np.array([1.0, 2.0, 4.0, 5.0])
