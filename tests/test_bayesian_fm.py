@@ -336,6 +336,10 @@ def test_ordinal_train_error_kernel_matches_the_expected_rating():
     sse = kern.ordinal_sse(y, y - eta, cut, levels, ratings)
     ref = ((ordinal.expected_rating(eta, cut, levels) - ratings) ** 2).sum()
     assert sse == pytest.approx(ref, rel=1e-12)
+    cuts = cut + np.random.default_rng(1).normal(0, 0.1, (5, len(cut)))
+    etas = eta[:, None] + np.random.default_rng(2).normal(0, 0.3, (len(eta), 5))
+    np.testing.assert_allclose(kern.ordinal_expected(etas, cuts, levels),
+                               ordinal.expected_rating(etas, cuts, levels).mean(axis=1), rtol=1e-13)
 
 
 def test_row_chunks_cover_each_relation_in_order():

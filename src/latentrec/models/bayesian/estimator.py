@@ -312,7 +312,7 @@ class BayesianFM(FactorModel):
             if t is not None:
                 qt = self.day_factors_[t[sl]].reshape(-1, S, k)
                 eta += self.day_bias_samples_[t[sl]] + S * np.einsum("nsk,nsk->ns", qt, qu + qi, dtype=np.float64)
-            out[sl] = ordinal.expected_rating(eta, self.cutpoint_samples_, self.rating_values_).mean(axis=1)
+            out[sl] = kern.ordinal_expected(eta, self.cutpoint_samples_, self.rating_values_)
         return out
 
     def _fallback(self, u, i) -> np.ndarray:
@@ -458,7 +458,9 @@ class _Sampler:
     def predict_ratings(self, idx) -> np.ndarray:
         """This sample's predicted ratings (under the probit: the expected rating at its cutpoints)."""
         score = self.predict_rows(idx)
-        return score if self.levels is None else ordinal.expected_rating(score, self.cut, self.levels)
+        if self.levels is None:
+            return score
+        return kern.ordinal_expected(score[:, None], self.cut[None, :], self.levels)
 
     def summary(self) -> dict:
         """Per relation: the entities' Q and d = L + (|Q|² − S)/2, and w0 (one saved sample).

@@ -439,3 +439,21 @@ def ordinal_latent(y, resid, cut, cls, u):
             x = -x
         y[i] = eta + x
         resid[i] = x
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def ordinal_expected(eta, cuts, levels):
+    """Row n's expected rating averaged over the samples s: (1/S) Σ_s Σ_k levels_k P(k | eta[n, s],
+    cuts[s]), for ``eta`` (n, S) and ``cuts`` (S, K − 1); as ``_ordinal.expected_rating`` (its reference)."""
+    n, S = eta.shape
+    K1 = cuts.shape[1]
+    out = np.empty(n)
+    for i in prange(n):
+        acc = 0.0
+        for s in range(S):
+            ex = levels[0]
+            for k in range(K1):
+                ex += (levels[k + 1] - levels[k]) * 0.5 * math.erfc((cuts[s, k] - eta[i, s]) * _INV_SQRT_2)
+            acc += ex
+        out[i] = acc / S
+    return out
