@@ -27,11 +27,12 @@ rows brings the residuals up to date. A sweep therefore costs O(k (N R + nnz))
 whatever the length of the implicit-feedback rows (the O(nnz) of Rendle 2013),
 instead of O(k N |N(u)|) for the flat design matrix.
 
-Parallelism: the row and entity passes are ``prange`` loops; the features of a
-one-hot group (every entity has at most one of them: ids, day, gender, ...)
-touch disjoint entities and are drawn in parallel, those of a multi-hot group
-(implicit feedback, genres) in order. All random numbers are drawn beforehand
-(``z``) so results do not depend on the thread count.
+Parallelism: :func:`sweep_parameters` draws every parameter of a sweep in one call, one
+``prange`` region per relation step over fixed chunks of entities (a relation's change to the
+rows is applied while the next relation gathers over them); the draws are serial. The ordered
+probit's passes (:func:`ordinal_stats`, :func:`ordinal_latent`, ...) run over fixed chunks of rows.
+All random numbers are drawn beforehand (``z``) and no sum depends on the thread count, so
+results do not either.
 """
 
 from __future__ import annotations
