@@ -291,6 +291,69 @@ def test_ordinal_log_probability_is_accurate_in_the_tails():
     np.testing.assert_allclose(got, ref, rtol=1e-9)
 
 
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_ordinal_numba_pass_matches_the_numpy_reference(n_threads):
+    """The numba pass behind the Newton steps (log-likelihood, gradient, Hessian) against the NumPy
+    formulas, with rows far in both tails (where the direct Φ difference underflows) included."""
+    eta, cls, cut = probit_data(n=20_000, seed=3, cut=(-1.2, -0.2, 0.5, 1.4))
+    eta[:6] = [60.0, -60.0, 39.0, -39.0, 8.0, -8.0]
+    lo, hi = ordinal._bounds(eta, cut, cls)
+    with lr._util.kernel_threads(n_threads):
+        g, H, ll = ordinal._gradient_hessian(eta, cut, cls, with_ll=True)
+        ll_only = ordinal.log_likelihood(eta, cut, cls)
+    with np.errstate(over="ignore"):
+        g_ref, H_ref = ordinal._gradient_hessian_numpy(eta, cut, cls)
+    ll_ref = ordinal._log_prob(lo, hi).sum()
+    assert ll == pytest.approx(ll_ref, rel=1e-12) and ll_only == pytest.approx(ll_ref, rel=1e-12)
+    np.testing.assert_allclose(g, g_ref, rtol=1e-10, atol=1e-8)
+    np.testing.assert_allclose(H, H_ref, rtol=1e-10, atol=1e-8)
+    per_row = np.array([kern._log_prob(a, b) for a, b in zip(lo[:50], hi[:50])])
+    np.testing.assert_allclose(per_row, ordinal._log_prob(lo[:50], hi[:50]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_ordinal_latent_kernel_matches_the_numpy_draws(n_threads):
+    """The numba latent step (its own Φ⁻¹) against sample_latent with the same uniforms, tails included."""
+    eta, cls, cut = probit_data(n=20_000, seed=5)
+    eta[:4] = [30.0, -30.0, 9.0, -9.0]
+    want = ordinal.sample_latent(eta, cut, cls, np.random.default_rng(7))
+    y = np.random.default_rng(1).normal(size=len(eta))
+    resid = y - eta
+    with lr._util.kernel_threads(n_threads):
+        kern.ordinal_latent(y, resid, cut, cls, np.random.default_rng(7).uniform(size=len(eta)))
+    np.testing.assert_allclose(y, want, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(resid, want - eta, rtol=0, atol=1e-9)
+    p = np.concatenate([10.0 ** -np.linspace(1, 300, 500), np.linspace(0.001, 0.999, 500), 1 - 10.0 ** -np.linspace(1, 15, 50)])
+    from scipy.special import ndtri
+    np.testing.assert_allclose([kern._ndtri(v) for v in p], ndtri(p), rtol=1e-13, atol=1e-13)
+
+
+def test_ordinal_train_error_kernel_matches_the_expected_rating():
+    eta, cls, cut = probit_data(n=9_000, seed=4)
+    levels = np.array([1.0, 2.0, 4.0, 5.0])
+    ratings = levels[cls]
+    y = np.random.default_rng(0).normal(size=len(eta))
+    sse = kern.ordinal_sse(y, y - eta, cut, levels, ratings)
+    ref = ((ordinal.expected_rating(eta, cut, levels) - ratings) ** 2).sum()
+    assert sse == pytest.approx(ref, rel=1e-12)
+    cuts = cut + np.random.default_rng(1).normal(0, 0.1, (5, len(cut)))
+    etas = eta[:, None] + np.random.default_rng(2).normal(0, 0.3, (len(eta), 5))
+    np.testing.assert_allclose(kern.ordinal_expected(etas, cuts, levels),
+                               ordinal.expected_rating(etas, cuts, levels).mean(axis=1), rtol=1e-13)
+
+
+def test_row_chunks_cover_each_relation_in_order():
+    data = small_data()
+    design, idx = feat.build_design(data, RICH)
+    ptr, _ = feat.entity_rows(idx, design.n_entities)
+    ch = kern.row_chunks(design.ent_start, ptr, per_relation=4)
+    n_rel = len(design.relations)
+    heads, bounds = ch[:n_rel + 1], ch[n_rel + 1:]
+    for r in range(n_rel):
+        b = bounds[heads[r]:heads[r + 1] + 1]
+        assert b[0] == design.ent_start[r] and b[-1] == design.ent_start[r + 1] and np.all(np.diff(b) > 0)
+
+
 def test_ordinal_latent_draws_are_the_truncated_normal():
     from scipy.stats import truncnorm
 

@@ -312,7 +312,7 @@ class BayesianFM(FactorModel):
             if t is not None:
                 qt = self.day_factors_[t[sl]].reshape(-1, S, k)
                 eta += self.day_bias_samples_[t[sl]] + S * np.einsum("nsk,nsk->ns", qt, qu + qi, dtype=np.float64)
-            out[sl] = ordinal.expected_rating(eta, self.cutpoint_samples_, self.rating_values_).mean(axis=1)
+            out[sl] = kern.ordinal_expected(eta, self.cutpoint_samples_, self.rating_values_)
         return out
 
     def _fallback(self, u, i) -> np.ndarray:
@@ -371,7 +371,9 @@ class _Sampler:
         self.er_ptr, self.er_rows = feat.entity_rows(idx, n_ent)
         ef, fe = design.ef, design.fe
         self.ef = (ef.indptr.astype(np.int64), ef.indices.astype(np.int32), ef.data.astype(np.float64))
-        self.fe = (fe.indptr.astype(np.int64), fe.indices.astype(np.int32), fe.data.astype(np.float64))
+        # unsigned indices for the sweep kernel: numba then skips the negative-index wraparound checks
+        # (measured ~25 % of kern.sweep_parameters' time)
+        self.fe = (fe.indptr.astype(np.uint64), fe.indices.astype(np.uint32), fe.data.astype(np.float64))
         self.w = np.zeros(p)
         self.V = rng.normal(0.0, init_std, (p, k)) if init_std > 0 else np.zeros((p, k))
         self.Q = np.zeros((n_ent, k))
@@ -382,9 +384,17 @@ class _Sampler:
         self.alpha = 1.0
         self.resid = np.empty(self.n)
         self.n_sweeps = 0
-        self.P = np.empty(self.n)
         self.sizes = np.diff(design.g_start).astype(np.float64)
         self.g_start = design.g_start.astype(np.int64)
+        self.ent_start = np.asarray(design.ent_start, np.int64)
+        self.rel_groups = np.asarray(design.rel_groups, np.int64)
+        # the fused kernel applies a relation's change to a row through the row's next relation
+        if len(design.relations) < 2 or (idx < 0).any():
+            raise ModelError("BayesianFM: every training row needs an entity in each of >= 2 relations")
+        self.chunks = kern.row_chunks(self.ent_start, self.er_ptr)
+        # per entry of er_rows: the row's entity in every relation, then the row itself
+        self.er_idx = np.ascontiguousarray(np.column_stack([idx[self.er_rows], self.er_rows]), dtype=np.uint32)
+        self.er_ptr_u = self.er_ptr.astype(np.uint64)
 
     def _group_sums(self, a):
         return np.add.reduceat(a, self.g_start[:-1], axis=0)
@@ -414,8 +424,8 @@ class _Sampler:
             eta = self.y - self.resid
             self.cut, accepted = ordinal.sample_cutpoints(eta, self.cut, self.cls, rng)
             self.n_accepted += accepted
-            self.y = ordinal.sample_latent(eta, self.cut, self.cls, rng)
-            self.resid = self.y - eta
+            # ordinal.sample_latent in numba, in place (the same uniforms)
+            kern.ordinal_latent(self.y, self.resid, self.cut, self.cls, rng.uniform(size=self.n))
         self.mu_w, self.lam_w = self._hyper(self.w, self.mu_w, self.lam_w)
         self.mu_v, self.lam_v = self._hyper(self.V, self.mu_v, self.lam_v)
         if self.levels is None:  # under the probit the cutpoints carry the location: w0 stays 0
@@ -426,26 +436,16 @@ class _Sampler:
         self.sweep_parameters()
         if self.levels is None:
             return float(np.sqrt(np.mean(self.resid ** 2))), self.alpha
-        fitted = ordinal.expected_rating(self.y - self.resid, self.cut, self.levels)
-        return float(np.sqrt(np.mean((fitted - self.ratings) ** 2))), self.alpha
+        sse = kern.ordinal_sse(self.y, self.resid, self.cut, self.levels, self.ratings)
+        return float(np.sqrt(sse / self.n)), self.alpha
 
     def sweep_parameters(self) -> None:
         """Draw every w_j (relation by relation), then every column f of V (relation by relation)."""
         d = self.d
         z = self.rng.standard_normal((self.k + 1, d.n_features))
-        ranges = [(int(d.ent_start[r]), int(d.ent_start[r + 1]), int(d.rel_groups[r]), int(d.rel_groups[r + 1]))
-                  for r in range(len(d.relations))]
-        for r, (lo, hi, glo, ghi) in enumerate(ranges):
-            kern.sample_linear(r, lo, hi, glo, ghi, self.g_start, d.g_onehot, self.idx, *self.fe,
-                               self.er_ptr, self.er_rows, self.w, self.L, self.resid, self.mu_w, self.lam_w,
-                               self.alpha, z[0])
-        for f in range(self.k):
-            kern.factor_row_sums(self.idx, self.Q, f, self.P)
-            mu, lam = np.ascontiguousarray(self.mu_v[:, f]), np.ascontiguousarray(self.lam_v[:, f])
-            for r, (lo, hi, glo, ghi) in enumerate(ranges):
-                kern.sample_factor(r, f, lo, hi, glo, ghi, self.g_start, d.g_onehot, self.idx, *self.fe,
-                                   self.er_ptr, self.er_rows, self.V, self.Q, self.S, self.P, self.resid,
-                                   mu, lam, self.alpha, z[f + 1])
+        kern.sweep_parameters(self.idx, self.er_idx, self.ent_start, self.rel_groups, self.g_start, self.chunks,
+                              *self.fe, self.er_ptr_u, self.w, self.V, self.Q, self.L, self.S, self.resid,
+                              self.mu_w, self.lam_w, self.mu_v, self.lam_v, self.alpha, z)
 
     def finite(self) -> bool:
         return bool(np.isfinite(self.w0) and np.isfinite(self.w.sum()) and np.isfinite(self.V.sum()))
@@ -458,7 +458,9 @@ class _Sampler:
     def predict_ratings(self, idx) -> np.ndarray:
         """This sample's predicted ratings (under the probit: the expected rating at its cutpoints)."""
         score = self.predict_rows(idx)
-        return score if self.levels is None else ordinal.expected_rating(score, self.cut, self.levels)
+        if self.levels is None:
+            return score
+        return kern.ordinal_expected(score[:, None], self.cut[None, :], self.levels)
 
     def summary(self) -> dict:
         """Per relation: the entities' Q and d = L + (|Q|² − S)/2, and w0 (one saved sample).
