@@ -58,7 +58,7 @@ import latentrec as lr
 from latentrec import metrics
 from latentrec.models.baselines import Popularity
 from latentrec.models.ensemble import Ensemble
-from latentrec.models import RP3beta
+from latentrec.models import PureSVD, RP3beta
 from latentrec.models import BPR, EASE, ImplicitALS
 from latentrec.models.linear import DLAE, EDLAE
 from latentrec.models.linear.sparse_ease import SparseEASE
@@ -71,6 +71,7 @@ BLAS_THREADS = 1  # set from --blas-threads
 
 ALS_GRID = {"n_factors": [64, 128], "regularization": [10.0, 50.0, 200.0], "alpha": [1.0, 5.0, 20.0]}
 BPR_GRID = {"learning_rate": [0.01, 0.05], "regularization": [0.001, 0.01], "n_epochs": [50, 150]}
+PURESVD_GRID = {"n_factors": [10, 15, 20, 30, 50, 75]}
 EASE_GRID = {"regularization": [50.0, 100.0, 250.0, 500.0, 1000.0]}
 KNN_GRID = {"n_neighbors": [20, 50, 100], "weighting": ["none", "bm25"]}
 EDLAE_GRID = {"dropout": [0.33, 0.5, 0.67, 0.8], "regularization": [10.0, 100.0, 300.0]}
@@ -172,6 +173,7 @@ def latentrec_models():
         "EDLAE": (lambda p: EDLAE(**p), EDLAE_GRID),
         "DLAE": (lambda p: DLAE(**p), EDLAE_GRID),
         "RP3beta": (lambda p: RP3beta(**p), RP3_GRID),
+        "PureSVD": (lambda p: PureSVD(random_state=0, **p), PURESVD_GRID),
         "SparseEASE": (lambda p: SparseEASE(n_threads=THREADS, **p), SPARSE_EASE_GRID),
         "Popularity": (lambda p: Popularity(), {}),
     }

@@ -117,7 +117,7 @@ class BayesianFM(FactorModel):
         ``predict`` averages each sample's expected rating.
     history_ : list of dict
         Per sample: ``train_loss`` (train RMSE of that sample), ``alpha`` (noise
-        precision), ``sample_s`` and with ``eval_set``: ``val_rmse`` (RMSE of the
+        precision), ``epoch_s`` (the sample's seconds) and with ``eval_set``: ``val_rmse`` (RMSE of the
         average of the kept samples so far; of the sample itself during burn-in; a
         user or item unknown to the training data counts as an empty entity).
     """
