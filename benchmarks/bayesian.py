@@ -182,6 +182,20 @@ def compare(args) -> dict:
                                 **{k: float(np.mean([r[k] for r in sel])) for k in
                                    ("latentrec", "latentrec_all_samples", "myfm", "latentrec_s", "myfm_s")},
                                 "time_ratio_median": float(np.median([r["time_ratio"] for r in sel]))})
+    if args.figures:  # the README's rating tables (benchmarks/figures.py): per-protocol means of each fold
+        from importlib.metadata import version
+
+        from _common import figure, write_figures
+
+        label = {"side": "BayesianFM (side features)", "plain": "BayesianFM (ids only)", "rich": "BayesianFM (rich)",
+                 "attributes": "BayesianFM (attributes)"}
+        figs = []
+        for srow in summary:
+            table = PROTOCOLS[srow["protocol"]][0]
+            figs.append(figure(table, "latentrec", label[srow["features"]], srow["protocol"], "rmse", srow["latentrec"]))
+            figs.append(figure(table, f"myFM {version('myfm')}", label[srow["features"]].replace("BayesianFM", "Bayesian FM"),
+                               srow["protocol"], "rmse", srow["myfm"]))
+        write_figures(args.figures, "bayesian", figs)
     print_table(rows, title="per fold (RMSE; seconds fit + predict)")
     print_table(summary, title=f"means (rank {args.rank}, {args.n_iter} samples, burn-in {args.burn_in}, "
                                f"latentrec on {args.threads} thread(s), myFM on 1)")
@@ -282,6 +296,7 @@ def main(argv=None) -> None:
     ap.add_argument("--cold-start", action="store_true",
                     help="users / items held out entirely, against the bias fallback (ml-100k)")
     ap.add_argument("--out", default="/tmp/latentrec-bench/bayesian.json")
+    ap.add_argument("--figures", help="merge the RMSE means into this JSON file (benchmarks/figures.py)")
     args = ap.parse_args(argv)
     result = tune(args) if args.tune else cold_start(args) if args.cold_start else compare(args)
     out = Path(args.out)

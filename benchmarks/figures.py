@@ -40,12 +40,13 @@ SOURCES = {
                 "EASE,EDLAE,DLAE,SparseEASE,PureSVD,RP3beta,ImplicitALS,BPR,ImplicitItemKNN,Popularity,Ensemble", "--lenskit-models",
                 "ease"],
     "neural": ["neural.py", "--only", "accuracy"],
+    "bayesian": ["bayesian.py", "--protocols", "5fold", "u1-u5", "80/20", "--features", "side", "plain"],
 }
 
 #: README block -> (figure set, table, [(column key, heading)], metric, sort column)
 BLOCKS = {
-    "rating-ml100k": ("rating", "ml-100k", [("5fold", "5-fold"), ("u1-u5", "u1–u5")], "rmse", "5fold"),
-    "rating-ml-latest-small": ("rating", "ml-latest-small", [("80/20", "80/20")], "rmse", "80/20"),
+    "rating-ml100k": (("rating", "bayesian"), "ml-100k", [("5fold", "5-fold"), ("u1-u5", "u1–u5")], "rmse", "5fold"),
+    "rating-ml-latest-small": (("rating", "bayesian"), "ml-latest-small", [("80/20", "80/20")], "rmse", "80/20"),
     "neural": ("neural", None, [("80/20", "ml-latest-small 80/20"), ("5fold", "ml-100k 5-fold")], "rmse", "5fold"),
     "ranking-ml100k": ("ranking", "ml-100k", [("precision@10", "P@10"), ("recall@10", "R@10"),
                                                ("ndcg@10", "NDCG@10"), ("map@10", "MAP@10"), ("recall@20", "R@20"),
@@ -93,8 +94,10 @@ def compare(measured: dict, expected: dict, only=None) -> list[str]:
 
 def render(block: str, expected: dict) -> str:
     """The markdown table of one README block."""
-    set_name, table, columns, metric, sort = BLOCKS[block]
-    figures = [f for f in expected[set_name]["figures"] if table in (None, f["table"]) and
+    set_names, table, columns, metric, sort = BLOCKS[block]
+    set_names = (set_names,) if isinstance(set_names, str) else set_names
+    set_names = tuple(n for n in set_names if n in expected)
+    figures = [f for n in set_names for f in expected[n]["figures"] if table in (None, f["table"]) and
                metric in (None, f["metric"])]
     rows: dict = {}
     for f in figures:
@@ -113,9 +116,9 @@ def render(block: str, expected: dict) -> str:
             v = vals.get(c)
             cells.append("" if v is None else (f"**{v:.4f}**" if v == best.get(c) else f"{v:.4f}"))
         lines.append(f"| {library} | {model} | " + " | ".join(cells) + " |")
-    command = "python benchmarks/" + " ".join(SOURCES[set_name])
-    return "\n".join(lines) + (f"\n\n<sub>`{command}` (or `python benchmarks/figures.py measure --only {set_name}`);"
-                                " pinned in benchmarks/expected_figures.json</sub>")
+    commands = " and ".join(f"`python benchmarks/{' '.join(SOURCES[n])}`" for n in set_names)
+    return "\n".join(lines) + (f"\n\n<sub>{commands} (or `python benchmarks/figures.py measure --only "
+                                f"{','.join(set_names)}`); pinned in benchmarks/expected_figures.json</sub>")
 
 
 def rewrite_readme(text: str, expected: dict) -> str:
