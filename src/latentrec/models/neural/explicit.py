@@ -42,6 +42,10 @@ _SHARED_DOC = """
     early_stopping_rounds : int or None, default None
         With ``eval_set`` given to ``fit``: stop after this many epochs without a better
         validation RMSE and restore the best epoch's parameters.
+    validation_fraction : float in [0, 1), default 0.0
+        Without ``eval_set``: carve this per-user share of the training rows (random,
+        from ``random_state``) as the validation set, train on the rest and, with
+        ``early_stopping_rounds``, keep the best epoch's model (no refit on all rows).
     device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default "auto"
         ``auto`` trains on CUDA when torch sees a GPU, else on Apple's MPS when available,
         else on the CPU. Predictions

@@ -58,6 +58,9 @@ class NeuMF(NeuralRecommender):
     early_stopping_rounds : int or None, default None
         With ``eval_set``: stop after this many epochs without a better validation
         NDCG@10 and restore the best epoch.
+    validation_fraction : float in [0, 1), default 0.0
+        Without ``eval_set``: a per-user random share of the training rows becomes the
+        validation set (NDCG@10); the best epoch's model is kept, trained on the rest.
     device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default "auto"
     n_threads : int, default 0
     pretrain_epochs : int, default 0
