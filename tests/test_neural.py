@@ -363,3 +363,93 @@ def test_predict_dataframe_unknown_rows_fallback(explicit_split):
     pred = model.predict(frame)
     expected = [model.global_mean_ + model.item_bias_[0], model.global_mean_ + model.user_bias_[0]]
     np.testing.assert_allclose(pred, np.clip(expected, *model.rating_scale_), rtol=1e-5)
+
+
+# ---------------------------------------------------------------- hand-written dot-product step
+def _with_autograd(monkeypatch, cls):
+    monkeypatch.setattr(cls, "_hand_step", lambda self, n_layers, gmf: False)
+
+
+@pytest.mark.parametrize("factory", [dot, biased_dot])
+@pytest.mark.parametrize("optimizer", ["adam", "sgd"])
+def test_hand_step_and_kernel_equal_autograd(explicit_split, monkeypatch, factory, optimizer):
+    """The numba epoch (CPU), the torch-ops step (other devices) and autograd + SparseAdam / SGD
+    follow the same trajectory from the same seed."""
+    from latentrec.models.neural import _nets
+
+    train, _ = explicit_split
+    kernel = factory().set_params(optimizer=optimizer, n_epochs=3).fit(train)
+
+    def torch_epoch(self, users, items, values, perm, batch_size, n_threads):
+        total = 0.0
+        for s in range(0, len(perm), batch_size):
+            p = perm[s:s + batch_size]
+            total += float(self.step(torch.from_numpy(users[p]), torch.from_numpy(items[p]),
+                                     torch.from_numpy(values[p])))
+        return total
+
+    with monkeypatch.context() as m:
+        m.setattr(_nets.DotProductStep, "cpu_epoch", torch_epoch)
+        ops = factory().set_params(optimizer=optimizer, n_epochs=3).fit(train)
+    with monkeypatch.context() as m:
+        _with_autograd(m, type(kernel))
+        auto = factory().set_params(optimizer=optimizer, n_epochs=3).fit(train)
+    for other in (ops, auto):
+        np.testing.assert_allclose(kernel.user_factors_, other.user_factors_, atol=2e-5)
+        np.testing.assert_allclose(kernel.item_factors_, other.item_factors_, atol=2e-5)
+        np.testing.assert_allclose([h["train_loss"] for h in kernel.history_],
+                                   [h["train_loss"] for h in other.history_], rtol=1e-5)
+    assert kernel.history_[-1]["train_loss"] < kernel.history_[0]["train_loss"]
+
+
+def test_neumf_negatives_unseen_with_the_dense_mask_and_the_search(implicit_split, monkeypatch):
+    from latentrec.models.neural import neumf as neumf_module
+
+    train, _ = implicit_split
+    data = train.compact()
+    users = np.repeat(np.arange(data.n_users), 50)
+    keys_pos = data.user_codes.astype(np.int64) * data.n_items + data.item_codes
+    draws = []
+    for cells in (10**12, 0):  # dense mask, then sorted keys
+        monkeypatch.setattr(neumf_module, "_BITMAP_CELLS", cells)
+        model = neumf()
+        model._prepare(data, {}, torch)
+        assert (model._seen_mask is not None) == (cells > 0)
+        neg = model._negatives(users, np.random.default_rng(0))
+        assert not np.isin(users[:, None] * data.n_items + neg, keys_pos).any()
+        draws.append(neg)
+    np.testing.assert_array_equal(*draws)  # the same draws, whichever lookup
+
+
+# ---------------------------------------------------------------- validation slice of the training rows
+def test_validation_fraction_early_stops_on_a_slice_of_the_training_rows(explicit_split):
+    train, _ = explicit_split
+    model = DotProduct(n_factors=32, n_epochs=40, learning_rate=0.05, regularization=0.0,
+                       early_stopping_rounds=2, validation_fraction=0.2, **FAST).fit(train)
+    val = [h["val_rmse"] for h in model.history_]
+    assert len(val) < 40, "validation RMSE never got worse"
+    assert model.best_epoch_ == int(np.argmin(val)) + 1
+    counts = np.bincount(train.compact().user_codes)
+    expected = np.clip(np.round(0.2 * counts), 1, counts - 1)[counts >= 2].sum()
+    assert model.validation_rows_ == expected
+    # the kept model is the best epoch's: fitting on the same 80 % for best_epoch_ epochs gives it
+    again = DotProduct(n_factors=32, n_epochs=model.best_epoch_, learning_rate=0.05, regularization=0.0,
+                       validation_fraction=0.2, **FAST).fit(train)
+    np.testing.assert_allclose(again.user_factors_, model.user_factors_, atol=1e-6)
+    assert again.history_[-1]["val_rmse"] == pytest.approx(min(val))
+    # seen_ is the whole training set again after fit
+    assert model.seen_.nnz == len(train.compact())
+
+
+def test_validation_fraction_neumf_monitors_ndcg_and_ignores_it_with_eval_set(implicit_split):
+    train, test = implicit_split
+    model = neumf().set_params(n_epochs=3, validation_fraction=0.2, early_stopping_rounds=1).fit(train)
+    assert all("val_ndcg" in h for h in model.history_)
+    assert model.history_[model.best_epoch_ - 1]["val_ndcg"] == max(h["val_ndcg"] for h in model.history_)
+    assert model.seen_.nnz == len(train.compact())
+    # the slice's items are not excluded while validating: NDCG is above zero
+    assert max(h["val_ndcg"] for h in model.history_) > 0
+    given = neumf().set_params(n_epochs=2, validation_fraction=0.2).fit(train, eval_set=test)
+    assert not hasattr(given, "validation_rows_")
+    with pytest.raises(ModelError, match="validation_fraction"):
+        neumf().set_params(validation_fraction=1.0).fit(train)

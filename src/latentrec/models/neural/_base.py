@@ -72,6 +72,7 @@ COMMON = {
     "weight_decay": Interval(float, 0, None),
     "init_std": Interval(float, 0, None),
     "early_stopping_rounds": Interval(int, 1, None, none_ok=True),
+    "validation_fraction": Interval(float, 0, 1, closed="left"),
     "device": _Device(),
     "n_threads": Interval(int, 0, None),
     "verbose": Options(True, False),
@@ -158,6 +159,32 @@ class NeuralRecommender(EmbeddingModel):
         device = _nets.resolve_device(self.device)
         self.device_ = str(device)
         rng = check_random_state(self.random_state)
+        full_seen = None
+        if eval_data is None and float(getattr(self, "validation_fraction", 0.0)) > 0:
+            # early stopping on a per-user random slice of the TRAINING rows: train on the rest,
+            # keep the best epoch; while fitting, the slice must not count as seen (ranking
+            # validation excludes seen items), so seen_ is the trained part until the end
+            data, eval_data = self._validation_slice(data, rng)
+            full_seen, self.seen_ = self.seen_, data.to_csr()
+        try:
+            self._fit_torch(data, eval_data, rng, torch, device)
+        finally:
+            if full_seen is not None:
+                self.seen_ = full_seen
+
+    def _validation_slice(self, data, rng):
+        """(train, validation): each user with >= 2 rows gives ``clip(round(f n_u), 1, n_u - 1)``
+        random rows to validation (:func:`latentrec.split.user_holdout`, same vocabularies)."""
+        from ...split import user_holdout
+
+        train, val = user_holdout(data, test_size=float(self.validation_fraction), min_interactions=2,
+                                  random_state=seed_from(rng))
+        self.validation_rows_ = int(len(val))
+        return train, val
+
+    def _fit_torch(self, data, eval_data, rng, torch, device):
+        from . import _nets
+
         arrays = self._init_arrays(data, rng)
         generator = torch.Generator(device=device)
         generator.manual_seed(seed_from(rng))
@@ -167,6 +194,7 @@ class NeuralRecommender(EmbeddingModel):
             "r": torch.from_numpy(data.values.astype(np.float32)).to(device),
         }
         self._prepare(data, tensors, torch)
+        codes = (data.user_codes.astype(np.int64), data.item_codes.astype(np.int64), data.values.astype(np.float32))
 
         def make_net(arrays, n_layers, gmf):
             net = _nets.Net(arrays, n_layers=n_layers, gmf=gmf,
@@ -176,6 +204,10 @@ class NeuralRecommender(EmbeddingModel):
                             sparse=self.optimizer != "adamw" and device.type != "mps",
                             dot=bool(getattr(self, "dot_term", False)),
                             generator=generator, device=device)
+            if self._hand_step(n_layers, gmf):
+                return net, [_nets.DotProductStep(net, self.optimizer, float(self.learning_rate),
+                                                  float(self.regularization),
+                                                  float(getattr(self, "bias_regularization", 0.0)))]
             return net, _nets.make_optimizers(net, self.optimizer, float(self.learning_rate),
                                               float(self.weight_decay))
 
@@ -184,7 +216,18 @@ class NeuralRecommender(EmbeddingModel):
             net.train()
             total = torch.zeros((), dtype=torch.float64, device=device)
             n = 0
+            hand = isinstance(optimizers[0], _nets.DotProductStep)
+            if hand and device.type == "cpu":
+                n = len(data.values)
+                sse = optimizers[0].cpu_epoch(codes[0], codes[1], codes[2], rng.permutation(n),
+                                              int(self.batch_size), self.n_threads)
+                net.eval()
+                return self._epoch_loss(sse, n)
             for batch in self._epoch_batches(tensors, rng, torch):
+                if hand:
+                    total += optimizers[0].step(*batch)
+                    n += len(batch[0])
+                    continue
                 for opt in optimizers:
                     opt.zero_grad(set_to_none=True)
                 loss, part = self._batch_loss(net, batch, torch)
@@ -220,6 +263,11 @@ class NeuralRecommender(EmbeddingModel):
         finally:
             torch.set_num_threads(previous)
         self._set_state(net.export(copy=True))
+
+    def _hand_step(self, n_layers: int, gmf: bool) -> bool:
+        """Train with :class:`._nets.DotProductStep` (no autograd): the plain (biased) dot product
+        under ``adam`` or ``sgd`` (``adamw``'s dense decoupled decay stays with torch)."""
+        return False
 
     def _pretrain(self, arrays: dict, make_net, train_epoch) -> dict:
         """Hook: train parts of the network before the main epochs; returns the starting arrays."""

@@ -209,3 +209,100 @@ def set_learning_rate(optimizers: list, learning_rate: float) -> None:
     for opt in optimizers:
         for group in opt.param_groups:
             group["lr"] = learning_rate
+
+
+class DotProductStep:
+    """The mini-batch step of DotProduct / BiasedDotProduct written out by hand.
+
+    The same loss and the same lazy Adam (or plain SGD) as autograd + SparseAdam, without
+    the graph, the sparse-tensor bookkeeping and one gather per parameter: per batch one
+    gather of the user rows and one of the item rows of the shared table, the gradients of
+
+        mean_b (r̂ − r)² + λ mean_b (‖p_u‖² + ‖q_i‖²) + λ_b mean_b (b_u² + b_i²)
+
+    per occurrence (∂/∂p_u = 2/B ((r̂ − r) q_i + λ p_u), ...), summed onto the distinct rows
+    with ``index_add_``, then Adam's moments and the update on those rows only (SparseAdam's
+    rule: bias correction by the global step count). Its ``param_groups`` carry the rate, so
+    :func:`set_learning_rate` works as for a torch optimiser."""
+
+    betas, eps = (0.9, 0.999), 1e-8
+
+    def __init__(self, net: Net, optimizer: str, learning_rate: float, regularization: float,
+                 bias_regularization: float):
+        self.net = net
+        self.param_groups = [{"lr": float(learning_rate)}]
+        self.adam = optimizer == "adam"
+        self.reg, self.reg_b = float(regularization), float(bias_regularization)
+        a, b = net.cols["factors"]
+        if a != 0:  # pragma: no cover - Net puts the factors first
+            raise AssertionError("factors must be the table's first columns")
+        self.k = b
+        table = net.table.data
+        if self.adam:
+            self.m, self.v = torch.zeros_like(table), torch.zeros_like(table)
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self, u: torch.Tensor, i: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
+        """One update from the batch (u, i, r); returns the batch's sum of squared errors."""
+        table, k, net = self.net.table.data, self.k, self.net
+        n = len(u)
+        rows = torch.cat([u, i + net.n_users])
+        both = table.index_select(0, rows)
+        pu, qi = both[:n], both[n:]
+        p, q = pu[:, :k], qi[:, :k]
+        err = (p * q).sum(1)
+        if net.biased:
+            err += pu[:, k] + qi[:, k] + net.mu
+        err -= r
+        sq = (err * err).sum()
+        c = 2.0 / n
+        ce = (err * c)[:, None]
+        grads = torch.empty_like(both)
+        gu, gi = grads[:n], grads[n:]
+        torch.mul(q, ce, out=gu[:, :k])
+        torch.mul(p, ce, out=gi[:, :k])
+        grads[:, :k].add_(both[:, :k], alpha=c * self.reg)
+        if net.biased:
+            grads[:, k:].copy_(both[:, k:]).mul_(c * self.reg_b)
+            gu[:, k:] += ce
+            gi[:, k:] += ce
+        idx, at = torch.unique(rows, return_inverse=True)
+        g = torch.zeros((len(idx), table.shape[1]), dtype=table.dtype, device=table.device).index_add_(0, at, grads)
+        lr = float(self.param_groups[0]["lr"])
+        if self.adam:
+            self.t += 1
+            b1, b2 = self.betas
+            m = self.m.index_select(0, idx).mul_(b1).add_(g, alpha=1 - b1)
+            v = self.v.index_select(0, idx).mul_(b2).addcmul_(g, g, value=1 - b2)
+            self.m.index_copy_(0, idx, m)
+            self.v.index_copy_(0, idx, v)
+            step = lr * (1 - b2 ** self.t) ** 0.5 / (1 - b1 ** self.t)
+            g = m.div_(v.sqrt_().add_(self.eps)).mul_(-step)
+        else:
+            g.mul_(-lr)
+        table.index_add_(0, idx, g)
+        return sq
+
+    def cpu_epoch(self, users: np.ndarray, items: np.ndarray, values: np.ndarray, perm: np.ndarray,
+                  batch_size: int, n_threads: int) -> float:
+        """The epoch over ``perm`` in batches of ``batch_size`` by :func:`latentrec.models.kernels.dot.dot_epoch` (the
+        table on the CPU): the same updates as :meth:`step` batch after batch; returns the SSE."""
+        from ..._util import kernel_threads
+        from ..kernels.dot import dot_epoch
+
+        table = self.net.table.data.numpy()
+        if not hasattr(self, "_buffers"):
+            m, v = (self.m.numpy(), self.v.numpy()) if self.adam else (table[:0], table[:0])
+            self._buffers = (m, v, np.zeros_like(table), np.zeros(len(table), np.int8),
+                             np.empty(2 * batch_size, np.int64))
+        m, v, grad, mark, touched = self._buffers
+        if len(touched) < 2 * batch_size:  # pragma: no cover - batch_size is fixed for a fit
+            touched = np.empty(2 * batch_size, np.int64)
+        b1, b2 = self.betas
+        with kernel_threads(n_threads):
+            sse, self.t = dot_epoch(table, m, v, grad, mark, touched, users, items, values, perm, int(batch_size),
+                                    self.net.n_users, self.k, self.net.biased, float(self.net.mu), self.reg,
+                                    self.reg_b, float(self.param_groups[0]["lr"]), self.adam, self.t, b1, b2,
+                                    self.eps)
+        return float(sse)

@@ -42,6 +42,10 @@ _SHARED_DOC = """
     early_stopping_rounds : int or None, default None
         With ``eval_set`` given to ``fit``: stop after this many epochs without a better
         validation RMSE and restore the best epoch's parameters.
+    validation_fraction : float in [0, 1), default 0.0
+        Without ``eval_set``: carve this per-user share of the training rows (random,
+        from ``random_state``) as the validation set, train on the rest and, with
+        ``early_stopping_rounds``, keep the best epoch's model (no refit on all rows).
     device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default "auto"
         ``auto`` trains on CUDA when torch sees a GPU, else on Apple's MPS when available,
         else on the CPU. Predictions
@@ -87,6 +91,9 @@ class _ExplicitNeural(NeuralRecommender):
     def _epoch_batches(self, tensors, rng, torch):
         return self._permuted(tensors, rng, torch)
 
+    def _hand_step(self, n_layers, gmf):
+        return n_layers == 0 and not gmf and self.optimizer in ("adam", "sgd")
+
     def _batch_loss(self, net, batch, torch):
         u, i, r = batch
         pred, reg, reg_b = net(u, i)
@@ -117,7 +124,8 @@ class DotProduct(_ExplicitNeural, FactorModel):
     def __init__(self, *, n_factors: int = 50, n_epochs: int = 20, batch_size: int = 1024,
                  learning_rate: float = 0.01, lr_decay: float = 1.0, optimizer: str = "adam",
                  regularization: float = 0.05, weight_decay: float = 0.0, init_std: float = 0.1,
-                 early_stopping_rounds: int | None = None, device: str = "auto", n_threads: int = 0,
+                 early_stopping_rounds: int | None = None, validation_fraction: float = 0.0,
+                 device: str = "auto", n_threads: int = 0,
                  random_state=None, verbose: bool = False):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
@@ -129,6 +137,7 @@ class DotProduct(_ExplicitNeural, FactorModel):
         self.weight_decay = weight_decay
         self.init_std = init_std
         self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -170,7 +179,8 @@ class BiasedDotProduct(_ExplicitNeural, FactorModel):
     def __init__(self, *, n_factors: int = 50, n_epochs: int = 20, batch_size: int = 8192,
                  learning_rate: float = 0.02, lr_decay: float = 1.0, optimizer: str = "adam",
                  regularization: float = 0.1, bias_regularization: float = 0.001, weight_decay: float = 0.0,
-                 init_std: float = 0.1, early_stopping_rounds: int | None = None, device: str = "auto",
+                 init_std: float = 0.1, early_stopping_rounds: int | None = None, validation_fraction: float = 0.0,
+                 device: str = "auto",
                  n_threads: int = 0, random_state=None, verbose: bool = False):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
@@ -183,6 +193,7 @@ class BiasedDotProduct(_ExplicitNeural, FactorModel):
         self.weight_decay = weight_decay
         self.init_std = init_std
         self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state
@@ -248,7 +259,8 @@ class MLP(_ExplicitNeural):
                  n_epochs: int = 10, batch_size: int = 1024, learning_rate: float = 0.003,
                  lr_decay: float = 1.0, optimizer: str = "adam", regularization: float = 0.15,
                  bias_regularization: float = 0.001, weight_decay: float = 0.0, init_std: float = 0.1,
-                 early_stopping_rounds: int | None = None, device: str = "auto", n_threads: int = 0,
+                 early_stopping_rounds: int | None = None, validation_fraction: float = 0.0,
+                 device: str = "auto", n_threads: int = 0,
                  random_state=None, verbose: bool = False):
         self.n_factors = n_factors
         self.hidden = hidden
@@ -267,6 +279,7 @@ class MLP(_ExplicitNeural):
         self.weight_decay = weight_decay
         self.init_std = init_std
         self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
         self.device = device
         self.n_threads = n_threads
         self.random_state = random_state

@@ -20,6 +20,10 @@ from ..base import Interval, Options
 from ._base import COMMON, LAYERS, NeuralRecommender, hidden_units
 
 
+#: catalogues up to this many user x item cells sample negatives against a dense seen mask
+_BITMAP_CELLS = 200_000_000
+
+
 class NeuMF(NeuralRecommender):
     """Neural matrix factorisation (GMF + MLP) for implicit feedback, trained in PyTorch.
 
@@ -54,6 +58,9 @@ class NeuMF(NeuralRecommender):
     early_stopping_rounds : int or None, default None
         With ``eval_set``: stop after this many epochs without a better validation
         NDCG@10 and restore the best epoch.
+    validation_fraction : float in [0, 1), default 0.0
+        Without ``eval_set``: a per-user random share of the training rows becomes the
+        validation set (NDCG@10); the best epoch's model is kept, trained on the rest.
     device : {"auto", "cpu", "cuda", "cuda:N", "mps"}, default "auto"
     n_threads : int, default 0
     pretrain_epochs : int, default 0
@@ -98,7 +105,8 @@ class NeuMF(NeuralRecommender):
                  loss: str = "bce", n_negatives: int = 32, n_epochs: int = 12, batch_size: int = 1024,
                  learning_rate: float = 0.002, lr_decay: float = 1.0, optimizer: str = "adam",
                  regularization: float = 1e-3, weight_decay: float = 0.0, init_std: float = 0.01,
-                 early_stopping_rounds: int | None = None, device: str = "auto", n_threads: int = 0,
+                 early_stopping_rounds: int | None = None, validation_fraction: float = 0.0,
+                 device: str = "auto", n_threads: int = 0,
                  pretrain_epochs: int = 0, random_state=None, verbose: bool = False):
         self.n_factors = n_factors
         self.hidden = hidden
@@ -115,6 +123,7 @@ class NeuMF(NeuralRecommender):
         self.weight_decay = weight_decay
         self.init_std = init_std
         self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
         self.device = device
         self.n_threads = n_threads
         self.pretrain_epochs = pretrain_epochs
@@ -173,13 +182,21 @@ class NeuMF(NeuralRecommender):
     def _prepare(self, data, tensors, torch):
         tensors["u_np"] = data.user_codes
         self._n_items = int(data.n_items)
-        self._pos_keys = np.unique(data.user_codes.astype(np.int64) * data.n_items + data.item_codes)
+        keys = data.user_codes.astype(np.int64) * data.n_items + data.item_codes
+        if data.n_users * data.n_items <= _BITMAP_CELLS:
+            # a dense user x item mask: one gather per probe instead of a binary search
+            # (the search over 2.6M unsorted probes cost ~2 s of an 8 s ml-100k epoch)
+            seen = np.zeros(data.n_users * data.n_items, dtype=bool)
+            seen[keys] = True
+            self._pos_keys, self._seen_mask = None, seen
+        else:
+            self._pos_keys, self._seen_mask = np.unique(keys), None
 
     def _fit(self, data, eval_data):
         try:
             super()._fit(data, eval_data)
         finally:
-            self._pos_keys = None
+            self._pos_keys = self._seen_mask = None
 
     def _negatives(self, users: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """(len(users), n_negatives) item codes the users did not interact with (vectorised rejection)."""
@@ -188,8 +205,11 @@ class NeuMF(NeuralRecommender):
         base = users.astype(np.int64)[:, None] * n_items
         for _ in range(8):
             probe = base + neg
-            pos = np.minimum(np.searchsorted(keys, probe), len(keys) - 1)
-            hit = keys[pos] == probe
+            if self._seen_mask is not None:
+                hit = self._seen_mask[probe]
+            else:
+                pos = np.minimum(np.searchsorted(keys, probe), len(keys) - 1)
+                hit = keys[pos] == probe
             if not hit.any():
                 break
             neg[hit] = rng.integers(0, n_items, size=int(hit.sum()), dtype=np.int64)
