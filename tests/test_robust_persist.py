@@ -343,8 +343,6 @@ CONTENT_CASES = {
     "seen_ shape extra key": (_state("seen_", {"__csr_shape__": [60, 40], "x": 1}), "__csr_shape__"),
     "seen_ part missing": (_drop_entry("seen_.indices"), "incomplete"),
     "seen_ shape missing": (_state("seen_", _DROP), "has no shape"),
-    "seen_ missing": (lambda p: [_drop_entry(f"seen_.{x}")(p) for x in ("data", "indices", "indptr")]
-                      and _state("seen_", _DROP)(p), "no seen_"),
     # vocabularies
     "users_ duplicated": (_tamper("users_", lambda a: _with(a, 1, a[0])), "unique"),
     "users_ 2-d": (_tamper("users_", lambda a: a[:, None].copy()), "1-d array of integer or string ids"),
@@ -520,3 +518,24 @@ def test_an_undeclared_learned_attribute_is_refused_at_save_not_at_load(tmp_path
     del model.secret_state_
     model.save(tmp_path / "m")
     assert lr.load_model(tmp_path / "m").get_params() == model.get_params()
+
+
+def _drop_seen(path):
+    for x in ("data", "indices", "indptr"):
+        _drop_entry(f"seen_.{x}")(path)
+    _state("seen_", _DROP)(path)
+
+
+def test_a_missing_training_matrix_is_refused_only_where_the_scores_need_it(saved, tmp_path):
+    # issue 13: a factor model may be saved without seen_ (save(seen=False)); EASE scores from it
+    _drop_seen(saved)
+    light = lr.load_model(saved)
+    with pytest.raises(lr.ModelError, match="seen=interactions"):
+        light.recommend(light.users_.ids[0])
+    from latentrec.models import EASE
+
+    data = lr.synthetic_implicit(40, 30, 300, random_state=0)
+    EASE().fit(data).save(tmp_path / "ease")
+    _drop_seen(tmp_path / "ease")
+    with pytest.raises(PersistError, match="no seen_"):
+        lr.load_model(tmp_path / "ease")
