@@ -277,17 +277,13 @@ class SparkALS(FactorModel):
     def __getattr__(self, name):
         # only reached when ``name`` is not set: the seen matrix of a distributed fit, collected on demand
         if name == "seen_" and self.__dict__.get("_seen_frame") is not None:
-            seen = self._collect_seen(None)
+            seen = self._seen_items().fetch(None)
             self.seen_ = seen
             return seen
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def _seen_on_cluster(self) -> bool:
         return "seen_" not in self.__dict__ and self.__dict__.get("_seen_frame") is not None
-
-    def _collect_seen(self, users) -> sp.csr_matrix:
-        """The seen matrix with the rows of ``users`` (codes; None = all) fetched from Spark."""
-        return _SparkSeenItems(self._seen_frame, len(self.users_), len(self.items_)).fetch(users)
 
     def _seen_items(self):
         # a distributed fit's seen pairs stay on Spark: recommend fetches only the rows it ranks
@@ -536,5 +532,5 @@ class _SparkSeenItems:
         return sp.csr_matrix((pairs["rating"].to_numpy(np.float32),
                               (pairs["user"].to_numpy(), pairs["item"].to_numpy())), shape=self.shape)
 
-    def rows(self, user_codes) -> sp.csr_matrix:
-        return self.fetch(user_codes)[np.asarray(user_codes, dtype=np.int64)]
+    def rows(self, user_codes):
+        return user_codes, self.fetch(user_codes)  # the fetched rows sit at the users' own codes

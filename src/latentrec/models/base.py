@@ -400,11 +400,12 @@ class Recommender(BaseEstimator):
         return SeenItems(self.seen_)
 
     def _seen_rows(self, u: np.ndarray, exclude_seen: bool, history) -> tuple[np.ndarray | None, Any]:
-        """``(rows, seen)`` for the top-N kernels: ``seen`` holds the seen items of exactly the users
-        ``u`` (row r for ``u[r]``), ``rows`` indexes it; ``(None, None)`` when nothing is excluded."""
+        """``(rows, seen)`` for the top-N kernels: row ``rows[r]`` of ``seen`` holds the items seen by
+        user ``u[r]`` (:meth:`SeenItems.rows <latentrec.models.seen.SeenItems.rows>`); ``(None, None)``
+        when nothing is excluded."""
         if not exclude_seen:
             return None, None
-        return np.arange(len(u), dtype=np.int32), (history or self._seen_items()).rows(u)
+        return (history or self._seen_items()).rows(u)
 
     def _topn_codes(self, u: np.ndarray, n: int, *, exclude_seen: bool = True,
                     item_mask: np.ndarray | None = None, history=None) -> tuple[np.ndarray, np.ndarray]:

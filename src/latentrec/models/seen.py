@@ -9,8 +9,9 @@ with those rows alone. A caller can hand ``recommend`` another history
 without refitting. This is the role LensKit's training-history lookup plays in its
 pipelines; here it is one small protocol:
 
-* ``rows(user_codes) -> csr_matrix`` of shape (len(user_codes), n_items), in the
-  model's item codes: row r holds the items to leave out for ``user_codes[r]``.
+* ``rows(user_codes) -> (index, csr_matrix)``, in the model's item codes: row ``index[r]``
+  of the matrix holds the items to leave out for ``user_codes[r]`` (the training matrix
+  itself is handed over as it is, with the codes as the index: nothing is copied).
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ class SeenItems:
     def __init__(self, matrix: sp.spmatrix):
         self.matrix = sp.csr_matrix(matrix)
 
-    def rows(self, user_codes: np.ndarray) -> sp.csr_matrix:
-        return self.matrix[np.asarray(user_codes, dtype=np.int64)]
+    def rows(self, user_codes: np.ndarray) -> tuple[np.ndarray, sp.csr_matrix]:
+        return user_codes, self.matrix
 
     @classmethod
     def from_interactions(cls, data, users: Vocabulary, items: Vocabulary) -> "SeenItems":
@@ -47,9 +48,7 @@ class SeenItems:
                 raise DataError(f"seen: {exc}") from None
         coded, _ = data.recode(users, items)
         ones = np.ones(len(coded), dtype=np.float32)
-        m = sp.csr_matrix((ones, (coded.user_codes, coded.item_codes)), shape=(len(users), len(items)))
-        m.sum_duplicates()
-        return cls(m)
+        return cls(sp.csr_matrix((ones, (coded.user_codes, coded.item_codes)), shape=(len(users), len(items))))
 
 
 __all__ = ["SeenItems"]

@@ -127,7 +127,7 @@ class ModelService:
 
     def __init__(self, model, source=None, *, threads: int = 1):
         model._check_fitted()
-        if "seen_" not in vars(model):
+        if getattr(model, "seen_", None) is None:  # (a distributed SparkALS collects it here, as before)
             raise ModelError(f"{source or 'the model'} was saved without its training matrix (save(seen=False)); "
                              "the web service shows each user's history and leaves it out of their "
                              "recommendations, so serve a model saved with it")
