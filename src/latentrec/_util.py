@@ -26,15 +26,21 @@ def did_you_mean(name: str, choices) -> str:
     return f" (did you mean {hits[0]!r}?)" if hits else ""
 
 
+def is_seed(value) -> bool:
+    """What :func:`check_random_state` accepts: None, an int (not a bool), a Generator or a RandomState."""
+    return (value is None or isinstance(value, (np.random.Generator, np.random.RandomState))
+            or (isinstance(value, (int, np.integer)) and not isinstance(value, bool)))
+
+
 def check_random_state(random_state) -> np.random.Generator:
     """Resolve ``random_state`` (int, Generator or None) into a Generator, never global state."""
+    if not is_seed(random_state):
+        raise TypeError(f"random_state must be an int, a numpy Generator or None, got {random_state!r}")
     if isinstance(random_state, np.random.Generator):
         return random_state
-    if random_state is None or isinstance(random_state, (int, np.integer)):
-        return np.random.default_rng(random_state)
     if isinstance(random_state, np.random.RandomState):
         return np.random.default_rng(random_state.randint(0, 2**31 - 1))
-    raise TypeError(f"random_state must be an int, a numpy Generator or None, got {random_state!r}")
+    return np.random.default_rng(random_state)
 
 
 def seed_from(rng: np.random.Generator) -> int:

@@ -45,7 +45,7 @@ import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
-from .._util import kernel_threads, progress
+from .._util import is_seed, kernel_threads, progress
 from ..data.interactions import Interactions, as_interactions
 from ..data.vocab import Vocabulary
 from ..errors import DataError, ModelError, UnknownIdError, show
@@ -152,11 +152,9 @@ class Recommender(BaseEstimator):
             value = params.get(name)
             if not rule.check(value):
                 raise ModelError(f"{type(self).__name__}: {name} must be {rule.describe()}, got {value!r}")
-        seed = params.get("random_state")  # one rule for every model's seed, and the same error class
-        if not (seed is None or isinstance(seed, (numbers.Integral, np.random.Generator, np.random.RandomState))) \
-                or isinstance(seed, bool):
+        if not is_seed(params.get("random_state")):  # the library's one seed rule, as a bad hyper-parameter
             raise ModelError(f"{type(self).__name__}: random_state must be an int, a numpy Generator or None, "
-                             f"got {show(seed)}")
+                             f"got {show(params.get('random_state'))}")
 
     def _check_fitted(self) -> None:
         if not hasattr(self, "users_"):
