@@ -37,8 +37,8 @@ SOURCES = {
     "rating": ["explicit.py", "--models", "biases,biased-mf,als,svdpp,truncated-svd,user-knn,item-knn", "--blend",
                "--peers", "--protocols", "5fold,u1-u5,80/20"],
     "ranking": ["implicit_feedback.py", "--datasets", "ml-100k", "--peers", "--no-speed", "--models",
-                "EASE,EDLAE,DLAE,SparseEASE,PureSVD,RP3beta,ImplicitALS,BPR,ImplicitItemKNN,Popularity,Ensemble", "--lenskit-models",
-                "ease"],
+                "EASE,EDLAE,DLAE,SparseEASE,PureSVD,RP3beta,ImplicitALS,BPR,ImplicitItemKNN,Popularity,Ensemble",
+                "--lenskit-models", "ease"],
     "neural": ["neural.py", "--only", "accuracy"],
     "bayesian": ["bayesian.py", "--protocols", "5fold", "u1-u5", "80/20", "--features", "side", "plain"],
 }
