@@ -254,7 +254,8 @@ class Recommender(BaseEstimator):
         for name, value in vars(self).items():
             if (name.endswith("_") and not name.startswith("_") and isinstance(value, np.ndarray)
                     and value.dtype.kind == "f"):
-                total = np.sum(value, dtype=np.float64) if value.dtype.itemsize <= 4 else None
+                with np.errstate(invalid="ignore", over="ignore"):  # inf + -inf is the NaN looked for
+                    total = np.sum(value, dtype=np.float64) if value.dtype.itemsize <= 4 else None
                 if not (np.isfinite(total) if total is not None else np.isfinite(value).all()):
                     return name
         return None
