@@ -205,9 +205,7 @@ class NeuralRecommender(EmbeddingModel):
                             dot=bool(getattr(self, "dot_term", False)),
                             generator=generator, device=device)
             if self._hand_step(n_layers, gmf):
-                return net, [_nets.DotProductStep(net, self.optimizer, float(self.learning_rate),
-                                                  float(self.regularization),
-                                                  float(getattr(self, "bias_regularization", 0.0)))]
+                return net, [self._new_hand_step(net, _nets)]
             return net, _nets.make_optimizers(net, self.optimizer, float(self.learning_rate),
                                               float(self.weight_decay))
 
@@ -216,13 +214,11 @@ class NeuralRecommender(EmbeddingModel):
             net.train()
             total = torch.zeros((), dtype=torch.float64, device=device)
             n = 0
-            hand = isinstance(optimizers[0], _nets.DotProductStep)
+            hand = isinstance(optimizers[0], (_nets.DotProductStep, _nets.NeuMFStep))
             if hand and device.type == "cpu":
-                n = len(data.values)
-                sse = optimizers[0].cpu_epoch(codes[0], codes[1], codes[2], rng.permutation(n),
-                                              int(self.batch_size), self.n_threads)
+                total, n = self._hand_epoch(optimizers[0], codes, rng)
                 net.eval()
-                return self._epoch_loss(sse, n)
+                return self._epoch_loss(total, n)
             for batch in self._epoch_batches(tensors, rng, torch):
                 if hand:
                     total += optimizers[0].step(*batch)
@@ -268,6 +264,17 @@ class NeuralRecommender(EmbeddingModel):
         """Train with :class:`._nets.DotProductStep` (no autograd): the plain (biased) dot product
         under ``adam`` or ``sgd`` (``adamw``'s dense decoupled decay stays with torch)."""
         return False
+
+    def _new_hand_step(self, net, _nets):
+        """The hand-written step :meth:`_hand_step` asked for."""
+        return _nets.DotProductStep(net, self.optimizer, float(self.learning_rate), float(self.regularization),
+                                    float(getattr(self, "bias_regularization", 0.0)))
+
+    def _hand_epoch(self, step, codes, rng) -> tuple[float, int]:
+        """One CPU epoch of the hand-written step over the (users, items, values) codes: (loss sum, rows)."""
+        n = len(codes[2])
+        sse = step.cpu_epoch(codes[0], codes[1], codes[2], rng.permutation(n), int(self.batch_size), self.n_threads)
+        return sse, n
 
     def _pretrain(self, arrays: dict, make_net, train_epoch) -> dict:
         """Hook: train parts of the network before the main epochs; returns the starting arrays."""

@@ -306,3 +306,149 @@ class DotProductStep:
                                     self.reg_b, float(self.param_groups[0]["lr"]), self.adam, self.t, b1, b2,
                                     self.eps)
         return float(sse)
+
+
+class NeuMFStep:
+    """NeuMF's mini-batch step with the binary cross-entropy, written out by hand (CPU).
+
+    The same loss and optimisers as autograd + SparseAdam / Adam (or SGD) on :class:`Net`:
+
+        mean over the batch's pairs of BCE(σ(s_ui), y_ui) + λ (mean_b ‖row_u‖² + mean_pairs ‖row_i‖²)
+
+    A batch is B observed pairs with their M − 1 negatives, a (B, M) grid whose rows share a
+    user, so the user side (the first layer's user half p' W_user, p ⊙ w_g, the gradients) is
+    computed once per grid row and broadcast instead of gathered per pair, and the item side
+    once per distinct item. The dense layers' products are torch matrix products; the per-pair
+    work around them is one numba pass each (:mod:`latentrec.models.kernels.neumf`). The dense
+    layers get torch.optim.Adam's (or SGD's) update in one call on a flat buffer their
+    parameters are views of; the table's rows SparseAdam's lazy Adam (bias correction by the
+    global step count) or SGD. Its ``param_groups`` carry the rate, so :func:`set_learning_rate` works on it."""
+
+    betas, eps = (0.9, 0.999), 1e-8
+
+    def __init__(self, net: Net, optimizer: str, learning_rate: float, regularization: float,
+                 weight_decay: float):
+        if net.n_layers < 1 or not net.gmf or net.dropout or net.act is not torch.relu:  # pragma: no cover
+            raise AssertionError("NeuMFStep: NeuMF with relu layers and no dropout only")
+        self.net = net
+        self.param_groups = [{"lr": float(learning_rate)}]
+        self.adam = optimizer == "adam"
+        self.reg = float(regularization)
+        self.k = net.cols["factors"][1]
+        if net.cols["factors"][0] != 0 or net.cols["mlp_factors"] != (self.k, 2 * self.k):  # pragma: no cover
+            raise AssertionError("NeuMFStep: table columns [factors | mlp_factors]")
+        # the dense layers become views of one flat buffer, updated by one call (torch.optim.Adam's
+        # rule; its first step imports torch._dynamo, ~3 s of a fit)
+        self.weight_decay = float(weight_decay)
+        sizes = [p.numel() for p in net.dense.values()]
+        self.flat = np.empty(sum(sizes), np.float32)
+        self.flat_grad = np.empty_like(self.flat)
+        self.slices = {}
+        start = 0
+        for (name, param), size in zip(net.dense.items(), sizes):
+            self.flat[start:start + size] = param.data.numpy().ravel()
+            param.data = torch.from_numpy(self.flat[start:start + size]).view(param.shape)
+            self.slices[name] = slice(start, start + size)
+            start += size
+        self.flat_m = np.zeros_like(self.flat)
+        self.flat_v = np.zeros_like(self.flat)
+        table = net.table.data.numpy()
+        self.m = np.zeros_like(table) if self.adam else table[:0]
+        self.v = np.zeros_like(table) if self.adam else table[:0]
+        self.grad = np.zeros_like(table)
+        self.mark = np.zeros(len(table), np.int8)
+        self.slot = np.full(len(table) - net.n_users, -1, np.int64)
+        self.t = 0
+
+    def epoch(self, users: np.ndarray, items: np.ndarray, negatives: np.ndarray, batch_size: int,
+              n_threads: int) -> float:
+        """Every batch of ``batch_size`` rows of (users, items, negatives) in order; returns the
+        sum over batches of the batch's mean BCE times its number of observed pairs."""
+        from ..._util import kernel_threads
+
+        grid = np.concatenate([items[:, None], negatives], axis=1).astype(np.int64, copy=False)
+        users = users.astype(np.int64, copy=False)
+        total = 0.0
+        with kernel_threads(n_threads):
+            for start in range(0, len(users), batch_size):
+                total += self.step(users[start:start + batch_size], grid[start:start + batch_size])
+        return total
+
+    @torch.no_grad()
+    def step(self, u: np.ndarray, grid: np.ndarray) -> float:
+        """One update from the observed pairs (u, grid[:, 0]) and negatives grid[:, 1:]; returns
+        the batch's mean BCE times B."""
+        from ..kernels import neumf as kern
+
+        net, k = self.net, self.k
+        table = net.table.data.numpy()
+        d = {name: p.data for name, p in net.dense.items()}
+        n_layers = net.n_layers
+        b, m = grid.shape
+        n_pairs = b * m
+        items_out = np.empty(n_pairs, np.int64)
+        n_items, at, counts = kern.distinct_items(grid.reshape(-1), self.slot, items_out)
+        items = items_out[:n_items]
+        urows = table[u]                        # (B, 2k)
+        irows = table[items + net.n_users]      # (D, 2k)
+        t_u, t_i = torch.from_numpy(urows), torch.from_numpy(irows)
+        p, pm = t_u[:, :k], t_u[:, k:]
+        q, qm = t_i[:, :k], t_i[:, k:]
+        w0 = d["mlp_w0"]
+        w_out = d["output_w"]
+        wg, wm = w_out[:k], w_out[k:]
+        a_user = (pm @ w0[:k]).numpy()
+        c_item = (qm @ w0[k:]).numpy()
+        pw = (p * wg).numpy()
+        q_np = np.ascontiguousarray(q.numpy())
+        h = [np.empty((n_pairs, w0.shape[1]), np.float32)]
+        sg = np.empty(n_pairs, np.float32)
+        kern.first_layer(a_user, c_item, d["mlp_b0"].numpy(), at, pw, q_np, m, h[0], sg)
+        for j in range(1, n_layers):
+            z = torch.addmm(d[f"mlp_b{j}"], torch.from_numpy(h[-1]), d[f"mlp_w{j}"])
+            h.append(z.relu_().numpy())
+        ds = np.empty(n_pairs, np.float32)
+        dz = np.empty_like(h[-1])
+        bce = kern.output_bce(h[-1], np.ascontiguousarray(wm.numpy()), np.float32(d["output_b"][0]), sg, m, ds, dz)
+        t_ds = torch.from_numpy(ds)
+        grads = {"output_b": t_ds.sum().reshape(1)}
+        g_wm = torch.from_numpy(h[-1]).t() @ t_ds
+        t_dz = torch.from_numpy(dz)
+        for j in range(n_layers - 1, 0, -1):
+            t_h = torch.from_numpy(h[j - 1])
+            grads[f"mlp_w{j}"] = t_h.t() @ t_dz
+            grads[f"mlp_b{j}"] = t_dz.sum(0)
+            t_dz = t_dz @ d[f"mlp_w{j}"].t()
+            if j > 1:
+                t_dz.mul_(torch.from_numpy(h[j - 1]) > 0)
+        dh0 = np.ascontiguousarray(t_dz.numpy())
+        d_user = np.empty((b, dh0.shape[1]), np.float32)
+        g_pw = np.empty((b, k), np.float32)
+        d_item = np.empty((kern.CHUNKS + 1, n_items, dh0.shape[1]), np.float32)
+        g_q = np.empty((kern.CHUNKS + 1, n_items, k), np.float32)
+        kern.first_layer_backward(dh0, h[0], at, ds, pw, q_np, m, d_user, g_pw, d_item, g_q)
+        d_item, g_q = d_item[kern.CHUNKS], g_q[kern.CHUNKS]
+        t_du, t_di, t_gpw = torch.from_numpy(d_user), torch.from_numpy(d_item), torch.from_numpy(g_pw)
+        grads["mlp_b0"] = t_du.sum(0)
+        grads["mlp_w0"] = torch.cat([pm.t() @ t_du, qm.t() @ t_di])
+        grads["output_w"] = torch.cat([(p * t_gpw).sum(0), g_wm])
+        # the rows' gradients: per occurrence for the users, per distinct item for the items
+        reg_u, reg_i = 2.0 * self.reg / b, 2.0 * self.reg / n_pairs
+        g_u = np.empty_like(urows)
+        g_u[:, :k] = (t_gpw * wg).numpy()
+        g_u[:, k:] = (t_du @ w0[:k].t()).numpy()
+        g_u += reg_u * urows
+        g_i = np.empty_like(irows)
+        g_i[:, :k] = g_q
+        g_i[:, k:] = (t_di @ w0[k:].t()).numpy()
+        g_i += (reg_i * counts)[:, None] * irows
+        self.t += 1
+        b1, b2 = self.betas
+        kern.rows_adam(table, self.m, self.v, self.grad, self.mark, np.empty(b + n_items, np.int64), u, g_u,
+                       items + net.n_users, g_i, float(self.param_groups[0]["lr"]), self.adam, self.t, b1, b2,
+                       self.eps)
+        for name, part in self.slices.items():
+            self.flat_grad[part] = grads[name].reshape(-1).numpy()
+        kern.dense_step(self.flat, self.flat_grad, self.flat_m, self.flat_v, float(self.param_groups[0]["lr"]),
+                        self.weight_decay, self.adam, self.t, b1, b2, self.eps)
+        return bce / n_pairs * b

@@ -226,6 +226,25 @@ class NeuMF(NeuralRecommender):
         for start in range(0, n, bs):
             yield u[start:start + bs], i[start:start + bs], neg[start:start + bs]
 
+    def _hand_step(self, n_layers: int, gmf: bool) -> bool:
+        """The joint model with the BCE, relu layers and no dropout trains by :class:`._nets.NeuMFStep` on
+        the CPU (the same loss and optimisers as autograd, tested); pretraining stages, BPR, other
+        activations, dropout, ``adamw`` and other devices by autograd."""
+        return (n_layers >= 1 and gmf and self.loss == "bce" and self.activation == "relu"
+                and float(self.dropout) == 0.0 and self.optimizer in ("adam", "sgd")
+                and getattr(self, "device_", "cpu") == "cpu")
+
+    def _new_hand_step(self, net, _nets):
+        return _nets.NeuMFStep(net, self.optimizer, float(self.learning_rate), float(self.regularization),
+                               float(self.weight_decay))
+
+    def _hand_epoch(self, step, codes, rng):
+        """The epoch of :meth:`_epoch_batches` (same permutation, same negatives) by the hand-written step."""
+        users, items = codes[0], codes[1]
+        perm = rng.permutation(len(users))
+        neg = self._negatives(users[perm], rng)
+        return step.epoch(users[perm], items[perm], neg, int(self.batch_size), self.n_threads), len(users)
+
     def _batch_loss(self, net, batch, torch):
         import torch.nn.functional as F
 
