@@ -402,6 +402,59 @@ def test_hand_step_and_kernel_equal_autograd(explicit_split, monkeypatch, factor
     assert kernel.history_[-1]["train_loss"] < kernel.history_[0]["train_loss"]
 
 
+NEUMF_ARRAYS = ("user_factors_", "item_factors_", "user_mlp_factors_", "item_mlp_factors_", "output_w_",
+                "output_b_")
+
+
+@pytest.mark.parametrize("params", [{}, {"optimizer": "sgd", "learning_rate": 0.1},
+                                    {"weight_decay": 0.05, "hidden": (16,), "regularization": 0.01},
+                                    {"hidden": (12, 8, 4), "batch_size": 300}])
+def test_neumf_hand_step_equals_autograd(implicit_split, monkeypatch, params):
+    """NeuMF's CPU step by hand (the (B, 1 + n_negatives) grid, numba kernels, lazy Adam on the rows, Adam
+    on the dense layers) follows autograd + SparseAdam / Adam (or SGD) from the same seed."""
+    from latentrec.models.neural import _nets
+
+    train, _ = implicit_split
+    steps = []
+    real = _nets.NeuMFStep.step
+    with monkeypatch.context() as m:
+        m.setattr(_nets.NeuMFStep, "step", lambda self, *a: steps.append(1) or real(self, *a))
+        hand = neumf().set_params(n_epochs=3, **params).fit(train)
+    assert len(steps) == 3 * -(-len(train.compact()) // hand.batch_size)  # every batch by hand
+    with monkeypatch.context() as m:
+        _with_autograd(m, NeuMF)
+        auto = neumf().set_params(n_epochs=3, **params).fit(train)
+    names = NEUMF_ARRAYS + tuple(f"mlp_{kind}{j}_" for j in range(hand._n_layers) for kind in "wb")
+    for name in names:
+        np.testing.assert_allclose(getattr(hand, name), getattr(auto, name), atol=2e-5, err_msg=name)
+    np.testing.assert_allclose([h["train_loss"] for h in hand.history_], [h["train_loss"] for h in auto.history_],
+                               rtol=1e-5)
+    assert hand.history_[-1]["train_loss"] < hand.history_[0]["train_loss"]
+
+
+@pytest.mark.parametrize("params", [{"loss": "bpr"}, {"dropout": 0.2}, {"activation": "tanh"},
+                                    {"optimizer": "adamw"}])
+def test_neumf_without_a_hand_step_trains_by_autograd(implicit_split, monkeypatch, params):
+    from latentrec.models.neural import _nets
+
+    def refuse(self, *args):
+        raise AssertionError("the hand-written step ran")
+
+    monkeypatch.setattr(_nets.NeuMFStep, "step", refuse)
+    model = neumf().set_params(n_epochs=2, **params).fit(implicit_split[0])
+    assert np.isfinite(model.history_[-1]["train_loss"])
+
+
+def test_neumf_early_stopping_restores_the_hand_step_best_epoch(implicit_split):
+    """The dense layers are views of the step's flat buffer: restoring the best epoch must reach them."""
+    train, test = implicit_split
+    model = neumf().set_params(n_epochs=8, learning_rate=0.05, early_stopping_rounds=1).fit(train, eval_set=test)
+    assert len(model.history_) > model.best_epoch_  # stopped after a worse epoch: the best one was restored
+    again = neumf().set_params(n_epochs=model.best_epoch_, learning_rate=0.05).fit(train, eval_set=test)
+    for name in NEUMF_ARRAYS + ("mlp_w0_", "mlp_w1_"):
+        np.testing.assert_array_equal(getattr(model, name), getattr(again, name), err_msg=name)
+
+
 def test_neumf_negatives_unseen_with_the_dense_mask_and_the_search(implicit_split, monkeypatch):
     from latentrec.models.neural import neumf as neumf_module
 
