@@ -92,7 +92,9 @@ class NeuMF(NeuralRecommender):
     factors and regularization 1e-3 beat 32 and 1e-4 / 3e-3; BPR and He et al.'s
     pretraining (``pretrain_epochs=8``) did not help there. Early stopping picked
     12-14 epochs. An epoch costs ~(1 + n_negatives) forward/backward passes per
-    interaction: lower ``n_negatives`` for speed.
+    interaction: lower ``n_negatives`` for speed. With ``loss="bce"``, relu, no dropout and
+    ``adam``/``sgd`` on the CPU the step is hand-written (:class:`._nets.NeuMFStep`: the same
+    loss and optimisers as autograd, ~3x faster; docs/neural.md).
     """
 
     task = "implicit"
