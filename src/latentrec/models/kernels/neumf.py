@@ -16,8 +16,8 @@ paid ~15 passes and autograd a scatter per gathered tensor:
   side) and per distinct item (item side, in a fixed number of chunks), with the GMF gradients;
 * :func:`rows_adam` — SparseAdam's lazy Adam (or SGD) on the table rows the batch touched.
 
-Each has a plain NumPy twin in :mod:`latentrec.models.neural._nets` (``NeuMFStep`` with
-``kernels=False``) that tests/test_neural.py compares against.
+tests/test_kernels_neumf.py checks each against a plain NumPy / torch reference on tiny
+inputs, and tests/test_neural.py the whole step against autograd + SparseAdam / Adam / SGD.
 """
 
 from __future__ import annotations
