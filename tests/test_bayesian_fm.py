@@ -393,6 +393,40 @@ def test_ordinal_cutpoint_chain_matches_a_grid_posterior():
     np.testing.assert_allclose(draws.std(0), sd, rtol=0.15)
 
 
+def test_ordinal_cutpoint_chain_with_the_first_fixed_matches_a_grid_posterior():
+    """fix_first (BayesianFM's setting): c0 never moves, c1 | c0, eta against its flat-prior posterior on a grid."""
+    eta, cls, cut = probit_data(n=300, seed=1, cut=(-0.4, 0.6))
+    rng = np.random.default_rng(3)
+    c = np.array([-0.4, 0.3])
+    draws, acc = [], 0
+    for _ in range(1500):
+        c, a = ordinal.sample_cutpoints(eta, c, cls, rng, fix_first=True)
+        draws.append(c)
+        acc += a
+    draws = np.array(draws[100:])
+    assert acc > 1000 and np.all(draws[:, 0] == -0.4)
+    g1 = np.linspace(0.0, 1.2, 601)
+    ll = np.array([ordinal.log_likelihood(eta, np.array([-0.4, b]), cls) for b in g1])
+    p = np.exp(ll - ll.max())
+    p /= p.sum()
+    mean = (p * g1).sum()
+    sd = np.sqrt((p * (g1 - mean) ** 2).sum())
+    assert draws[:, 1].mean() == pytest.approx(mean, abs=0.2 * sd)
+    assert draws[:, 1].std() == pytest.approx(sd, rel=0.15)
+
+
+def test_all_kept_samples_are_saved_within_the_memory_budget(rich_split):
+    """n_saved_samples=None keeps every kept sample when they fit in max_saved_mb, else as many as fit."""
+    train, test = rich_split
+    kw = {**FAST, "n_saved_samples": None, "features": RICH, "loss": "ordinal"}
+    model = BayesianFM(**kw).fit(train)
+    assert model.cutpoint_samples_.shape[0] == model.n_kept_samples_ == FAST["n_iter"] - FAST["n_burn_in"]
+    per_sample = 4 * (FAST["n_factors"] + 1) * model._design.n_entities
+    small = BayesianFM(**kw, max_saved_mb=3.5 * per_sample / 2 ** 20).fit(train)
+    assert small.cutpoint_samples_.shape[0] == 3
+    assert small.user_factors_.nbytes + small.user_bias_samples_.nbytes < 3.5 * per_sample
+
+
 def test_ordinal_expected_rating():
     from scipy.stats import norm
 

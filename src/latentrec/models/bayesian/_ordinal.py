@@ -10,8 +10,9 @@ given the FM's scores with z integrated out (the collapsed step that keeps them
 from being pinned between neighbouring z's, the slow mixing of sampling c | z):
 an independence Metropolis-Hastings step whose proposal is the Laplace
 approximation N(mode, -H^-1) of that conditional, mode found by Newton's method
-(flat prior on c; the intercept w0 is fixed at 0, since the cutpoints carry the
-location).
+(flat prior on c). BayesianFM fixes the first cutpoint at 0 and samples the
+intercept w0 (prior N(0, 1)) as the location, as myFM 0.3 did (chosen on
+validation parts of u1..u5.base: docs/bayesian.md).
 
 A prediction is the expected rating Σ_k value_k P(class k | r̂, c).
 """
@@ -100,10 +101,10 @@ def _gradient_hessian_numpy(eta, cut, cls):
                      per_class(lo0 * r_lo - r_lo ** 2), per_class(r_lo * r_hi))
 
 
-def _mode(eta, cut, cls, max_steps: int = 50):
+def _mode(eta, cut, cls, free, max_steps: int = 50):
     """Newton's method from ``cut``; returns the mode, the Hessian there and the log-likelihood at
-    ``cut``. Newton converges quadratically, so once a step is below ``STOP`` = 1e-4 the next would be
-    ~1e-8 (1e-6 of the cutpoints' posterior sd, ~5e-3 on ml-100k): stop there, and keep the Hessian
+    ``cut``; only the cutpoints at the indices ``free`` move. Newton converges quadratically, so once a
+    step is below ``STOP`` = 1e-4 the next would be ~1e-8 (1e-6 of the cutpoints' posterior sd, ~5e-3 on ml-100k): stop there, and keep the Hessian
     of that last step (taken within 1e-4 of the mode). Each pass over the rows is a Newton step; this
     saves one to two of them per sweep against iterating to 1e-10 and evaluating the Hessian again."""
     c = cut.copy()
@@ -112,7 +113,8 @@ def _mode(eta, cut, cls, max_steps: int = 50):
         g, H, ll = _gradient_hessian(eta, c, cls, with_ll=True)
         if ll_start is None:
             ll_start = ll
-        step = np.linalg.solve(H, g)
+        step = np.zeros_like(c)
+        step[free] = np.linalg.solve(H[np.ix_(free, free)], g[free])
         new = c - step
         while np.any(np.diff(new) <= 0):  # stay ordered: halve the step
             step *= 0.5
@@ -123,15 +125,20 @@ def _mode(eta, cut, cls, max_steps: int = 50):
     return c, H, ll_start
 
 
-def sample_cutpoints(eta, cut, cls, rng) -> tuple[np.ndarray, bool]:
-    """One independence MH draw of the cutpoints given the scores ``eta``; returns (cut, accepted)."""
-    mode, H, ll_cut = _mode(eta, cut, cls)
-    cov_chol = np.linalg.cholesky(np.linalg.inv(-H))
-    prop = mode + cov_chol @ rng.standard_normal(len(cut))
-    prec = -H
+def sample_cutpoints(eta, cut, cls, rng, fix_first: bool = False) -> tuple[np.ndarray, bool]:
+    """One independence MH draw of the cutpoints given the scores ``eta``; returns (cut, accepted).
+    With ``fix_first`` the first cutpoint stays where it is (BayesianFM fixes it at 0 and samples the
+    intercept w0 instead) and the step draws the others from their conditional."""
+    free = np.arange(1, len(cut)) if fix_first else np.arange(len(cut))
+    if len(free) == 0:  # two classes and the one cutpoint fixed: nothing to draw
+        return cut, True
+    mode, H, ll_cut = _mode(eta, cut, cls, free)
+    prec = -H[np.ix_(free, free)]
+    prop = mode.copy()
+    prop[free] += np.linalg.cholesky(np.linalg.inv(prec)) @ rng.standard_normal(len(free))
 
     def log_q(c):
-        d = c - mode
+        d = (c - mode)[free]
         return -0.5 * d @ prec @ d
 
     log_ratio = (log_likelihood(eta, prop, cls) - ll_cut) + log_q(cut) - log_q(prop)

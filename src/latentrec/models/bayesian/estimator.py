@@ -75,9 +75,14 @@ class BayesianFM(FactorModel):
         rating; needs timestamps), ``"user_attributes"`` (columns of the data's
         ``user_metadata``), ``"item_attributes"`` (``genres`` and ``year`` of
         ``item_metadata``). See :mod:`latentrec.models.bayesian._features`.
-    n_saved_samples : int, default 64
-        Kept samples stored after fit (evenly thinned) for ``predict``,
-        ``recommend`` and ``save``; docs/bayesian.md gives the RMSE this costs.
+    n_saved_samples : int or None, default None
+        Kept samples stored after fit for ``predict``, ``recommend`` and ``save``.
+        None: every kept sample while the stored arrays fit in ``max_saved_mb``,
+        else as many as fit, evenly thinned (ml-100k: all 280; ML-20M at rank 32:
+        ~23). An int: that many, evenly thinned. docs/bayesian.md gives the RMSE
+        thinning costs.
+    max_saved_mb : float, default 512
+        Memory budget (MB) of the stored samples when ``n_saved_samples`` is None.
     init_std : float, default 0.1
         v_jf start as N(0, init_std²).
     loss : {"auto", "squared", "ordinal"}, default "auto"
@@ -135,7 +140,8 @@ class BayesianFM(FactorModel):
         "n_iter": Interval(int, 1, None),
         "n_burn_in": Interval(int, 0, None),
         "features": _Features(),
-        "n_saved_samples": Interval(int, 1, None),
+        "n_saved_samples": Interval(int, 1, None, none_ok=True),
+        "max_saved_mb": Interval(float, 0, None, closed="neither"),
         "init_std": Interval(float, 0, None),
         "loss": Options("auto", "squared", "ordinal"),
         "n_threads": Interval(int, 0, None),
@@ -143,13 +149,15 @@ class BayesianFM(FactorModel):
     }
 
     def __init__(self, *, n_factors: int = 10, n_iter: int = 300, n_burn_in: int = 20, features=(),
-                 n_saved_samples: int = 64, init_std: float = 0.1, loss: str = "auto", n_threads: int = 0,
+                 n_saved_samples: int | None = None, max_saved_mb: float = 512.0, init_std: float = 0.1,
+                 loss: str = "auto", n_threads: int = 0,
                  random_state=None, verbose: bool = False):
         self.n_factors = n_factors
         self.n_iter = n_iter
         self.n_burn_in = n_burn_in
         self.features = features
         self.n_saved_samples = n_saved_samples
+        self.max_saved_mb = max_saved_mb
         self.init_std = init_std
         self.loss = loss
         self.n_threads = n_threads
@@ -185,7 +193,7 @@ class BayesianFM(FactorModel):
             ei = self.items_.codes(eval_data.items.take(eval_data.item_codes), missing="ignore")
             eval_idx = self._rows_index(eu, ei, eval_data.timestamps)
         n_kept = self.n_iter - self.n_burn_in
-        n_save = min(self.n_saved_samples, n_kept)
+        n_save = min(self._n_to_save(design, levels), n_kept)
         save_at = set((self.n_burn_in + np.round(np.linspace(0, n_kept - 1, n_save))).astype(int).tolist())
         saved: list[dict] = []
         cuts: list[np.ndarray] = []
@@ -213,7 +221,7 @@ class BayesianFM(FactorModel):
                 pred = self._clip(pred)
                 state["val"] = float(np.sqrt(np.mean((pred - eval_data.values) ** 2)))
             if sample in save_at:
-                saved.append(sampler.summary())
+                saved.append(self._saved_piece(sampler.summary(), design))
                 if levels is not None:
                     cuts.append(sampler.cut.copy())
             return {"train_loss": rmse, "alpha": alpha}
@@ -227,6 +235,15 @@ class BayesianFM(FactorModel):
             self.rating_values_ = levels
         self.n_kept_samples_ = state["n_kept"]
 
+    def _n_to_save(self, design, levels) -> int:
+        """``n_saved_samples``, or with None the most samples whose stored arrays fit in ``max_saved_mb``:
+        per sample k float32 factors per entity, under the probit also a float32 bias per entity."""
+        if self.n_saved_samples is not None:
+            return int(self.n_saved_samples)
+        per_entity = self.n_factors + (1 if levels is not None else 0)
+        per_sample = 4.0 * per_entity * design.n_entities
+        return max(1, int(self.max_saved_mb * 2 ** 20 // per_sample))
+
     def _rows_index(self, user_codes, item_codes, timestamps) -> np.ndarray:
         """(n, R) entity index of rows in model codes (-1 = no entity in that relation)."""
         d = self._design
@@ -238,42 +255,54 @@ class BayesianFM(FactorModel):
             cols.append(feat.nearest_day(d.days, timestamps) + d.ent_start[2])
         return np.column_stack(cols).astype(np.int32)
 
+    @staticmethod
+    def _saved_piece(smp: dict, design) -> dict:
+        """One saved sample as the prediction needs it: float32 factors per relation (the day's centred on
+        the rating-weighted average day) and float64 biases with the average day and w0 folded in."""
+        qu, du, qi, di = smp["q"][0], smp["d"][0], smp["q"][1], smp["d"][1]
+        qbar = np.zeros(qu.shape[1])
+        dbar = 0.0
+        piece = {}
+        if "day" in design.relations:
+            qt, dt = smp["q"][2], smp["d"][2]
+            qbar = design.day_weights @ qt
+            dbar = float(design.day_weights @ dt)
+            piece["qt"] = (qt - qbar).astype(np.float32)
+            piece["bt"] = dt - dbar
+        piece["bu"] = du + qu @ qbar
+        piece["bi"] = di + qi @ qbar + smp["w0"] + dbar
+        piece["qu"] = qu.astype(np.float32)
+        piece["qi"] = qi.astype(np.float32)
+        return piece
+
     def _store(self, saved: list[dict], design, cuts=None) -> None:
-        """The saved samples as the prediction arrays; under the probit (``cuts``) also every sample's
-        biases and cutpoints, since the expected rating is not linear in the score."""
+        """The saved samples (:meth:`_saved_piece`) as the prediction arrays; under the probit (``cuts``)
+        also every sample's biases and cutpoints, since the expected rating is not linear in the score."""
         s = len(saved)
-        scale = 1.0 / np.sqrt(s)
+        scale = np.float32(1.0 / np.sqrt(s))
         has_day = "day" in design.relations
-        ub, ib, uf, itf, dfs, dbs = [], [], [], [], [], []
-        for smp in saved:
-            qu, du, qi, di = smp["q"][0], smp["d"][0], smp["q"][1], smp["d"][1]
-            qbar = np.zeros(qu.shape[1])
-            dbar = 0.0
-            if has_day:
-                qt, dt = smp["q"][2], smp["d"][2]
-                qbar = design.day_weights @ qt
-                dbar = float(design.day_weights @ dt)
-                dfs.append(qt - qbar)
-                dbs.append(dt - dbar)
-            ub.append(du + qu @ qbar)
-            ib.append(di + qi @ qbar + smp["w0"] + dbar)
-            uf.append(qu)
-            itf.append(qi)
-        self.user_factors_ = (np.hstack(uf) * scale).astype(np.float32)
-        self.item_factors_ = (np.hstack(itf) * scale).astype(np.float32)
+
+        def stacked(key):
+            out = np.hstack([p[key] for p in saved])
+            out *= scale
+            return out
+
+        self.user_factors_ = stacked("qu")
+        self.item_factors_ = stacked("qi")
+        ub, ib = [p["bu"] for p in saved], [p["bi"] for p in saved]
         self.user_bias_ = np.mean(ub, axis=0).astype(np.float32)
         self.item_bias_ = (np.mean(ib, axis=0) - self.global_mean_).astype(np.float32)
         if has_day:
             self.days_ = design.days.astype(np.int64)
-            self.day_factors_ = (np.hstack(dfs) * scale).astype(np.float32)
-            self.day_bias_ = np.mean(dbs, axis=0).astype(np.float32)
+            self.day_factors_ = stacked("qt")
+            self.day_bias_ = np.mean([p["bt"] for p in saved], axis=0).astype(np.float32)
         if cuts is not None:
             self.cutpoint_samples_ = np.asarray(cuts, np.float64)
             self.cutpoints_ = self.cutpoint_samples_.mean(axis=0)
             self.user_bias_samples_ = np.column_stack(ub).astype(np.float32)
             self.item_bias_samples_ = np.column_stack(ib).astype(np.float32)
             if has_day:
-                self.day_bias_samples_ = np.column_stack(dbs).astype(np.float32)
+                self.day_bias_samples_ = np.column_stack([p["bt"] for p in saved]).astype(np.float32)
 
     # ------------------------------------------------------------------ prediction
     def _predict_rows(self, X, u, i, known) -> np.ndarray:
@@ -364,8 +393,10 @@ class _Sampler:
         else:  # ordered probit: the target is the latent score z, drawn given the class and the cutpoints
             self.cls = np.searchsorted(levels, self.ratings).astype(np.int64)
             self.cut = ordinal.initial_cutpoints(self.cls, len(levels))
-            self.w0 = 0.0
-            self.y = ordinal.sample_latent(np.zeros(self.n), self.cut, self.cls, rng)
+            # the first cutpoint is fixed at 0 and w0 (sampled as under the Gaussian) carries the location
+            self.w0 = -float(self.cut[0])
+            self.cut = self.cut - self.cut[0]
+            self.y = ordinal.sample_latent(np.full(self.n, self.w0), self.cut, self.cls, rng)
             self.n_accepted = 0
         p, n_ent, G = design.n_features, design.n_entities, len(design.group_names)
         self.er_ptr, self.er_rows = feat.entity_rows(idx, n_ent)
@@ -422,17 +453,17 @@ class _Sampler:
             self.alpha = float(rng.gamma((ALPHA_0 + self.n) / 2.0, 2.0 / (BETA_0 + sse)))
         else:  # cutpoints | scores, then the latent targets | scores, cutpoints (probit: α = 1)
             eta = self.y - self.resid
-            self.cut, accepted = ordinal.sample_cutpoints(eta, self.cut, self.cls, rng)
+            self.cut, accepted = ordinal.sample_cutpoints(eta, self.cut, self.cls, rng, fix_first=True)
             self.n_accepted += accepted
             # ordinal.sample_latent in numba, in place (the same uniforms)
             kern.ordinal_latent(self.y, self.resid, self.cut, self.cls, rng.uniform(size=self.n))
         self.mu_w, self.lam_w = self._hyper(self.w, self.mu_w, self.lam_w)
         self.mu_v, self.lam_v = self._hyper(self.V, self.mu_v, self.lam_v)
-        if self.levels is None:  # under the probit the cutpoints carry the location: w0 stays 0
-            prec = self.alpha * self.n + REG_0
-            new_w0 = (self.alpha * (self.resid.sum() + self.w0 * self.n)) / prec + rng.standard_normal() / np.sqrt(prec)
-            self.resid -= new_w0 - self.w0
-            self.w0 = float(new_w0)
+        # w0 ~ N(0, 1/REG_0); under the probit (α = 1) it is the location, the first cutpoint being fixed at 0
+        prec = self.alpha * self.n + REG_0
+        new_w0 = (self.alpha * (self.resid.sum() + self.w0 * self.n)) / prec + rng.standard_normal() / np.sqrt(prec)
+        self.resid -= new_w0 - self.w0
+        self.w0 = float(new_w0)
         self.sweep_parameters()
         if self.levels is None:
             return float(np.sqrt(np.mean(self.resid ** 2))), self.alpha
