@@ -11,7 +11,7 @@ from being pinned between neighbouring z's, the slow mixing of sampling c | z):
 an independence Metropolis-Hastings step whose proposal is the Laplace
 approximation N(mode, -H^-1) of that conditional, mode found by Newton's method
 (flat prior on c). BayesianFM fixes the first cutpoint at 0 and samples the
-intercept w0 (prior N(0, 1)) as the location, as myFM 0.3 did (chosen on
+intercept w0 (prior N(0, 1)) as the location, as an earlier myFM commit did (chosen on
 validation parts of u1..u5.base: docs/bayesian.md).
 
 A prediction is the expected rating Σ_k value_k P(class k | r̂, c).
