@@ -191,7 +191,7 @@ def dense_step(param, grad, mom1, mom2, lr, weight_decay, adam, t, b1, b2, eps):
     bc1 = 1.0 - b1 ** t
     bc2_root = math.sqrt(1.0 - b2 ** t)
     step = np.float32(lr / bc1)
-    f1, f2, g1, g2 = np.float32(b1), np.float32(b2), np.float32(1.0 - b1), np.float32(1.0 - b2)
+    f2, g1, g2 = np.float32(b2), np.float32(1.0 - b1), np.float32(1.0 - b2)
     root, fe, wd, rate = np.float32(bc2_root), np.float32(eps), np.float32(weight_decay), np.float32(lr)
     for f in range(len(param)):
         g = grad[f] + wd * param[f]
