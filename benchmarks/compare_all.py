@@ -8,7 +8,7 @@ metric, so a faster run can be shown to give the same table (issue 17's target:
 at most 3 minutes on 2 cores, RMSE within 0.002 and NDCG@10 within 0.005).
 
     python benchmarks/compare_all.py --out benchmarks/results/compare_all.json
-    python benchmarks/compare_all.py --baseline old/results.json --extra-args --n-jobs 2
+    python benchmarks/compare_all.py --baseline old/results.json --extra-args --n-jobs 1
 
 Timings are of this machine at the time of the run; the JSON keeps the load average.
 """

@@ -59,6 +59,19 @@ def test_compare_prints_and_writes_json(csv, tmp_path, capsys):
     assert doc["dataset"]["rows"] == 2400
 
 
+def test_compare_runs_a_process_per_core_with_one_thread_per_model(csv, tmp_path, capsys):
+    # issue 17: `--models all` took 7 min in one process where torch's and numba's threads on 2 cores
+    # were slower than one thread each in 2 processes (2 min); --n-jobs 1 keeps the old way
+    for jobs, threads in ((None, 1), ("1", 0)):
+        out_json = tmp_path / f"{jobs}.json"
+        extra = [] if jobs is None else ["--n-jobs", jobs]
+        assert run(capsys, "compare", csv, "--protocol", "holdout", "--models", "biased-mf", "--no-curves",
+                   "-o", out_json, *extra)[0] == 0
+        doc = json.loads(out_json.read_text())
+        assert doc["n_jobs"] == (-1 if jobs is None else 1)
+        assert doc["models"]["biased-mf"]["params"]["n_threads"] == threads
+
+
 def test_compare_same_seed_same_table(csv, tmp_path, capsys):
     tables = []
     for name in ("a", "b"):

@@ -209,6 +209,7 @@ def test_cli_train_with_master_and_compare_on_the_spark_engine(spark, tmp_path, 
     assert "spark-als" in out and "\nals " not in out
     run = __import__("json").loads(out_json.read_text())
     assert run["models"]["spark-als"]["params"]["master"] == "local[2]"
+    assert run["n_jobs"] == 1  # Spark uses the cores itself: no worker processes by default
 
 
 def test_spark_runs_quiet_and_says_where_its_log_is(tmp_path):

@@ -176,7 +176,10 @@ def cmd_compare(args) -> int:
     out = Path(args.output) if args.output else _default_output(args)
     journal = out.with_name(out.name + ".partial.jsonl")
     t0 = time.perf_counter()
-    evaluation = evaluate(models, data, args.protocol, k=args.k, n_jobs=args.n_jobs, random_state=args.seed,
+    n_jobs = args.n_jobs
+    if n_jobs is None:  # a Spark session per worker process would oversubscribe the cores Spark already uses
+        n_jobs = 1 if any("master" in m.get_params(deep=False) for m in models.values()) else -1
+    evaluation = evaluate(models, data, args.protocol, k=args.k, n_jobs=n_jobs, random_state=args.seed,
                           data_home=args.data_home, verbose=False if args.quiet else None,
                           curves=not args.no_curves, journal=journal, resume=args.resume)
     elapsed = time.perf_counter() - t0
@@ -599,7 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="FILE",
                    help="JSON of the results (default DIR/results.json with --report, else "
                         "./latentrec-compare-DATASET-PROTOCOL-ENGINE.json)")
-    p.add_argument("--n-jobs", type=_n_jobs, default=1, help="processes over (model, fold) pairs (-1: every core)")
+    p.add_argument("--n-jobs", type=_n_jobs, default=None,
+                   help="processes over (model, fold) pairs (-1: one per core); a model that would use every "
+                        "core gets cores / jobs threads. Default: -1, or 1 when a model trains on Spark")
     p.add_argument("-k", type=_int_at_least(1, "a cut-off"), default=10,
                    help="cut-off of the ranking metrics (default 10)")
     p.add_argument("--no-curves", action="store_true",
