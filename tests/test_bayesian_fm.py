@@ -342,6 +342,30 @@ def test_ordinal_train_error_kernel_matches_the_expected_rating():
                                ordinal.expected_rating(etas, cuts, levels).mean(axis=1), rtol=1e-13)
 
 
+@pytest.mark.parametrize("with_day", [False, True])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_ordinal_rows_kernel_matches_the_numpy_reference(with_day, n_threads):
+    # predict's kernel reads the stacked samples in place; the reference gathers and reshapes them
+    from latentrec._util import kernel_threads
+
+    rng = np.random.default_rng(5)
+    S, k, n_u, n_i, n_t, n = 7, 3, 11, 13, 4, 500
+    f32 = np.float32
+    qu, qi, qt = (rng.normal(0, 0.4, (m, S * k)).astype(f32) for m in (n_u, n_i, n_t))
+    bu, bi, bt = (rng.normal(0, 0.5, (m, S)).astype(f32) for m in (n_u, n_i, n_t))
+    u, i, t = rng.integers(0, n_u, n), rng.integers(0, n_i, n), rng.integers(0, n_t, n)
+    if not with_day:
+        qt, bt, t = qt[:0], bt[:0], t[:0]
+    cuts = np.sort(rng.normal(0, 1, (S, 3)), axis=1)
+    cuts[:, 0] = 0.0
+    levels = np.array([1.0, 2.0, 3.0, 4.0])
+    with kernel_threads(n_threads):
+        got = kern.ordinal_rows_expected(qu, qi, bu, bi, u, i, qt, bt, t, cuts, levels)
+    ref = ordinal.expected_rows(qu, qi, bu, bi, u, i, qt, bt, t, cuts, levels, block=128)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+    assert got.min() >= 1.0 and got.max() <= 4.0
+
+
 def test_row_chunks_cover_each_relation_in_order():
     data = small_data()
     design, idx = feat.build_design(data, RICH)

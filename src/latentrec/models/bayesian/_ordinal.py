@@ -166,3 +166,21 @@ def expected_rating(eta, cut, levels) -> np.ndarray:
     levels = np.asarray(levels, np.float64)
     above = ndtr(np.asarray(eta, np.float64)[..., None] - np.asarray(cut, np.float64))  # (..., K - 1)
     return levels[0] + above @ np.diff(levels)
+
+
+def expected_rows(qu, qi, bu, bi, u, i, qt, bt, t, cuts, levels, block: int = 4096) -> np.ndarray:
+    """NumPy reference of ``kern.ordinal_rows_expected``: each row's expected rating averaged over
+    the saved samples, every sample's score rebuilt from its block of the stacked factors."""
+    S = cuts.shape[0]
+    k = qu.shape[1] // S
+    out = np.empty(len(u))
+    for lo in range(0, len(u), block):
+        sl = slice(lo, lo + block)
+        fu = qu[u[sl]].reshape(-1, S, k)
+        fi = qi[i[sl]].reshape(-1, S, k)
+        eta = S * np.einsum("nsk,nsk->ns", fu, fi, dtype=np.float64) + bu[u[sl]] + bi[i[sl]]
+        if len(t):
+            ft = qt[t[sl]].reshape(-1, S, k)
+            eta += bt[t[sl]] + S * np.einsum("nsk,nsk->ns", ft, fu + fi, dtype=np.float64)
+        out[sl] = kern.ordinal_expected(eta, cuts, levels)
+    return out

@@ -326,23 +326,19 @@ class BayesianFM(FactorModel):
                 "nk,nk->n", self.day_factors_[t], self.user_factors_[u] + self.item_factors_[i])
         return out.astype(np.float32)
 
-    def _ordinal_rows(self, u, i, t, block: int = 4096) -> np.ndarray:
+    def _ordinal_rows(self, u, i, t) -> np.ndarray:
         """Mean over the saved samples s of E[rating | score_s, cutpoints_s]: each sample's score is
         rebuilt from its block of the stacked factors (scaled by 1/sqrt(S)) and its biases."""
-        S = self.cutpoint_samples_.shape[0]
-        k = self.user_factors_.shape[1] // S
-        out = np.empty(len(u))
-        for lo in range(0, len(u), block):
-            sl = slice(lo, lo + block)
-            qu = self.user_factors_[u[sl]].reshape(-1, S, k)
-            qi = self.item_factors_[i[sl]].reshape(-1, S, k)
-            eta = (S * np.einsum("nsk,nsk->ns", qu, qi, dtype=np.float64)
-                   + self.user_bias_samples_[u[sl]] + self.item_bias_samples_[i[sl]])
-            if t is not None:
-                qt = self.day_factors_[t[sl]].reshape(-1, S, k)
-                eta += self.day_bias_samples_[t[sl]] + S * np.einsum("nsk,nsk->ns", qt, qu + qi, dtype=np.float64)
-            out[sl] = kern.ordinal_expected(eta, self.cutpoint_samples_, self.rating_values_)
-        return out
+        S, k = self.cutpoint_samples_.shape[0], self.user_factors_.shape[1]
+        if t is None:
+            qt, bt, t = np.empty((0, k), np.float32), np.empty((0, S), np.float32), np.empty(0, np.int64)
+        else:
+            qt, bt = self.day_factors_, self.day_bias_samples_
+        with kernel_threads(self.n_threads):
+            return kern.ordinal_rows_expected(self.user_factors_, self.item_factors_, self.user_bias_samples_,
+                                              self.item_bias_samples_, np.asarray(u, np.int64),
+                                              np.asarray(i, np.int64), qt, bt, np.asarray(t, np.int64),
+                                              self.cutpoint_samples_, self.rating_values_)
 
     def _fallback(self, u, i) -> np.ndarray:
         """As every model (global mean plus the known side's bias). With ``loss="ordinal"`` the biases

@@ -387,6 +387,40 @@ def ordinal_sse(y, resid, cut, levels, ratings):
     return total
 
 
+@njit(parallel=True, fastmath=False, cache=True)
+def ordinal_rows_expected(qu, qi, bu, bi, u, i, qt, bt, t, cuts, levels):
+    """Row n's expected rating averaged over the S saved samples, read straight from the stacked
+    factors (no gathered copies): eta[n, s] = S <qu[u_n, s], qi[i_n, s]> + bu[u_n, s] + bi[i_n, s]
+    (+ bt[t_n, s] + S <qt[t_n, s], qu[u_n, s] + qi[i_n, s]> when ``t`` is not empty), each row of
+    ``qu``/``qi``/``qt`` holding S blocks of k; as ``_ordinal.expected_rows`` (its NumPy reference)."""
+    n = len(u)
+    S, K1 = cuts.shape
+    k = qu.shape[1] // S
+    has_t = len(t) > 0
+    out = np.empty(n)
+    for r in prange(n):
+        a, b = u[r], i[r]
+        acc = 0.0
+        for s in range(S):
+            off = s * k
+            dot = 0.0
+            for j in range(k):
+                dot += np.float64(qu[a, off + j]) * np.float64(qi[b, off + j])
+            eta = S * dot + np.float64(bu[a, s]) + np.float64(bi[b, s])
+            if has_t:
+                c = t[r]
+                dt = 0.0
+                for j in range(k):
+                    dt += np.float64(qt[c, off + j]) * np.float64(qu[a, off + j] + qi[b, off + j])
+                eta += np.float64(bt[c, s]) + S * dt
+            ex = levels[0]
+            for m in range(K1):
+                ex += (levels[m + 1] - levels[m]) * 0.5 * math.erfc((cuts[s, m] - eta) * _INV_SQRT_2)
+            acc += ex
+        out[r] = acc / S
+    return out
+
+
 # Acklam's rational approximation of the normal quantile (relative error < 1.2e-9), refined below
 _QA = (-3.969683028665376e+01, 2.209460984245205e+02, -2.759285104469687e+02, 1.383577518672690e+02,
        -3.066479806614716e+01, 2.506628277459239e+00)
