@@ -143,29 +143,29 @@ def first_layer_backward(dh0, h0, at, ds, pw, q, m, d_user, g_pw, d_item, g_q):
             g_q[CHUNKS, c, f] = acc
 
 
+@numba.njit(cache=True, nogil=True, fastmath=True)
+def _accumulate_rows(grad, mark, touched, n_touched, rows, g):
+    """Add each occurrence's gradient g[a] to grad[rows[a]], listing every row seen for the first
+    time (``mark`` 0) in ``touched`` after the ``n_touched`` already there; returns the new count."""
+    for a in range(len(rows)):
+        row = rows[a]
+        for f in range(grad.shape[1]):
+            grad[row, f] += g[a, f]
+        if mark[row] == 0:
+            mark[row] = 1
+            touched[n_touched] = row
+            n_touched += 1
+    return n_touched
+
+
 @numba.njit(parallel=True, cache=True, nogil=True, fastmath=True)
 def rows_adam(table, mom1, mom2, grad, mark, touched, rows_a, g_a, rows_b, g_b, lr, adam, t, b1, b2, eps):
     """Sum the per-occurrence row gradients g_a (rows ``rows_a``) and g_b (rows ``rows_b``) per row of
     ``table`` (``grad``, ``mark`` zero on entry and exit; ``touched`` room for both), then lazy Adam with
     bias correction by the step count ``t`` (SparseAdam's rule) or SGD on those rows only."""
     width = table.shape[1]
-    n_touched = 0
-    for a in range(len(rows_a)):
-        row = rows_a[a]
-        for f in range(width):
-            grad[row, f] += g_a[a, f]
-        if mark[row] == 0:
-            mark[row] = 1
-            touched[n_touched] = row
-            n_touched += 1
-    for a in range(len(rows_b)):
-        row = rows_b[a]
-        for f in range(width):
-            grad[row, f] += g_b[a, f]
-        if mark[row] == 0:
-            mark[row] = 1
-            touched[n_touched] = row
-            n_touched += 1
+    n_touched = _accumulate_rows(grad, mark, touched, 0, rows_a, g_a)
+    n_touched = _accumulate_rows(grad, mark, touched, n_touched, rows_b, g_b)
     step = np.float32(lr * math.sqrt(1.0 - b2 ** t) / (1.0 - b1 ** t) if adam else lr)
     f1, f2, g1, g2, fe = np.float32(b1), np.float32(b2), np.float32(1.0 - b1), np.float32(1.0 - b2), np.float32(eps)
     for a in numba.prange(n_touched):
