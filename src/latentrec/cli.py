@@ -144,6 +144,11 @@ def _with_master(name: str, model, master: str | None):
     return model.set_params(master=master)
 
 
+def _trains_on_spark(model) -> bool:
+    """A model trained on a Spark cluster (it takes a ``master``)."""
+    return "master" in model.get_params(deep=False)
+
+
 def _on_engine(models: dict, engine: str, master: str | None) -> dict:
     """``compare --engine spark``: train the ALS models on Spark (``als`` -> ``spark-als``,
     ``implicit-als`` -> ``spark-implicit-als``); ``--master`` goes to every Spark model."""
@@ -156,7 +161,7 @@ def _on_engine(models: dict, engine: str, master: str | None) -> dict:
             model = registry.create(name)
         out[name] = model
     if master is not None:
-        spark = {n: m for n, m in out.items() if "master" in m.get_params(deep=False)}
+        spark = {n: m for n, m in out.items() if _trains_on_spark(m)}
         if not spark:
             raise ModelError("--master applies to models trained on Spark, and none of the compared models is: "
                              "add --engine spark, or spark-als / spark-implicit-als to --models")
@@ -178,7 +183,7 @@ def cmd_compare(args) -> int:
     t0 = time.perf_counter()
     n_jobs = args.n_jobs
     if n_jobs is None:  # a Spark session per worker process would oversubscribe the cores Spark already uses
-        n_jobs = 1 if any("master" in m.get_params(deep=False) for m in models.values()) else -1
+        n_jobs = 1 if any(_trains_on_spark(m) for m in models.values()) else -1
     evaluation = evaluate(models, data, args.protocol, k=args.k, n_jobs=n_jobs, random_state=args.seed,
                           data_home=args.data_home, verbose=False if args.quiet else None,
                           curves=not args.no_curves, journal=journal, resume=args.resume)
