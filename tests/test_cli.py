@@ -60,8 +60,8 @@ def test_compare_prints_and_writes_json(csv, tmp_path, capsys):
 
 
 def test_compare_runs_a_process_per_core_with_one_thread_per_model(csv, tmp_path, capsys):
-    # issue 17: `--models all` took 7 min in one process where torch's and numba's threads on 2 cores
-    # were slower than one thread each in 2 processes (2 min); --n-jobs 1 keeps the old way
+    # issue 17: `--models all` took 5 min 9 s in one process, where torch's and numba's threads on 2 cores
+    # were slower than one thread each in 2 processes (1 min 57 s); --n-jobs 1 keeps the old way
     for jobs, threads in ((None, 1), ("1", 0)):
         out_json = tmp_path / f"{jobs}.json"
         extra = [] if jobs is None else ["--n-jobs", jobs]

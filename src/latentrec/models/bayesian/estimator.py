@@ -329,9 +329,9 @@ class BayesianFM(FactorModel):
     def _ordinal_rows(self, u, i, t) -> np.ndarray:
         """Mean over the saved samples s of E[rating | score_s, cutpoints_s]: each sample's score is
         rebuilt from its block of the stacked factors (scaled by 1/sqrt(S)) and its biases."""
-        S, k = self.cutpoint_samples_.shape[0], self.user_factors_.shape[1]
+        S, width = self.cutpoint_samples_.shape[0], self.user_factors_.shape[1]  # width: S blocks of k
         if t is None:
-            qt, bt, t = np.empty((0, k), np.float32), np.empty((0, S), np.float32), np.empty(0, np.int64)
+            qt, bt, t = np.empty((0, width), np.float32), np.empty((0, S), np.float32), np.empty(0, np.int64)
         else:
             qt, bt = self.day_factors_, self.day_bias_samples_
         with kernel_threads(self.n_threads):
