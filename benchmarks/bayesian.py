@@ -14,7 +14,8 @@ Protocols (``--protocols``): ``u1-u5`` (ml-100k canonical splits), ``5fold``
 Feature sets (``--features``): ``rich`` = implicit_user, implicit_item, day
 (Rendle et al. 2019's Bayesian timeSVD++ flipped), ``side`` = rich plus
 user_attributes and item_attributes (ml-latest-small has no user table, so only
-item_attributes there), ``attributes`` = ids and the side tables only (for cold
+item_attributes there), ``sessions`` = side plus user_day (the (user, day) pair: timeSVD++'s
+day-specific user terms), ``attributes`` = ids and the side tables only (for cold
 start: no implicit feedback, which a user without ratings lacks) and ``plain`` =
 ids only.
 
@@ -57,6 +58,7 @@ from latentrec.models.bayesian.estimator import resolve_loss  # noqa: E402
 
 FEATURES = {"plain": (), "rich": ("implicit_user", "implicit_item", "day"),
             "side": ("implicit_user", "implicit_item", "day", "user_attributes", "item_attributes"),
+            "sessions": ("implicit_user", "implicit_item", "day", "user_day", "user_attributes", "item_attributes"),
             "attributes": ("user_attributes", "item_attributes")}
 
 
@@ -104,7 +106,10 @@ def test_index(design, model_users, model_items, test):
     i = model_items.codes(test.items.take(test.item_codes), missing="ignore").astype(np.int64)
     cols = [np.where(u >= 0, u + design.ent_start[0], -1), np.where(i >= 0, i + design.ent_start[1], -1)]
     if "day" in design.relations:
-        cols.append(feat.nearest_day(design.days, test.timestamps) + design.ent_start[2])
+        cols.append(feat.nearest_day(design.days, test.timestamps) + design.ent_start[design.relations.index("day")])
+    if "user_day" in design.relations:  # an unseen pair is the relation's last (row-less) entity, as in BayesianFM
+        codes = feat.session_codes(design.session_users, design.session_days, u, test.timestamps)
+        cols.append(codes + design.ent_start[design.relations.index("user_day")])
     return np.column_stack(cols).astype(np.int32)
 
 
@@ -148,9 +153,9 @@ def warm_up(threads):
     data = lr.synthetic_ratings(n_users=50, n_items=40, n_ratings=800, random_state=0)
     frame = data.to_frame()
     frame["timestamp"] = np.arange(len(frame)) * 40_000
-    for f in (FEATURES["plain"], FEATURES["rich"]):
-        BayesianFM(n_iter=3, n_burn_in=1, features=f, n_threads=threads).fit(
-            lr.Interactions.from_frame(frame, timestamp="timestamp"))
+    small = lr.Interactions.from_frame(frame, timestamp="timestamp")
+    for f in (FEATURES["plain"], FEATURES["rich"] + ("user_day",)):  # fit and predict: every kernel compiled
+        BayesianFM(n_iter=3, n_burn_in=1, features=f, n_threads=threads).fit(small).predict(small)
 
 
 def compare(args) -> dict:
@@ -188,7 +193,7 @@ def compare(args) -> dict:
 
         from _common import figure, write_figures
 
-        label = {"side": "BayesianFM (side features)", "plain": "BayesianFM (ids only)", "rich": "BayesianFM (rich)",
+        label = {"side": "BayesianFM (side features)", "sessions": "BayesianFM (side features + user-day)", "plain": "BayesianFM (ids only)", "rich": "BayesianFM (rich)",
                  "attributes": "BayesianFM (attributes)"}
         figs = []
         for srow in summary:
@@ -203,10 +208,39 @@ def compare(args) -> dict:
     return {"rows": rows, "summary": summary, "args": vars(args)}
 
 
+def tune_features(args) -> dict:
+    """The feature sets ``--features`` on five validation parts, 10 % of each of u1.base .. u5.base
+    (seed 1; never the test folds), shipped defaults otherwise; with ``--peer`` myFM too (same blocks)."""
+    from latentrec.split import random_split
+
+    warm_up(args.threads)
+    data = load_ml("ml-100k")
+    rows = []
+    for label, train, _ in protocol("ml-100k", "u1-u5", data=data):
+        fit, val = random_split(train, 0.1, random_state=1)
+        for fname in args.features:
+            f = features_for(fname, data)
+            kw = dict(rank=args.rank, n_iter=args.n_iter, burn_in=args.burn_in, seed=args.seed, loss=args.loss)
+            p, t, _ = run_ours(fit, val, f, threads=args.threads, **kw)
+            row = {"part": label, "features": fname, "seed": args.seed, "latentrec": rmse(val.values, p), "latentrec_s": t}
+            if args.peer:
+                p, t = run_myfm(fit, val, f, **kw)
+                row.update(myfm=rmse(val.values, p), myfm_s=t)
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+    summary = [{"features": fname, "seed": args.seed, **{k: float(np.mean([r[k] for r in rows if r["features"] == fname]))
+                                                        for k in ("latentrec", "myfm") if k in rows[0]}}
+               for fname in args.features]
+    print_table(summary, title="mean validation RMSE over 10 % of u1.base .. u5.base (seed 1)")
+    return {"rows": rows, "summary": summary, "args": vars(args)}
+
+
 def tune(args) -> dict:
     """Validation search on u1.base only: 10 % validation rows (seed 1)."""
     from latentrec.split import random_split
 
+    if args.tune == "features":
+        return tune_features(args)
     warm_up(args.threads)
     data = load_ml("ml-100k")
     _, train, _ = next(protocol("ml-100k", "u1-u5", data=data))
@@ -291,9 +325,11 @@ def main(argv=None) -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--quick", action="store_true", help="first fold of each protocol only")
     ap.add_argument("--folds", nargs="+", help="only these fold labels (u1 ... u5, fold1 ..., holdout)")
-    ap.add_argument("--tune", nargs="?", const="defaults", choices=["defaults", "rank", "loss"],
+    ap.add_argument("--tune", nargs="?", const="defaults", choices=["defaults", "rank", "loss", "features"],
                     help="validation search on u1.base: burn-in/init/saved samples (default), the rank, "
-                         "or the likelihood and chain length")
+                         "or the likelihood and chain length; 'features': the --features sets on 10 %% of "
+                         "each of u1.base .. u5.base")
+    ap.add_argument("--peer", action="store_true", help="with --tune features: myFM on the same parts too")
     ap.add_argument("--cold-start", action="store_true",
                     help="users / items held out entirely, against the bias fallback (ml-100k)")
     ap.add_argument("--out", default="/tmp/latentrec-bench/bayesian.json")

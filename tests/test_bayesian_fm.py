@@ -93,7 +93,7 @@ def reference_sweep(X, resid, w, V, design, mu_w, lam_w, mu_v, lam_v, alpha, z):
     return resid, w, V
 
 
-@pytest.mark.parametrize("features", [(), RICH])
+@pytest.mark.parametrize("features", [(), RICH, RICH + ("user_day",)])
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_kernels_match_the_numpy_reference_sweep(features, n_threads):
     data = small_data()
@@ -206,6 +206,56 @@ def test_day_term_uses_the_rows_timestamps(rich_split):
     assert abs(float(np.mean(without - with_days))) < 0.05
 
 
+def test_user_day_pairs_are_one_relation_with_an_unseen_entity():
+    data = small_data()
+    design, idx = feat.build_design(data, ("day", "user_day"))
+    pairs = set(zip(data.user_codes.tolist(), feat.day_numbers(data.timestamps).tolist()))
+    assert design.relations == ["user", "item", "day", "user_day"]
+    n_pairs = len(design.session_users)
+    assert n_pairs == len(pairs) and design.ent_start[4] - design.ent_start[3] == n_pairs + 1
+    # every row points at its own pair; the last entity (the unseen pair) has no row
+    r = idx[:, 3] - design.ent_start[3]
+    assert r.max() == n_pairs - 1
+    np.testing.assert_array_equal(design.session_users[r], data.user_codes)
+    np.testing.assert_array_equal(design.session_days[r], feat.day_numbers(data.timestamps))
+    codes = feat.session_codes(design.session_users, design.session_days,
+                               np.array([data.user_codes[0], data.user_codes[0], -1]),
+                               np.array([data.timestamps[0], data.timestamps[0] + 400 * feat.SECONDS_PER_DAY, 0]))
+    np.testing.assert_array_equal(codes, [r[0], n_pairs, n_pairs])
+
+
+@pytest.mark.parametrize("loss", ["squared", "ordinal"])
+def test_user_day_terms_follow_the_rows_pairs(rich_split, loss):
+    train, test = rich_split
+    features = ("day", "user_day")
+    model = BayesianFM(**{**FAST, "n_saved_samples": 1000}, features=features, loss=loss)
+    seen = set(zip(train.user_codes.tolist(), feat.day_numbers(train.timestamps).tolist()))
+    in_train = np.array([p in seen for p in zip(test.user_codes.tolist(), feat.day_numbers(test.timestamps).tolist())])
+    assert 0 < in_train.sum() < len(test)
+    warm = test.subset(np.flatnonzero(in_train))
+    model.fit(train, eval_set=warm)
+    # with every kept sample saved, predict is the running average of the samples (all pairs seen)
+    assert lr.metrics.rmse(warm.values, model.predict(warm)) == pytest.approx(model.history_[-1]["val_rmse"], abs=1e-5)
+    frame = test.to_frame()
+    with_ts = model.predict(frame[["user", "item", "timestamp"]])
+    # no timestamp = the average day and the unseen pair: the user-item part alone
+    no_ts = model.predict(frame[["user", "item"]])
+    day_only = BayesianFM(**{**FAST, "n_saved_samples": 1000}, features=("user_day",), loss=loss).fit(train)
+    later = frame.assign(timestamp=frame["timestamp"] + 1000 * feat.SECONDS_PER_DAY)  # every pair unseen
+    np.testing.assert_allclose(day_only.predict(later), day_only.predict(frame[["user", "item"]]), rtol=1e-6)
+    assert not np.allclose(day_only.predict(frame)[in_train], day_only.predict(later)[in_train])
+    assert not np.allclose(with_ts, no_ts)
+
+
+def test_user_day_model_saves_and_loads(rich_split, tmp_path):
+    train, test = rich_split
+    model = BayesianFM(**FAST, features=RICH + ("user_day",)).fit(train)
+    model.save(tmp_path / "m")
+    loaded = lr.load_model(tmp_path / "m")
+    np.testing.assert_allclose(loaded.predict(test), model.predict(test), rtol=1e-6)
+    np.testing.assert_array_equal(loaded.session_days_, model.session_days_)
+
+
 def test_fold_in_recommends_unseen_items(rich_split):
     model = BayesianFM(**FAST).fit(rich_split[0])
     items = model.items_.ids[:5]
@@ -234,6 +284,8 @@ def test_presets_name_the_missing_column():
                                timestamps=None, item_metadata=None, user_metadata=None)
     with pytest.raises(DataError, match="timestamp"):
         BayesianFM(**FAST, features=("day",)).fit(data)
+    with pytest.raises(DataError, match="'user_day' needs rating timestamps"):
+        BayesianFM(**FAST, features=("user_day",)).fit(data)
     with pytest.raises(DataError, match="user_metadata"):
         BayesianFM(**FAST, features=("user_attributes",)).fit(data)
     with pytest.raises(DataError, match="genres"):
@@ -342,28 +394,34 @@ def test_ordinal_train_error_kernel_matches_the_expected_rating():
                                ordinal.expected_rating(etas, cuts, levels).mean(axis=1), rtol=1e-13)
 
 
-@pytest.mark.parametrize("with_day", [False, True])
+@pytest.mark.parametrize("with_day, with_pairs", [(False, False), (True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_ordinal_rows_kernel_matches_the_numpy_reference(with_day, n_threads):
+def test_ordinal_rows_kernel_matches_the_numpy_reference(with_day, with_pairs, n_threads):
     # predict's kernel reads the stacked samples in place; the reference gathers and reshapes them
     from latentrec._util import kernel_threads
 
     rng = np.random.default_rng(5)
-    S, k, n_u, n_i, n_t, n = 7, 3, 11, 13, 4, 500
+    S, k, n_u, n_i, n_t, n_s, n = 7, 3, 11, 13, 4, 9, 500
     f32 = np.float32
-    qu, qi, qt = (rng.normal(0, 0.4, (m, S * k)).astype(f32) for m in (n_u, n_i, n_t))
-    bu, bi, bt = (rng.normal(0, 0.5, (m, S)).astype(f32) for m in (n_u, n_i, n_t))
+    qu, qi, qt, qs = (rng.normal(0, 0.4, (m, S * k)).astype(f32) for m in (n_u, n_i, n_t, n_s))
+    bu, bi, bt, bs = (rng.normal(0, 0.5, (m, S)).astype(f32) for m in (n_u, n_i, n_t, n_s))
     u, i, t = rng.integers(0, n_u, n), rng.integers(0, n_i, n), rng.integers(0, n_t, n)
+    ses = rng.integers(-1, n_s, n)  # -1: an unseen (user, day) pair, which adds nothing
     if not with_day:
         qt, bt, t = qt[:0], bt[:0], t[:0]
+    if not with_pairs:
+        qs, bs, ses = qs[:0], bs[:0], ses[:0]
     cuts = np.sort(rng.normal(0, 1, (S, 3)), axis=1)
     cuts[:, 0] = 0.0
     levels = np.array([1.0, 2.0, 3.0, 4.0])
     with kernel_threads(n_threads):
-        got = kern.ordinal_rows_expected(qu, qi, bu, bi, u, i, qt, bt, t, cuts, levels)
-    ref = ordinal.expected_rows(qu, qi, bu, bi, u, i, qt, bt, t, cuts, levels, block=128)
+        got = kern.ordinal_rows_expected(qu, qi, bu, bi, u, i, qt, bt, t, qs, bs, ses, cuts, levels)
+    ref = ordinal.expected_rows(qu, qi, bu, bi, u, i, qt, bt, t, qs, bs, ses, cuts, levels, block=128)
     np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
     assert got.min() >= 1.0 and got.max() <= 4.0
+    if with_pairs:  # the pair terms change the rows that have a seen pair, and only those
+        plain = kern.ordinal_rows_expected(qu, qi, bu, bi, u, i, qt, bt, t, qs[:0], bs[:0], ses[:0], cuts, levels)
+        assert (np.abs(got - plain)[ses >= 0] > 0).all() and (got == plain)[ses < 0].all()
 
 
 def test_row_chunks_cover_each_relation_in_order():

@@ -12,6 +12,9 @@ preset                    relation   features of the entity (one prior group eac
 ``"implicit_user"``       user       the items the user rated, each 1/sqrt(|N(u)|) (SVD++)
 ``"implicit_item"``       item       the users who rated the item, each 1/sqrt(|N(i)|) ("flipped")
 ``"day"``                 day        the day of the rating (one-hot; days since the epoch)
+``"user_day"``            user_day   the (user, day) pair of the rating, one-hot (timeSVD++'s
+                                     day-specific user bias and factor); one more entity
+                                     without rows stands for every pair not seen in training
 ``"user_attributes"``     user       one group per column of ``user_metadata`` (one-hot;
                                      numbers with many values in up to 10 quantile bins)
 ``"item_attributes"``     item       ``genres`` (multi-hot, each 1/sqrt(#genres)) and
@@ -31,7 +34,7 @@ from ...data.interactions import Interactions
 from ...data.vocab import Vocabulary
 from ...errors import DataError
 
-PRESETS = ("implicit_user", "implicit_item", "day", "user_attributes", "item_attributes")
+PRESETS = ("implicit_user", "implicit_item", "day", "user_day", "user_attributes", "item_attributes")
 SECONDS_PER_DAY = 86_400
 #: user_metadata columns with more distinct values than this (zip codes, names) are not used
 MAX_CATEGORIES = 100
@@ -51,6 +54,8 @@ class Design:
     fe: sp.csc_matrix               # the same, by column
     days: np.ndarray | None = None  # sorted training day numbers (relation "day")
     day_weights: np.ndarray | None = None  # share of training rows on each day
+    session_users: np.ndarray | None = None  # (user code, day number) of every training pair, sorted
+    session_days: np.ndarray | None = None   # (relation "user_day"; its last entity is the unseen pair)
 
     @property
     def n_features(self) -> int:
@@ -182,16 +187,23 @@ def build_design(data: Interactions, features: tuple[str, ...]) -> tuple[Design,
     if "item_attributes" in features:
         rel_blocks["item"] += _item_attribute_blocks(data.item_metadata, data.items, n_i)
     row_codes = [data.user_codes.astype(np.int64), data.item_codes.astype(np.int64)]
-    days = weights = None
-    if "day" in features:
-        if data.timestamps is None:
-            raise DataError("BayesianFM: feature 'day' needs rating timestamps; the training data has no "
+    days = weights = s_users = s_days = None
+    for preset in ("day", "user_day"):
+        if preset in features and data.timestamps is None:
+            raise DataError(f"BayesianFM: feature '{preset}' needs rating timestamps; the training data has no "
                             "'timestamp' column")
+    if "day" in features:
         d = day_numbers(data.timestamps)
         days, day_codes, counts = np.unique(d, return_inverse=True, return_counts=True)
         weights = counts / counts.sum()
         rel_blocks["day"] = [("day", sp.identity(len(days), format="csr"), True)]
         row_codes.append(day_codes.astype(np.int64))
+    if "user_day" in features:
+        pairs = np.column_stack([data.user_codes.astype(np.int64), day_numbers(data.timestamps)])
+        uniq, pair_codes = np.unique(pairs, axis=0, return_inverse=True)
+        s_users, s_days = uniq[:, 0].copy(), uniq[:, 1].copy()
+        rel_blocks["user_day"] = [("user_day", sp.identity(len(uniq) + 1, format="csr"), True)]
+        row_codes.append(pair_codes.reshape(-1).astype(np.int64))
 
     relations = list(rel_blocks)
     group_names, sizes, onehot, mats = [], [], [], []
@@ -213,7 +225,8 @@ def build_design(data: Interactions, features: tuple[str, ...]) -> tuple[Design,
     design = Design(relations=relations, ent_start=np.asarray(ent_start, np.int64),
                     rel_groups=np.asarray(rel_groups, np.int64), group_names=group_names,
                     g_start=np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-                    g_onehot=np.asarray(onehot, np.bool_), ef=ef, fe=fe, days=days, day_weights=weights)
+                    g_onehot=np.asarray(onehot, np.bool_), ef=ef, fe=fe, days=days, day_weights=weights,
+                    session_users=s_users, session_days=s_days)
     return design, idx
 
 
@@ -237,3 +250,21 @@ def nearest_day(days: np.ndarray, timestamps: np.ndarray) -> np.ndarray:
     lo = np.clip(pos - 1, 0, len(days) - 1)
     hi = np.clip(pos, 0, len(days) - 1)
     return np.where(np.abs(days[hi] - d) < np.abs(d - days[lo]), hi, lo).astype(np.int64)
+
+
+def session_codes(session_users: np.ndarray, session_days: np.ndarray, user_codes, timestamps) -> np.ndarray:
+    """Code of each row's (user, day) pair among the sorted training pairs; a pair not seen in
+    training (or an unknown user, code -1) gets ``len(session_users)``, the unseen-pair entity."""
+    n_pairs = len(session_users)
+    u = np.asarray(user_codes, np.int64)
+    d = day_numbers(timestamps)
+    out = np.full(len(u), n_pairs, np.int64)
+    if n_pairs == 0 or len(u) == 0:
+        return out
+    lo, span = int(session_days.min()), int(session_days.max() - session_days.min()) + 1
+    keys = session_users * span + (session_days - lo)  # sorted: the pairs are sorted by (user, day)
+    ok = (u >= 0) & (d >= lo) & (d < lo + span)
+    q = u[ok] * span + (d[ok] - lo)
+    pos = np.minimum(np.searchsorted(keys, q), n_pairs - 1)
+    out[np.flatnonzero(ok)] = np.where(keys[pos] == q, pos, n_pairs)
+    return out

@@ -168,7 +168,7 @@ def expected_rating(eta, cut, levels) -> np.ndarray:
     return levels[0] + above @ np.diff(levels)
 
 
-def expected_rows(qu, qi, bu, bi, u, i, qt, bt, t, cuts, levels, block: int = 4096) -> np.ndarray:
+def expected_rows(qu, qi, bu, bi, u, i, qt, bt, t, qs, bs, ses, cuts, levels, block: int = 4096) -> np.ndarray:
     """NumPy reference of ``kern.ordinal_rows_expected``: each row's expected rating averaged over
     the saved samples, every sample's score rebuilt from its block of the stacked factors."""
     S = cuts.shape[0]
@@ -176,11 +176,18 @@ def expected_rows(qu, qi, bu, bi, u, i, qt, bt, t, cuts, levels, block: int = 40
     out = np.empty(len(u))
     for lo in range(0, len(u), block):
         sl = slice(lo, lo + block)
-        fu = qu[u[sl]].reshape(-1, S, k)
-        fi = qi[i[sl]].reshape(-1, S, k)
-        eta = S * np.einsum("nsk,nsk->ns", fu, fi, dtype=np.float64) + bu[u[sl]] + bi[i[sl]]
+        fu = qu[u[sl]].reshape(-1, S, k).astype(np.float64)
+        fi = qi[i[sl]].reshape(-1, S, k).astype(np.float64)
+        eta = S * np.einsum("nsk,nsk->ns", fu, fi) + bu[u[sl]] + bi[i[sl]]
+        ctx = fu + fi
         if len(t):
-            ft = qt[t[sl]].reshape(-1, S, k)
-            eta += bt[t[sl]] + S * np.einsum("nsk,nsk->ns", ft, fu + fi, dtype=np.float64)
+            ft = qt[t[sl]].reshape(-1, S, k).astype(np.float64)
+            eta += bt[t[sl]] + S * np.einsum("nsk,nsk->ns", ft, ctx)
+            ctx = ctx + ft
+        if len(ses):
+            e = ses[sl]
+            seen = e >= 0
+            fs = qs[np.maximum(e, 0)].reshape(-1, S, k).astype(np.float64)
+            eta += np.where(seen[:, None], bs[np.maximum(e, 0)] + S * np.einsum("nsk,nsk->ns", fs, ctx), 0.0)
         out[sl] = kern.ordinal_expected(eta, cuts, levels)
     return out

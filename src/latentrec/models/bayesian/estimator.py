@@ -72,7 +72,9 @@ class BayesianFM(FactorModel):
     features : tuple of str, default ()
         Any of ``"implicit_user"`` (the items the user rated, 1/sqrt(n) each),
         ``"implicit_item"`` (the users who rated the item), ``"day"`` (day of the
-        rating; needs timestamps), ``"user_attributes"`` (columns of the data's
+        rating; needs timestamps), ``"user_day"`` (the (user, day) pair: a
+        day-specific user bias and factor, as timeSVD++'s; needs timestamps; a
+        pair unseen in training gets the prior mean), ``"user_attributes"`` (columns of the data's
         ``user_metadata``), ``"item_attributes"`` (``genres`` and ``year`` of
         ``item_metadata``). See :mod:`latentrec.models.bayesian._features`.
     n_saved_samples : int or None, default None
@@ -113,11 +115,15 @@ class BayesianFM(FactorModel):
         average day folded into ``item_bias_``).
     days_, day_factors_, day_bias_ : with ``"day"``: the training days (days since
         1970-01-01) and their centred factors / biases.
+    session_users_, session_days_, session_factors_, session_bias_ : with ``"user_day"``:
+        the training (user code, day) pairs and their factors / biases, centred on the
+        unseen pair (whose terms are folded into the other biases), so a row of an
+        unseen pair, or without a timestamp, adds nothing.
     loss_ : str
         The likelihood used ("squared" or "ordinal"; ``loss="auto"`` resolved).
     cutpoints_, rating_values_ : with ``loss="ordinal"``: the saved samples' average
         cutpoints (K − 1) and the K rating values of the classes.
-    cutpoint_samples_, user_bias_samples_, item_bias_samples_, day_bias_samples_ : with
+    cutpoint_samples_, user_bias_samples_, item_bias_samples_, day_bias_samples_, session_bias_samples_ : with
         ``loss="ordinal"``: every saved sample's cutpoints (S, K − 1) and biases (entities, S);
         ``predict`` averages each sample's expected rating.
     history_ : list of dict
@@ -132,7 +138,10 @@ class BayesianFM(FactorModel):
                          "rating_values_": ("float", (None,)), "cutpoint_samples_": ("float", (None, None)),
                          "user_bias_samples_": ("float", ("users", None)),
                          "item_bias_samples_": ("float", ("items", None)),
-                         "day_bias_samples_": ("float", (None, None))}
+                         "day_bias_samples_": ("float", (None, None)),
+                         "session_users_": ("int", (None,)), "session_days_": ("int", (None,)),
+                         "session_factors_": ("float", (None, None)), "session_bias_": ("float", (None,)),
+                         "session_bias_samples_": ("float", (None, None))}
     _persisted_state = {"n_kept_samples_": (lambda v: type(v) is int and v >= 1, "a positive integer"),
                         "loss_": (lambda v: v in ("squared", "ordinal"), "'squared' or 'ordinal'")}
     _constraints = {
@@ -249,28 +258,49 @@ class BayesianFM(FactorModel):
         d = self._design
         u, i = np.asarray(user_codes, np.int64), np.asarray(item_codes, np.int64)
         cols = [np.where(u >= 0, u + d.ent_start[0], -1), np.where(i >= 0, i + d.ent_start[1], -1)]
-        if "day" in d.relations:
+        for rel in d.relations[2:]:
             if timestamps is None:
-                raise DataError("BayesianFM with feature 'day' needs the timestamps of the evaluation rows")
-            cols.append(feat.nearest_day(d.days, timestamps) + d.ent_start[2])
+                raise DataError(f"BayesianFM with feature '{rel}' needs the timestamps of the evaluation rows")
+            r = d.relations.index(rel)
+            if rel == "day":
+                cols.append(feat.nearest_day(d.days, timestamps) + d.ent_start[r])
+            else:  # user_day: an unseen pair (or unknown user) is the relation's last, row-less entity
+                cols.append(feat.session_codes(d.session_users, d.session_days, u, timestamps) + d.ent_start[r])
         return np.column_stack(cols).astype(np.int32)
 
     @staticmethod
     def _saved_piece(smp: dict, design) -> dict:
-        """One saved sample as the prediction needs it: float32 factors per relation (the day's centred on
-        the rating-weighted average day) and float64 biases with the average day and w0 folded in."""
+        """One saved sample as the prediction needs it: float32 factors per relation and float64 biases.
+
+        A row's score is w0 + Σ_r d_r + Σ_{r<r'} q_r · q_r'. The day's q_t and d_t are kept centred on
+        the rating-weighted average day (q̄, d̄), the (user, day) pair's q_s and d_s on the unseen pair
+        (q0, d0), and what the centring takes out is folded into the user, item and day biases, so that
+        a row without a timestamp (the average day, an unseen pair) is the user-item part alone:
+
+            score = b_u + b_i + q_u·q_i + [b_t + q_t'·(q_u + q_i)] + [b_s + q_s'·(q_u + q_i + q_t')]
+            b_u = d_u + q_u·(q̄ + q0),  b_i = d_i + q_i·(q̄ + q0) + w0 + d̄ + d0 + q0·q̄,
+            b_t = d_t − d̄ + q0·q_t',   b_s = d_s − d0 + q_s'·q̄   (q_t' = q_t − q̄, q_s' = q_s − q0).
+        """
         qu, du, qi, di = smp["q"][0], smp["d"][0], smp["q"][1], smp["d"][1]
-        qbar = np.zeros(qu.shape[1])
-        dbar = 0.0
+        k = qu.shape[1]
+        qbar, dbar, q0, d0 = np.zeros(k), 0.0, np.zeros(k), 0.0
         piece = {}
+        if "user_day" in design.relations:
+            r = design.relations.index("user_day")
+            qs, ds = smp["q"][r], smp["d"][r]
+            q0, d0 = qs[-1].copy(), float(ds[-1])  # the unseen pair: the relation's last entity
         if "day" in design.relations:
-            qt, dt = smp["q"][2], smp["d"][2]
+            r = design.relations.index("day")
+            qt, dt = smp["q"][r], smp["d"][r]
             qbar = design.day_weights @ qt
             dbar = float(design.day_weights @ dt)
             piece["qt"] = (qt - qbar).astype(np.float32)
-            piece["bt"] = dt - dbar
-        piece["bu"] = du + qu @ qbar
-        piece["bi"] = di + qi @ qbar + smp["w0"] + dbar
+            piece["bt"] = dt - dbar + (qt - qbar) @ q0
+        if "user_day" in design.relations:
+            piece["qs"] = (qs[:-1] - q0).astype(np.float32)
+            piece["bs"] = ds[:-1] - d0 + (qs[:-1] - q0) @ qbar
+        piece["bu"] = du + qu @ (qbar + q0)
+        piece["bi"] = di + qi @ (qbar + q0) + smp["w0"] + dbar + d0 + float(q0 @ qbar)
         piece["qu"] = qu.astype(np.float32)
         piece["qi"] = qi.astype(np.float32)
         return piece
@@ -281,6 +311,7 @@ class BayesianFM(FactorModel):
         s = len(saved)
         scale = np.float32(1.0 / np.sqrt(s))
         has_day = "day" in design.relations
+        has_sessions = "user_day" in design.relations
 
         def stacked(key):
             out = np.hstack([p[key] for p in saved])
@@ -296,6 +327,11 @@ class BayesianFM(FactorModel):
             self.days_ = design.days.astype(np.int64)
             self.day_factors_ = stacked("qt")
             self.day_bias_ = np.mean([p["bt"] for p in saved], axis=0).astype(np.float32)
+        if has_sessions:
+            self.session_users_ = design.session_users.astype(np.int64)
+            self.session_days_ = design.session_days.astype(np.int64)
+            self.session_factors_ = stacked("qs")
+            self.session_bias_ = np.mean([p["bs"] for p in saved], axis=0).astype(np.float32)
         if cuts is not None:
             self.cutpoint_samples_ = np.asarray(cuts, np.float64)
             self.cutpoints_ = self.cutpoint_samples_.mean(axis=0)
@@ -303,6 +339,8 @@ class BayesianFM(FactorModel):
             self.item_bias_samples_ = np.column_stack(ib).astype(np.float32)
             if has_day:
                 self.day_bias_samples_ = np.column_stack([p["bt"] for p in saved]).astype(np.float32)
+            if has_sessions:
+                self.session_bias_samples_ = np.column_stack([p["bs"] for p in saved]).astype(np.float32)
 
     # ------------------------------------------------------------------ prediction
     def _predict_rows(self, X, u, i, known) -> np.ndarray:
@@ -312,32 +350,44 @@ class BayesianFM(FactorModel):
         With the ``"day"`` feature, rows carry their day through the timestamps of an
         :class:`Interactions` or a ``timestamp`` column of a DataFrame (a day not seen in
         training counts as the nearest training day); rows without a timestamp get
-        the training-average day. Unknown users/items fall back as in every model.
+        the training-average day. With ``"user_day"`` a row whose (user, day) pair was
+        seen in training gets that pair's terms; any other row the unseen pair's (its prior
+        mean). Unknown users/items fall back as in every model.
         """
         ts = _timestamps(X)
-        t = None
+        t = s = None
         if ts is not None and getattr(self, "days_", None) is not None:
             t = feat.nearest_day(self.days_, ts[known])
+        if ts is not None and getattr(self, "session_users_", None) is not None:
+            s = feat.session_codes(self.session_users_, self.session_days_, u, ts[known])
+            s[s == len(self.session_users_)] = -1  # the unseen pair: its terms are in the biases
         if getattr(self, "cutpoint_samples_", None) is not None:
-            return self._ordinal_rows(u, i, t).astype(np.float32)
+            return self._ordinal_rows(u, i, t, s).astype(np.float32)
         out = self._predict_codes(u, i)
         if t is not None:
             out = out + self.day_bias_[t] + np.einsum(
                 "nk,nk->n", self.day_factors_[t], self.user_factors_[u] + self.item_factors_[i])
+        if s is not None:
+            seen = np.flatnonzero(s >= 0)
+            qs, ctx = self.session_factors_[s[seen]], self.user_factors_[u[seen]] + self.item_factors_[i[seen]]
+            if t is not None:
+                ctx = ctx + self.day_factors_[t[seen]]
+            out[seen] += self.session_bias_[s[seen]] + np.einsum("nk,nk->n", qs, ctx)
         return out.astype(np.float32)
 
-    def _ordinal_rows(self, u, i, t) -> np.ndarray:
-        """Mean over the saved samples s of E[rating | score_s, cutpoints_s]: each sample's score is
-        rebuilt from its block of the stacked factors (scaled by 1/sqrt(S)) and its biases."""
+    def _ordinal_rows(self, u, i, t, s=None) -> np.ndarray:
+        """Mean over the saved samples of E[rating | score, cutpoints]: each sample's score is
+        rebuilt from its block of the stacked factors (scaled by 1/sqrt(S)) and its biases.
+        ``t``: day codes or None; ``s``: (user, day) pair codes (-1: unseen) or None."""
         S, width = self.cutpoint_samples_.shape[0], self.user_factors_.shape[1]  # width: S blocks of k
-        if t is None:
-            qt, bt, t = np.empty((0, width), np.float32), np.empty((0, S), np.float32), np.empty(0, np.int64)
-        else:
-            qt, bt = self.day_factors_, self.day_bias_samples_
+        none_q, none_b, none_c = np.empty((0, width), np.float32), np.empty((0, S), np.float32), np.empty(0, np.int64)
+        qt, bt, t = (none_q, none_b, none_c) if t is None else (self.day_factors_, self.day_bias_samples_, t)
+        qs, bs, s = (none_q, none_b, none_c) if s is None else (self.session_factors_, self.session_bias_samples_, s)
         with kernel_threads(self.n_threads):
             return kern.ordinal_rows_expected(self.user_factors_, self.item_factors_, self.user_bias_samples_,
                                               self.item_bias_samples_, np.asarray(u, np.int64),
                                               np.asarray(i, np.int64), qt, bt, np.asarray(t, np.int64),
+                                              qs, bs, np.asarray(s, np.int64),
                                               self.cutpoint_samples_, self.rating_values_)
 
     def _fallback(self, u, i) -> np.ndarray:

@@ -388,18 +388,23 @@ def ordinal_sse(y, resid, cut, levels, ratings):
 
 
 @njit(parallel=True, fastmath=False, cache=True)
-def ordinal_rows_expected(qu, qi, bu, bi, u, i, qt, bt, t, cuts, levels):
+def ordinal_rows_expected(qu, qi, bu, bi, u, i, qt, bt, t, qs, bs, ses, cuts, levels):
     """Row n's expected rating averaged over the S saved samples, read straight from the stacked
     factors (no gathered copies): eta[n, s] = S <qu[u_n, s], qi[i_n, s]> + bu[u_n, s] + bi[i_n, s]
-    (+ bt[t_n, s] + S <qt[t_n, s], qu[u_n, s] + qi[i_n, s]> when ``t`` is not empty), each row of
-    ``qu``/``qi``/``qt`` holding S blocks of k; as ``_ordinal.expected_rows`` (its NumPy reference)."""
+    (+ bt[t_n, s] + S <qt[t_n, s], qu[u_n, s] + qi[i_n, s]> when ``t`` is not empty; + bs[c, s] +
+    S <qs[c, s], qu[u_n, s] + qi[i_n, s] (+ qt[t_n, s])> with c = ses[n] when ``ses`` is not empty and
+    ses[n] >= 0), each row of ``qu``/``qi``/``qt``/``qs`` holding S blocks of k; as
+    ``_ordinal.expected_rows`` (its NumPy reference)."""
     n = len(u)
     S, K1 = cuts.shape
     k = qu.shape[1] // S
     has_t = len(t) > 0
+    has_s = len(ses) > 0
     out = np.empty(n)
     for r in prange(n):
         a, b = u[r], i[r]
+        c = t[r] if has_t else 0
+        e = ses[r] if has_s else -1
         acc = 0.0
         for s in range(S):
             off = s * k
@@ -408,11 +413,18 @@ def ordinal_rows_expected(qu, qi, bu, bi, u, i, qt, bt, t, cuts, levels):
                 dot += np.float64(qu[a, off + j]) * np.float64(qi[b, off + j])
             eta = S * dot + np.float64(bu[a, s]) + np.float64(bi[b, s])
             if has_t:
-                c = t[r]
                 dt = 0.0
                 for j in range(k):
-                    dt += np.float64(qt[c, off + j]) * np.float64(qu[a, off + j] + qi[b, off + j])
+                    dt += np.float64(qt[c, off + j]) * (np.float64(qu[a, off + j]) + np.float64(qi[b, off + j]))
                 eta += np.float64(bt[c, s]) + S * dt
+            if e >= 0:
+                ds = 0.0
+                for j in range(k):
+                    ctx = np.float64(qu[a, off + j]) + np.float64(qi[b, off + j])
+                    if has_t:
+                        ctx += np.float64(qt[c, off + j])
+                    ds += np.float64(qs[e, off + j]) * ctx
+                eta += np.float64(bs[e, s]) + S * ds
             ex = levels[0]
             for m in range(K1):
                 ex += (levels[m + 1] - levels[m]) * 0.5 * math.erfc((cuts[s, m] - eta) * _INV_SQRT_2)
