@@ -95,12 +95,16 @@ def reference_sweep(X, resid, w, V, design, mu_w, lam_w, mu_v, lam_v, alpha, z):
 
 @pytest.mark.parametrize("features", [(), RICH, RICH + ("user_day",)])
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_kernels_match_the_numpy_reference_sweep(features, n_threads):
+@pytest.mark.parametrize("parallel_groups", [False, True])
+def test_kernels_match_the_numpy_reference_sweep(features, n_threads, parallel_groups, monkeypatch):
+    # parallel_groups: every one-hot group drawn in parallel (on real data only groups of >= 1024 are)
+    monkeypatch.setattr(est, "PARALLEL_GROUP", 1 if parallel_groups else 10 ** 9)
     data = small_data()
     design, idx = feat.build_design(data, features)
     rng = np.random.default_rng(5)
     k, p, G = 3, design.n_features, len(design.group_names)
     s = est._Sampler(design, idx, data.values, k, 0.3, rng)
+    assert s.g_parallel.any() == parallel_groups
     s.w[:] = rng.normal(0, 0.2, p)
     X = dense_design(design, idx)
     with lr._util.kernel_threads(n_threads):
@@ -384,10 +388,17 @@ def test_ordinal_train_error_kernel_matches_the_expected_rating():
     eta, cls, cut = probit_data(n=9_000, seed=4)
     levels = np.array([1.0, 2.0, 4.0, 5.0])
     ratings = levels[cls]
+    eta[:20] += np.linspace(-30, 30, 20)  # beyond the table on both sides: the scale's ends
     y = np.random.default_rng(0).normal(size=len(eta))
     sse = kern.ordinal_sse(y, y - eta, cut, levels, ratings)
     ref = ((ordinal.expected_rating(eta, cut, levels) - ratings) ** 2).sum()
-    assert sse == pytest.approx(ref, rel=1e-12)
+    # the kernel interpolates E[rating | eta] from a table: the train RMSE it gives is within 1e-5
+    assert np.sqrt(sse / len(eta)) == pytest.approx(np.sqrt(ref / len(eta)), abs=1e-5)
+    # and a row's squared error within 1e-5 of the exact one (one row at a time)
+    for j in range(0, len(eta), 450):
+        one = kern.ordinal_sse(y[j:j + 1], y[j:j + 1] - eta[j:j + 1], cut, levels, ratings[j:j + 1])
+        exact = (ordinal.expected_rating(eta[j:j + 1], cut, levels)[0] - ratings[j]) ** 2
+        assert abs(np.sqrt(one) - np.sqrt(exact)) < 1e-5
     cuts = cut + np.random.default_rng(1).normal(0, 0.1, (5, len(cut)))
     etas = eta[:, None] + np.random.default_rng(2).normal(0, 0.3, (len(eta), 5))
     np.testing.assert_allclose(kern.ordinal_expected(etas, cuts, levels),

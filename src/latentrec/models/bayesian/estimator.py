@@ -36,6 +36,8 @@ REG_0 = 1.0
 MAX_ORDINAL_LEVELS = 10
 #: the per-entity sums and residuals, kept incrementally, are recomputed every REFRESH samples
 REFRESH = 10
+#: one-hot feature groups at least this large are drawn in parallel (kern.sweep_parameters)
+PARALLEL_GROUP = 1024
 
 
 class _Features:
@@ -204,7 +206,7 @@ class BayesianFM(FactorModel):
         n_kept = self.n_iter - self.n_burn_in
         n_save = min(self._n_to_save(design, levels), n_kept)
         save_at = set((self.n_burn_in + np.round(np.linspace(0, n_kept - 1, n_save))).astype(int).tolist())
-        saved: list[dict] = []
+        saved = _SavedSamples(n_save)
         cuts: list[np.ndarray] = []
         state = {"eval_sum": None, "n_kept": 0, "val": None}
         bar = progress(range(self.n_iter), total=self.n_iter, desc="BayesianFM", enabled=self.verbose)
@@ -230,7 +232,7 @@ class BayesianFM(FactorModel):
                 pred = self._clip(pred)
                 state["val"] = float(np.sqrt(np.mean((pred - eval_data.values) ** 2)))
             if sample in save_at:
-                saved.append(self._saved_piece(sampler.summary(), design))
+                saved.add(self._saved_piece(sampler.summary(), design))
                 if levels is not None:
                     cuts.append(sampler.cut.copy())
             return {"train_loss": rmse, "alpha": alpha}
@@ -305,42 +307,35 @@ class BayesianFM(FactorModel):
         piece["qi"] = qi.astype(np.float32)
         return piece
 
-    def _store(self, saved: list[dict], design, cuts=None) -> None:
+    def _store(self, saved: "_SavedSamples", design, cuts=None) -> None:
         """The saved samples (:meth:`_saved_piece`) as the prediction arrays; under the probit (``cuts``)
         also every sample's biases and cutpoints, since the expected rating is not linear in the score."""
-        s = len(saved)
-        scale = np.float32(1.0 / np.sqrt(s))
-        has_day = "day" in design.relations
-        has_sessions = "user_day" in design.relations
-
-        def stacked(key):
-            out = np.hstack([p[key] for p in saved])
-            out *= scale
-            return out
-
-        self.user_factors_ = stacked("qu")
-        self.item_factors_ = stacked("qi")
-        ub, ib = [p["bu"] for p in saved], [p["bi"] for p in saved]
-        self.user_bias_ = np.mean(ub, axis=0).astype(np.float32)
-        self.item_bias_ = (np.mean(ib, axis=0) - self.global_mean_).astype(np.float32)
-        if has_day:
+        a = saved.arrays()
+        scale = np.float32(1.0 / np.sqrt(saved.count))
+        for key in ("qu", "qi", "qt", "qs"):
+            if key in a:
+                a[key] *= scale
+        self.user_factors_, self.item_factors_ = a["qu"], a["qi"]
+        self.user_bias_ = a["bu"].mean(axis=1).astype(np.float32)
+        self.item_bias_ = (a["bi"].mean(axis=1) - self.global_mean_).astype(np.float32)
+        if "qt" in a:
             self.days_ = design.days.astype(np.int64)
-            self.day_factors_ = stacked("qt")
-            self.day_bias_ = np.mean([p["bt"] for p in saved], axis=0).astype(np.float32)
-        if has_sessions:
+            self.day_factors_ = a["qt"]
+            self.day_bias_ = a["bt"].mean(axis=1).astype(np.float32)
+        if "qs" in a:
             self.session_users_ = design.session_users.astype(np.int64)
             self.session_days_ = design.session_days.astype(np.int64)
-            self.session_factors_ = stacked("qs")
-            self.session_bias_ = np.mean([p["bs"] for p in saved], axis=0).astype(np.float32)
+            self.session_factors_ = a["qs"]
+            self.session_bias_ = a["bs"].mean(axis=1).astype(np.float32)
         if cuts is not None:
             self.cutpoint_samples_ = np.asarray(cuts, np.float64)
             self.cutpoints_ = self.cutpoint_samples_.mean(axis=0)
-            self.user_bias_samples_ = np.column_stack(ub).astype(np.float32)
-            self.item_bias_samples_ = np.column_stack(ib).astype(np.float32)
-            if has_day:
-                self.day_bias_samples_ = np.column_stack([p["bt"] for p in saved]).astype(np.float32)
-            if has_sessions:
-                self.session_bias_samples_ = np.column_stack([p["bs"] for p in saved]).astype(np.float32)
+            self.user_bias_samples_ = a["bu"].astype(np.float32)
+            self.item_bias_samples_ = a["bi"].astype(np.float32)
+            if "bt" in a:
+                self.day_bias_samples_ = a["bt"].astype(np.float32)
+            if "bs" in a:
+                self.session_bias_samples_ = a["bs"].astype(np.float32)
 
     # ------------------------------------------------------------------ prediction
     def _predict_rows(self, X, u, i, known) -> np.ndarray:
@@ -425,6 +420,33 @@ def _timestamps(X) -> np.ndarray | None:
     return None
 
 
+class _SavedSamples:
+    """The saved samples' pieces (:meth:`BayesianFM._saved_piece`), written in place as they come:
+    per factor key (q*) an (entities, S·k) float32 array holding the samples side by side, per bias
+    key (b*) an (entities, S) float64 array; no list of pieces and no stacked copy of it."""
+
+    def __init__(self, n: int):
+        self.n, self.count, self._arrays = n, 0, {}
+
+    def add(self, piece: dict) -> None:
+        for key, v in piece.items():
+            a = self._arrays.get(key)
+            if a is None:
+                shape = (len(v), self.n * v.shape[1]) if v.ndim == 2 else (len(v), self.n)
+                a = self._arrays[key] = np.empty(shape, np.float32 if v.ndim == 2 else np.float64)
+            if v.ndim == 2:
+                a[:, self.count * v.shape[1]:(self.count + 1) * v.shape[1]] = v
+            else:
+                a[:, self.count] = v
+        self.count += 1
+
+    def arrays(self) -> dict:
+        """The arrays, cut to the samples added."""
+        s = self.count
+        return {key: np.ascontiguousarray(a[:, :s * (a.shape[1] // self.n)] if key.startswith("q") else a[:, :s])
+                for key, a in self._arrays.items()}
+
+
 class _Sampler:
     """State of one Gibbs chain: parameters, per-entity sums, residuals and hyper-parameters."""
 
@@ -465,6 +487,8 @@ class _Sampler:
         self.g_start = design.g_start.astype(np.int64)
         self.ent_start = np.asarray(design.ent_start, np.int64)
         self.rel_groups = np.asarray(design.rel_groups, np.int64)
+        # one-hot groups whose features are drawn in parallel (independent: they share no entity)
+        self.g_parallel = design.g_onehot & (self.sizes >= PARALLEL_GROUP)
         # the fused kernel applies a relation's change to a row through the row's next relation
         if len(design.relations) < 2 or (idx < 0).any():
             raise ModelError("BayesianFM: every training row needs an entity in each of >= 2 relations")
@@ -520,7 +544,8 @@ class _Sampler:
         """Draw every w_j (relation by relation), then every column f of V (relation by relation)."""
         d = self.d
         z = self.rng.standard_normal((self.k + 1, d.n_features))
-        kern.sweep_parameters(self.idx, self.er_idx, self.ent_start, self.rel_groups, self.g_start, self.chunks,
+        kern.sweep_parameters(self.idx, self.er_idx, self.ent_start, self.rel_groups, self.g_start,
+                              self.g_parallel, self.chunks,
                               *self.fe, self.er_ptr_u, self.w, self.V, self.Q, self.L, self.S, self.resid,
                               self.mu_w, self.lam_w, self.mu_v, self.lam_v, self.alpha, z)
 
