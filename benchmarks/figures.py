@@ -40,7 +40,7 @@ SOURCES = {
                 "EASE,EDLAE,DLAE,SparseEASE,PureSVD,RP3beta,ImplicitALS,BPR,ImplicitItemKNN,Popularity,Ensemble",
                 "--lenskit-models", "ease"],
     "neural": ["neural.py", "--only", "accuracy"],
-    "bayesian": ["bayesian.py", "--protocols", "5fold", "u1-u5", "80/20", "--features", "side", "plain"],
+    "bayesian": ["bayesian.py", "--protocols", "5fold", "u1-u5", "80/20", "--features", "sessions", "side", "plain"],
 }
 
 #: README block -> (figure set, table, [(column key, heading)], metric, sort column)

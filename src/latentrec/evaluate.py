@@ -62,7 +62,7 @@ RATING_METRICS = _metrics.RATING_METRICS
 RANKING_METRICS = (*_metrics.RANKING_METRICS, "coverage")
 DEFAULT_METRICS = {"explicit": ("rmse", "mae"), "implicit": ("precision", "recall", "ndcg", "map")}
 #: explicit models run by default next to the baselines (when importable)
-MAIN_EXPLICIT = ("biased-mf", "als", "svdpp", "truncated-svd", "user-knn")
+MAIN_EXPLICIT = ("biased-mf", "als", "svdpp", "truncated-svd", "user-knn", "bayesian-fm")
 MAIN_IMPLICIT = ("implicit-als", "bpr")
 #: strong neighbourhood / linear models every default comparison runs beside the baselines; they are
 #: compared as models, not marked as baselines (only the registry's baselines group is)

@@ -129,7 +129,8 @@ class BayesianFM(FactorModel):
         ``loss="ordinal"``: every saved sample's cutpoints (S, K − 1) and biases (entities, S);
         ``predict`` averages each sample's expected rating.
     history_ : list of dict
-        Per sample: ``train_loss`` (train RMSE of that sample), ``alpha`` (noise
+        Per sample: ``train_loss`` (train RMSE of that sample; under the probit its
+        expected ratings are interpolated from a table, within 1e-5), ``alpha`` (noise
         precision), ``epoch_s`` (the sample's seconds) and with ``eval_set``: ``val_rmse`` (RMSE of the
         average of the kept samples so far; of the sample itself during burn-in; a
         user or item unknown to the training data counts as an empty entity).
