@@ -104,13 +104,7 @@ def test_index(design, model_users, model_items, test):
     """Entity index of test rows in the training design (-1 where the user/item is unknown)."""
     u = model_users.codes(test.users.take(test.user_codes), missing="ignore").astype(np.int64)
     i = model_items.codes(test.items.take(test.item_codes), missing="ignore").astype(np.int64)
-    cols = [np.where(u >= 0, u + design.ent_start[0], -1), np.where(i >= 0, i + design.ent_start[1], -1)]
-    if "day" in design.relations:
-        cols.append(feat.nearest_day(design.days, test.timestamps) + design.ent_start[design.relations.index("day")])
-    if "user_day" in design.relations:  # an unseen pair is the relation's last (row-less) entity, as in BayesianFM
-        codes = feat.session_codes(design.session_users, design.session_days, u, test.timestamps)
-        cols.append(codes + design.ent_start[design.relations.index("user_day")])
-    return np.column_stack(cols).astype(np.int32)
+    return feat.rows_index(design, u, i, test.timestamps)  # as BayesianFM's own eval rows
 
 
 def run_myfm(train, test, features, *, rank, n_iter, burn_in, seed, loss="squared"):
@@ -193,8 +187,8 @@ def compare(args) -> dict:
 
         from _common import figure, write_figures
 
-        label = {"side": "BayesianFM (side features)", "sessions": "BayesianFM (side features + user-day)", "plain": "BayesianFM (ids only)", "rich": "BayesianFM (rich)",
-                 "attributes": "BayesianFM (attributes)"}
+        label = {"side": "BayesianFM (side features)", "sessions": "BayesianFM (side features + user-day)",
+                 "plain": "BayesianFM (ids only)", "rich": "BayesianFM (rich)", "attributes": "BayesianFM (attributes)"}
         figs = []
         for srow in summary:
             table = PROTOCOLS[srow["protocol"]][0]

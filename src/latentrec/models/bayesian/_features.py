@@ -230,6 +230,22 @@ def build_design(data: Interactions, features: tuple[str, ...]) -> tuple[Design,
     return design, idx
 
 
+def rows_index(design: Design, user_codes, item_codes, timestamps) -> np.ndarray:
+    """(n, R) entity index of rows given in the design's user and item codes (-1 = no entity: an
+    unknown user or item). The day is the nearest training day; a (user, day) pair unseen in
+    training (or of an unknown user) is the user_day relation's last, row-less entity."""
+    u, i = np.asarray(user_codes, np.int64), np.asarray(item_codes, np.int64)
+    cols = [np.where(u >= 0, u + design.ent_start[0], -1), np.where(i >= 0, i + design.ent_start[1], -1)]
+    for r, rel in enumerate(design.relations[2:], start=2):
+        if timestamps is None:
+            raise DataError(f"BayesianFM with feature '{rel}' needs the timestamps of the evaluation rows")
+        if rel == "day":
+            cols.append(nearest_day(design.days, timestamps) + design.ent_start[r])
+        else:
+            cols.append(session_codes(design.session_users, design.session_days, u, timestamps) + design.ent_start[r])
+    return np.column_stack(cols).astype(np.int32)
+
+
 def entity_rows(idx: np.ndarray, n_entities: int) -> tuple[np.ndarray, np.ndarray]:
     """CSR of entity -> the rows that point at it (every relation's column of ``idx``)."""
     flat = idx.ravel(order="F").astype(np.int64)

@@ -258,18 +258,7 @@ class BayesianFM(FactorModel):
 
     def _rows_index(self, user_codes, item_codes, timestamps) -> np.ndarray:
         """(n, R) entity index of rows in model codes (-1 = no entity in that relation)."""
-        d = self._design
-        u, i = np.asarray(user_codes, np.int64), np.asarray(item_codes, np.int64)
-        cols = [np.where(u >= 0, u + d.ent_start[0], -1), np.where(i >= 0, i + d.ent_start[1], -1)]
-        for rel in d.relations[2:]:
-            if timestamps is None:
-                raise DataError(f"BayesianFM with feature '{rel}' needs the timestamps of the evaluation rows")
-            r = d.relations.index(rel)
-            if rel == "day":
-                cols.append(feat.nearest_day(d.days, timestamps) + d.ent_start[r])
-            else:  # user_day: an unseen pair (or unknown user) is the relation's last, row-less entity
-                cols.append(feat.session_codes(d.session_users, d.session_days, u, timestamps) + d.ent_start[r])
-        return np.column_stack(cols).astype(np.int32)
+        return feat.rows_index(self._design, user_codes, item_codes, timestamps)
 
     @staticmethod
     def _saved_piece(smp: dict, design) -> dict:
