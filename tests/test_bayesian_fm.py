@@ -399,6 +399,10 @@ def test_ordinal_train_error_kernel_matches_the_expected_rating():
         one = kern.ordinal_sse(y[j:j + 1], y[j:j + 1] - eta[j:j + 1], cut, levels, ratings[j:j + 1])
         exact = (ordinal.expected_rating(eta[j:j + 1], cut, levels)[0] - ratings[j]) ** 2
         assert abs(np.sqrt(one) - np.sqrt(exact)) < 1e-5
+    # a diverged score gives a non-finite error (the divergence check reads it), not a table lookup
+    y_bad = y.copy()
+    y_bad[3] = np.nan
+    assert np.isnan(kern.ordinal_sse(y_bad, y - eta, cut, levels, ratings))
     cuts = cut + np.random.default_rng(1).normal(0, 0.1, (5, len(cut)))
     etas = eta[:, None] + np.random.default_rng(2).normal(0, 0.3, (len(eta), 5))
     np.testing.assert_allclose(kern.ordinal_expected(etas, cuts, levels),

@@ -407,7 +407,9 @@ def ordinal_sse(y, resid, cut, levels, ratings):
         acc = 0.0
         for i in range(c * ORDINAL_CHUNK, min(n, (c + 1) * ORDINAL_CHUNK)):
             x = (y[i] - resid[i] - lo) / h
-            if x <= 0.0:
+            if x != x:  # a diverged score: the RMSE must show it (and never index the table)
+                ex = np.nan
+            elif x <= 0.0:
                 ex = table[0]
             elif x >= SSE_TABLE - 1:
                 ex = table[SSE_TABLE - 1]
