@@ -192,14 +192,14 @@ def build_design(data: Interactions, features: tuple[str, ...]) -> tuple[Design,
         if preset in features and data.timestamps is None:
             raise DataError(f"BayesianFM: feature '{preset}' needs rating timestamps; the training data has no "
                             "'timestamp' column")
+    d = day_numbers(data.timestamps) if {"day", "user_day"} & set(features) else None
     if "day" in features:
-        d = day_numbers(data.timestamps)
         days, day_codes, counts = np.unique(d, return_inverse=True, return_counts=True)
         weights = counts / counts.sum()
         rel_blocks["day"] = [("day", sp.identity(len(days), format="csr"), True)]
         row_codes.append(day_codes.astype(np.int64))
     if "user_day" in features:
-        pairs = np.column_stack([data.user_codes.astype(np.int64), day_numbers(data.timestamps)])
+        pairs = np.column_stack([data.user_codes.astype(np.int64), d])
         uniq, pair_codes = np.unique(pairs, axis=0, return_inverse=True)
         s_users, s_days = uniq[:, 0].copy(), uniq[:, 1].copy()
         rel_blocks["user_day"] = [("user_day", sp.identity(len(uniq) + 1, format="csr"), True)]

@@ -203,7 +203,7 @@ class BayesianFM(FactorModel):
             # the eval rows in this model's (compacted) codes; an unknown user or item is an empty entity (-1)
             eu = self.users_.codes(eval_data.users.take(eval_data.user_codes), missing="ignore")
             ei = self.items_.codes(eval_data.items.take(eval_data.item_codes), missing="ignore")
-            eval_idx = self._rows_index(eu, ei, eval_data.timestamps)
+            eval_idx = feat.rows_index(design, eu, ei, eval_data.timestamps)
         n_kept = self.n_iter - self.n_burn_in
         n_save = min(self._n_to_save(design, levels), n_kept)
         save_at = set((self.n_burn_in + np.round(np.linspace(0, n_kept - 1, n_save))).astype(int).tolist())
@@ -255,10 +255,6 @@ class BayesianFM(FactorModel):
         per_entity = self.n_factors + (1 if levels is not None else 0)
         per_sample = 4.0 * per_entity * design.n_entities
         return max(1, int(self.max_saved_mb * 2 ** 20 // per_sample))
-
-    def _rows_index(self, user_codes, item_codes, timestamps) -> np.ndarray:
-        """(n, R) entity index of rows in model codes (-1 = no entity in that relation)."""
-        return feat.rows_index(self._design, user_codes, item_codes, timestamps)
 
     @staticmethod
     def _saved_piece(smp: dict, design) -> dict:
@@ -431,10 +427,10 @@ class _SavedSamples:
         self.count += 1
 
     def arrays(self) -> dict:
-        """The arrays, cut to the samples added."""
-        s = self.count
-        return {key: np.ascontiguousarray(a[:, :s * (a.shape[1] // self.n)] if key.startswith("q") else a[:, :s])
-                for key, a in self._arrays.items()}
+        """The arrays, once every one of the ``n`` samples is in (``save_at`` holds n distinct samples)."""
+        if self.count != self.n:
+            raise ModelError(f"BayesianFM saved {self.count} samples, expected {self.n}")
+        return self._arrays
 
 
 class _Sampler:
