@@ -439,6 +439,36 @@ def test_ordinal_rows_kernel_matches_the_numpy_reference(with_day, with_pairs, n
         assert (np.abs(got - plain)[ses >= 0] > 0).all() and (got == plain)[ses < 0].all()
 
 
+@pytest.mark.parametrize("with_day, with_pairs", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_mean_score_kernel_matches_gathered_numpy(with_day, with_pairs, n_threads):
+    # the squared loss's predict: full-width dot products of the stacked (1/sqrt(S)-scaled) samples
+    from latentrec._util import kernel_threads
+
+    rng = np.random.default_rng(6)
+    S, k, n_u, n_i, n_t, n_s, n = 7, 3, 11, 13, 4, 9, 500
+    qu, qi, qt, qs = (rng.normal(0, 0.4, (m, S * k)).astype(np.float32) for m in (n_u, n_i, n_t, n_s))
+    bu, bi, bt, bs = (rng.normal(0, 0.5, m).astype(np.float32) for m in (n_u, n_i, n_t, n_s))
+    u, i, t = rng.integers(0, n_u, n), rng.integers(0, n_i, n), rng.integers(0, n_t, n)
+    ses = rng.integers(-1, n_s, n)  # -1: an unseen (user, day) pair, which adds nothing
+    g = lambda a: a.astype(np.float64)  # noqa: E731
+    ctx = g(qu[u]) + g(qi[i])
+    ref = np.einsum("nk,nk->n", g(qu[u]), g(qi[i])) + bu[u] + bi[i]
+    if with_day:
+        ref += bt[t] + np.einsum("nk,nk->n", g(qt[t]), ctx)
+        ctx = ctx + g(qt[t])
+    else:
+        qt, bt, t = qt[:0], bt[:0], t[:0]
+    if with_pairs:
+        seen = ses >= 0
+        ref[seen] += bs[ses[seen]] + np.einsum("nk,nk->n", g(qs[ses[seen]]), ctx[seen])
+    else:
+        qs, bs, ses = qs[:0], bs[:0], ses[:0]
+    with kernel_threads(n_threads):
+        got = kern.rows_mean_score(qu, qi, bu, bi, u, i, qt, bt, t, qs, bs, ses)
+    np.testing.assert_allclose(got, ref, rtol=1e-12, atol=1e-12)
+
+
 def test_row_chunks_cover_each_relation_in_order():
     data = small_data()
     design, idx = feat.build_design(data, RICH)

@@ -664,19 +664,27 @@ class EmbeddingModel(Recommender):
 
     def _build_caches(self) -> None:
         super()._build_caches()
-        self._normed = {}
+        # per side: the compared vectors (contiguous; no copy unless _embeddings slices) and the
+        # inverse of their norms, not a normalised copy (that would double the model's memory)
+        self._cosine = {}
         for side in ("user", "item"):
-            f = self._embeddings(side)
-            norms = np.linalg.norm(f, axis=1, keepdims=True)
-            self._normed[side] = (f / np.maximum(norms, 1e-12)).astype(np.float32)
+            f = np.ascontiguousarray(self._embeddings(side))
+            norms = np.sqrt(np.einsum("ij,ij->i", f, f, dtype=np.float64))
+            self._cosine[side] = (f, (1.0 / np.maximum(norms, 1e-12)).astype(np.float32))
+
+    def _cosine_block(self, side: str, rows: np.ndarray) -> np.ndarray:
+        """Cosine similarity of the vectors ``rows`` of ``side`` to every vector of that side."""
+        v, inv = self._cosine[side]
+        s = v[rows] @ v.T
+        s *= inv[rows, None]
+        s *= inv[None, :]
+        return s.astype(np.float32, copy=False)
 
     def _item_similarity_block(self, i: np.ndarray) -> np.ndarray:
-        v = self._normed["item"]
-        return v[i] @ v.T
+        return self._cosine_block("item", i)
 
     def _user_similarity_block(self, u: np.ndarray) -> np.ndarray:
-        v = self._normed["user"]
-        return v[u] @ v.T
+        return self._cosine_block("user", u)
 
 
 class FactorModel(EmbeddingModel):

@@ -342,34 +342,29 @@ class BayesianFM(FactorModel):
         if ts is not None and getattr(self, "session_users_", None) is not None:
             s = feat.session_codes(self.session_users_, self.session_days_, u, ts[known])
             s[s == len(self.session_users_)] = -1  # the unseen pair: its terms are in the biases
-        if getattr(self, "cutpoint_samples_", None) is not None:
-            return self._ordinal_rows(u, i, t, s).astype(np.float32)
-        out = self._predict_codes(u, i)
-        if t is not None:
-            out = out + self.day_bias_[t] + np.einsum(
-                "nk,nk->n", self.day_factors_[t], self.user_factors_[u] + self.item_factors_[i])
-        if s is not None:
-            seen = np.flatnonzero(s >= 0)
-            qs, ctx = self.session_factors_[s[seen]], self.user_factors_[u[seen]] + self.item_factors_[i[seen]]
-            if t is not None:
-                ctx = ctx + self.day_factors_[t[seen]]
-            out[seen] += self.session_bias_[s[seen]] + np.einsum("nk,nk->n", qs, ctx)
-        return out.astype(np.float32)
-
-    def _ordinal_rows(self, u, i, t, s=None) -> np.ndarray:
-        """Mean over the saved samples of E[rating | score, cutpoints]: each sample's score is
-        rebuilt from its block of the stacked factors (scaled by 1/sqrt(S)) and its biases.
-        ``t``: day codes or None; ``s``: (user, day) pair codes (-1: unseen) or None."""
-        S, width = self.cutpoint_samples_.shape[0], self.user_factors_.shape[1]  # width: S blocks of k
-        none_q, none_b, none_c = np.empty((0, width), np.float32), np.empty((0, S), np.float32), np.empty(0, np.int64)
-        qt, bt, t = (none_q, none_b, none_c) if t is None else (self.day_factors_, self.day_bias_samples_, t)
-        qs, bs, s = (none_q, none_b, none_c) if s is None else (self.session_factors_, self.session_bias_samples_, s)
+        u, i = np.asarray(u, np.int64), np.asarray(i, np.int64)
         with kernel_threads(self.n_threads):
-            return kern.ordinal_rows_expected(self.user_factors_, self.item_factors_, self.user_bias_samples_,
-                                              self.item_bias_samples_, np.asarray(u, np.int64),
-                                              np.asarray(i, np.int64), qt, bt, np.asarray(t, np.int64),
-                                              qs, bs, np.asarray(s, np.int64),
-                                              self.cutpoint_samples_, self.rating_values_)
+            if getattr(self, "cutpoint_samples_", None) is not None:
+                return kern.ordinal_rows_expected(self.user_factors_, self.item_factors_, self.user_bias_samples_,
+                                                  self.item_bias_samples_, u, i, *self._day_pair_args(t, s, True),
+                                                  self.cutpoint_samples_, self.rating_values_).astype(np.float32)
+            out = kern.rows_mean_score(self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_,
+                                       u, i, *self._day_pair_args(t, s, False))
+        return (out + self.global_mean_).astype(np.float32)
+
+    def _day_pair_args(self, t, s, per_sample: bool) -> tuple:
+        """The prediction kernels' day and pair arguments (factors, biases, codes; empty for none):
+        ``t`` day codes or None, ``s`` (user, day) pair codes (-1: unseen) or None; the biases of
+        every saved sample (``per_sample``, the probit) or their mean."""
+        width = self.user_factors_.shape[1]
+        bias_shape = (0, self.cutpoint_samples_.shape[0]) if per_sample else (0,)
+        none = (np.empty((0, width), np.float32), np.empty(bias_shape, np.float32), np.empty(0, np.int64))
+        day = none if t is None else (self.day_factors_, self.day_bias_samples_ if per_sample else self.day_bias_,
+                                      np.asarray(t, np.int64))
+        pair = none if s is None else (self.session_factors_,
+                                       self.session_bias_samples_ if per_sample else self.session_bias_,
+                                       np.asarray(s, np.int64))
+        return day + pair
 
     def _fallback(self, u, i) -> np.ndarray:
         """As every model (global mean plus the known side's bias). With ``loss="ordinal"`` the biases

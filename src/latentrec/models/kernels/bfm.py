@@ -426,6 +426,53 @@ def ordinal_sse(y, resid, cut, levels, ratings):
     return total
 
 
+@njit(cache=True, inline="always")
+def _row_dots(qu, qi, qt, qs, a, b, c, e, lo, hi):
+    """Columns ``lo .. hi`` of the stacked factors of one row (user a, item b, day c or -1, pair e
+    or -1): <qu_a, qi_b>, <qt_c, qu_a + qi_b> and <qs_e, qu_a + qi_b (+ qt_c)>, in float64."""
+    dot = 0.0
+    dt = 0.0
+    ds = 0.0
+    for j in range(lo, hi):
+        x = np.float64(qu[a, j])
+        y = np.float64(qi[b, j])
+        dot += x * y
+        ctx = x + y
+        if c >= 0:
+            tj = np.float64(qt[c, j])
+            dt += tj * ctx
+            ctx += tj
+        if e >= 0:
+            ds += np.float64(qs[e, j]) * ctx
+    return dot, dt, ds
+
+
+@njit(parallel=True, fastmath=False, cache=True)
+def rows_mean_score(qu, qi, bu, bi, u, i, qt, bt, t, qs, bs, ses):
+    """Row n's score averaged over the saved samples, read straight from the stacked factors (each
+    scaled by 1/sqrt(S), so a full-width dot product is the samples' mean): <qu[u_n], qi[i_n]> +
+    bu[u_n] + bi[i_n] (+ bt[t_n] + <qt[t_n], qu[u_n] + qi[i_n]> when ``t`` is not empty; + bs[c] +
+    <qs[c], qu[u_n] + qi[i_n] (+ qt[t_n])> with c = ses[n] when ``ses`` is not empty and ses[n] >= 0).
+    No gathered copies of the S·k-wide rows."""
+    n = len(u)
+    width = qu.shape[1]
+    has_t = len(t) > 0
+    has_s = len(ses) > 0
+    out = np.empty(n)
+    for r in prange(n):
+        a, b = u[r], i[r]
+        c = t[r] if has_t else -1
+        e = ses[r] if has_s else -1
+        dot, dt, ds = _row_dots(qu, qi, qt, qs, a, b, c, e, 0, width)
+        score = dot + np.float64(bu[a]) + np.float64(bi[b])
+        if c >= 0:
+            score += np.float64(bt[c]) + dt
+        if e >= 0:
+            score += np.float64(bs[e]) + ds
+        out[r] = score
+    return out
+
+
 @njit(parallel=True, fastmath=False, cache=True)
 def ordinal_rows_expected(qu, qi, bu, bi, u, i, qt, bt, t, qs, bs, ses, cuts, levels):
     """Row n's expected rating averaged over the S saved samples, read straight from the stacked
@@ -442,27 +489,15 @@ def ordinal_rows_expected(qu, qi, bu, bi, u, i, qt, bt, t, qs, bs, ses, cuts, le
     out = np.empty(n)
     for r in prange(n):
         a, b = u[r], i[r]
-        c = t[r] if has_t else 0
+        c = t[r] if has_t else -1
         e = ses[r] if has_s else -1
         acc = 0.0
         for s in range(S):
-            off = s * k
-            dot = 0.0
-            for j in range(k):
-                dot += np.float64(qu[a, off + j]) * np.float64(qi[b, off + j])
+            dot, dt, ds = _row_dots(qu, qi, qt, qs, a, b, c, e, s * k, (s + 1) * k)
             eta = S * dot + np.float64(bu[a, s]) + np.float64(bi[b, s])
-            if has_t:
-                dt = 0.0
-                for j in range(k):
-                    dt += np.float64(qt[c, off + j]) * (np.float64(qu[a, off + j]) + np.float64(qi[b, off + j]))
+            if c >= 0:
                 eta += np.float64(bt[c, s]) + S * dt
             if e >= 0:
-                ds = 0.0
-                for j in range(k):
-                    ctx = np.float64(qu[a, off + j]) + np.float64(qi[b, off + j])
-                    if has_t:
-                        ctx += np.float64(qt[c, off + j])
-                    ds += np.float64(qs[e, off + j]) * ctx
                 eta += np.float64(bs[e, s]) + S * ds
             ex = levels[0]
             for m in range(K1):

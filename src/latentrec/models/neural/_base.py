@@ -372,6 +372,5 @@ class NeuralRecommender(EmbeddingModel):
         embeddings to every item (an MLP has no closed-form fold-in)."""
         if len(item_codes) == 0:
             return self.item_popularity_.astype(np.float32)
-        v = self._normed["item"]
-        return (weights.astype(np.float32) @ (v[item_codes] @ v.T)).astype(np.float32)
+        return (weights.astype(np.float32) @ self._cosine_block("item", item_codes)).astype(np.float32)
 
