@@ -414,7 +414,7 @@ class _SavedSamples:
             a = self._arrays.get(key)
             if a is None:
                 shape = (len(v), self.n * v.shape[1]) if v.ndim == 2 else (len(v), self.n)
-                a = self._arrays[key] = np.empty(shape, np.float32 if v.ndim == 2 else np.float64)
+                a = self._arrays[key] = kern.empty_2d(*shape, np.float32 if v.ndim == 2 else np.float64)
             if v.ndim == 2:
                 a[:, self.count * v.shape[1]:(self.count + 1) * v.shape[1]] = v
             else:

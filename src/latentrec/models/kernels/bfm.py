@@ -265,6 +265,15 @@ def sweep_parameters(idx, er_idx, ent_start, rel_groups, g_start, g_parallel, ch
             resid[i] = RP[i, 0] - M[ep, _DC]
 
 
+@njit(cache=True)
+def empty_2d(n, m, dtype):
+    """``np.empty((n, m), dtype)`` from numba's allocator: NumPy advises the kernel to back arrays
+    of 4 MB and more with huge pages, and where the kernel defragments on that advice (THP
+    ``defrag=madvise``, the common default) the first write to each page can wait on memory
+    compaction: 0.45 s against 0.05 s for the 160 MB of ml-latest-small's saved samples here."""
+    return np.empty((n, m), dtype)
+
+
 def row_chunks(ent_start, er_ptr, per_relation=32):
     """The ``chunks`` argument of :func:`sweep_parameters`: each relation's entities cut into up to
     ``per_relation`` runs of about equal row counts (fixed, so results do not depend on threads)."""
