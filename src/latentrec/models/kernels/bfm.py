@@ -456,6 +456,12 @@ def _row_dots(qu, qi, qt, qs, a, b, c, e, lo, hi):
     return dot, dt, ds
 
 
+@njit(cache=True, inline="always")
+def _row_codes(u, i, t, ses, r):
+    """Row r's user, item, day (-1 when ``t`` is empty) and pair (-1 when ``ses`` is empty)."""
+    return u[r], i[r], (t[r] if len(t) > 0 else -1), (ses[r] if len(ses) > 0 else -1)
+
+
 @njit(parallel=True, fastmath=False, cache=True)
 def rows_mean_score(qu, qi, bu, bi, u, i, qt, bt, t, qs, bs, ses):
     """Row n's score averaged over the saved samples, read straight from the stacked factors (each
@@ -465,13 +471,9 @@ def rows_mean_score(qu, qi, bu, bi, u, i, qt, bt, t, qs, bs, ses):
     No gathered copies of the S·k-wide rows."""
     n = len(u)
     width = qu.shape[1]
-    has_t = len(t) > 0
-    has_s = len(ses) > 0
     out = np.empty(n)
     for r in prange(n):
-        a, b = u[r], i[r]
-        c = t[r] if has_t else -1
-        e = ses[r] if has_s else -1
+        a, b, c, e = _row_codes(u, i, t, ses, r)
         dot, dt, ds = _row_dots(qu, qi, qt, qs, a, b, c, e, 0, width)
         score = dot + np.float64(bu[a]) + np.float64(bi[b])
         if c >= 0:
@@ -493,13 +495,9 @@ def ordinal_rows_expected(qu, qi, bu, bi, u, i, qt, bt, t, qs, bs, ses, cuts, le
     n = len(u)
     S, K1 = cuts.shape
     k = qu.shape[1] // S
-    has_t = len(t) > 0
-    has_s = len(ses) > 0
     out = np.empty(n)
     for r in prange(n):
-        a, b = u[r], i[r]
-        c = t[r] if has_t else -1
-        e = ses[r] if has_s else -1
+        a, b, c, e = _row_codes(u, i, t, ses, r)
         acc = 0.0
         for s in range(S):
             dot, dt, ds = _row_dots(qu, qi, qt, qs, a, b, c, e, s * k, (s + 1) * k)
