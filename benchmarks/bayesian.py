@@ -23,7 +23,8 @@ Times are fit + predict per fold, reported as the ratio latentrec / myFM within
 this run (myFM's Gibbs sampler runs on one thread; latentrec on ``--threads``).
 ``--repeat N`` times each library N times, interleaved in ABBA order (a drift in the
 machine's speed hits both), and reports the fastest run of each (a shared machine's
-noise only adds time); the RMSE does not depend on it (both are seeded).
+noise only adds time), with the ratio of each back-to-back pair and their median; the
+RMSE does not depend on it (both are seeded).
 Neither timed fit scores the test fold while sampling (until 2026-12-03 latentrec's
 did, for a column of the all-samples RMSE that now equals its prediction: the
 default keeps every sample within ``max_saved_mb``).
@@ -183,8 +184,10 @@ def compare(args) -> dict:
                        "latentrec": rmse(test.values, p_ours),
                        "myfm": rmse(test.values, p_my), "latentrec_s": min(t_ours), "myfm_s": min(t_my),
                        "time_ratio": min(t_ours) / min(t_my)}
-                if args.repeat > 1:
-                    row.update(latentrec_runs_s=t_ours, myfm_runs_s=t_my)
+                if args.repeat > 1:  # and the ratio of each pair run back to back, and their median
+                    pairs = [a / b for a, b in zip(t_ours, t_my)]
+                    row.update(latentrec_runs_s=t_ours, myfm_runs_s=t_my, pair_ratios=pairs,
+                               pair_ratio_median=float(np.median(pairs)))
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     summary = []
