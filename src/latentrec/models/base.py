@@ -118,7 +118,7 @@ class Recommender(BaseEstimator):
         return self
 
     def _build_caches(self) -> None:
-        """Build what the calls read but the model does not learn (normalised factors for
+        """Build what the calls read but the model does not learn (inverse norms for cosine
         similarity, transposed matrices ...): at the end of ``fit`` and after ``load``, never
         inside ``predict`` or ``recommend``, which leave the model unchanged. Overrides call super."""
 
