@@ -548,7 +548,8 @@ def test_all_kept_samples_are_saved_within_the_memory_budget(rich_split):
     kw = {**FAST, "n_saved_samples": None, "features": RICH, "loss": "ordinal"}
     model = BayesianFM(**kw).fit(train)
     assert model.cutpoint_samples_.shape[0] == model.n_kept_samples_ == FAST["n_iter"] - FAST["n_burn_in"]
-    per_sample = 4 * (FAST["n_factors"] + 1) * model._design.n_entities
+    n_entities = len(model.users_) + len(model.items_) + len(model.days_)  # RICH: user, item, day relations
+    per_sample = 4 * (FAST["n_factors"] + 1) * n_entities
     small = BayesianFM(**kw, max_saved_mb=3.5 * per_sample / 2 ** 20).fit(train)
     assert small.cutpoint_samples_.shape[0] == 3
     assert small.user_factors_.nbytes + small.user_bias_samples_.nbytes < 3.5 * per_sample

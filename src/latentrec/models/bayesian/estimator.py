@@ -191,7 +191,6 @@ class BayesianFM(FactorModel):
             self.users_, self.items_, self.seen_ = data.users, data.items, data.to_csr()
             self.item_popularity_ = np.bincount(data.item_codes, minlength=data.n_items).astype(np.int64)
         design, idx = feat.build_design(data, features)
-        self._design = design
         self.loss_ = resolve_loss(self.loss, data.values)
         levels = ordinal.classes(data.values)[0] if self.loss_ == "ordinal" else None
         if levels is not None and len(levels) < 2:
